@@ -1,0 +1,149 @@
+/*
+ * registry.h - every dependency's state as this instance sees it: the local
+ * breaker fed by REPORTs, the fleet record last read from ZooKeeper, the
+ * operator override, and the effective answer built from the three
+ * (DESIGN.md "What an application is told").  Pure: no I/O, no clock
+ * reads; the loop thread is its only user.  Hooks tell the daemon what
+ * changed so that it can notify WATCH clients and ZooKeeper.
+ */
+#ifndef BREAKERD_REGISTRY_H
+#define BREAKERD_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "breaker.h"
+#include "config.h"
+
+enum authority {
+	AUTH_AUTHORITATIVE, /* session connected and fleet state current */
+	AUTH_STALE,         /* disconnected: last known fleet state */
+	AUTH_LOCAL          /* no fleet state yet, or session lost */
+};
+
+/* The ZooKeeper session as the registry needs to know it. */
+enum fleet_session {
+	FLEET_STANDALONE, /* no ZooKeeper configured: local only */
+	FLEET_CONNECTING, /* never connected yet, or new session pending */
+	FLEET_CONNECTED,  /* connected and every state read */
+	FLEET_SUSPENDED,  /* connection lost, session may still live */
+	FLEET_LOST        /* session expired; re-reading */
+};
+
+/* A decoded <root>/deps/<dep>/state record. */
+struct state_record {
+	enum breaker_state state;
+	uint64_t term; /* bumped by each new leader */
+	char leader[INSTANCE_ID_MAX + 1];
+	char reason[160];
+	uint64_t changed_ms;        /* wall clock, display only */
+	uint64_t open_until_ms;     /* wall clock, display only */
+	uint32_t open_wait_ms;      /* the wait of this OPEN period */
+	uint32_t failed_recoveries; /* backoff step, carried between leaders */
+};
+
+/* A decoded <root>/deps/<dep>/override record. */
+struct override_record {
+	enum breaker_state state; /* FORCED_OPEN or CLOSED */
+	uint64_t until_ms;        /* wall clock expiry; 0 = none */
+	char by[64];
+	char reason[160];
+};
+
+/* ZooKeeper's ordering of a znode's contents (from its Stat). */
+struct znode_ver {
+	int64_t czxid;
+	int64_t mzxid;
+	int32_t version;
+};
+
+/* The answer an application gets. */
+struct dep_view {
+	const char *name;
+	enum breaker_state state;
+	uint64_t version; /* fleet state znode version; 0 if none */
+	enum authority authority;
+};
+
+/* Counters for METRICS. */
+struct dep_counters {
+	uint64_t transitions[BREAKER_NSTATES][BREAKER_NSTATES]; /* effective */
+	uint64_t calls[BREAKER_NOUTCOMES];
+	uint64_t allowed;
+	uint64_t denied;
+	uint64_t
+	    records_rejected;   /* state/override znodes that did not parse */
+	uint64_t records_stale; /* older than what we hold: ignored */
+};
+
+struct registry;
+struct dep;
+
+/* What the daemon wants to hear about; any member may be NULL. */
+struct registry_hooks {
+	/* The effective view changed (state, version or authority). */
+	void (*changed)(struct dep *, const struct dep_view *old,
+	    const struct dep_view *now, const char *reason, void *arg);
+	/* The local breaker tripped (vote) or came back (withdraw). */
+	void (*local_vote)(struct dep *, bool tripped,
+	    const struct breaker_stats *, void *arg);
+	void *arg;
+};
+
+struct registry *registry_new(
+    const struct config *, uint64_t seed, uint64_t now_ms);
+void registry_free(struct registry *);
+void registry_set_hooks(struct registry *, const struct registry_hooks *);
+
+size_t registry_count(const struct registry *);
+struct dep *registry_at(struct registry *, size_t i);
+struct dep *registry_find(struct registry *, const char *name);
+
+/* Session changes recompute every dependency's authority. */
+void registry_set_session(
+    struct registry *, enum fleet_session, uint64_t now_ms, uint64_t wall_ms);
+enum fleet_session registry_session(const struct registry *);
+/* Timers: local open waits, half-open limits, override expiry. */
+void registry_tick(struct registry *, uint64_t now_ms, uint64_t wall_ms);
+
+const char *dep_name(const struct dep *);
+const struct dep_config *dep_config(const struct dep *);
+void dep_view(
+    struct dep *, uint64_t now_ms, uint64_t wall_ms, struct dep_view *);
+/* ALLOW: true if the call may go ahead; counts allow/deny. */
+bool dep_allow(
+    struct dep *, uint64_t now_ms, uint64_t wall_ms, struct dep_view *);
+/* REPORT: feed the local breaker. */
+void dep_report(struct dep *, uint64_t now_ms, uint64_t wall_ms,
+    enum breaker_outcome, uint32_t duration_ms);
+
+/*
+ * Apply a fleet state read from ZooKeeper.  Applied only if newer than the
+ * one held (same czxid and higher version, or higher mzxid): returns 1 if
+ * applied, 0 if ignored as stale.
+ */
+int dep_apply_state(struct dep *, const struct state_record *,
+    const struct znode_ver *, uint64_t now_ms, uint64_t wall_ms);
+/* A state znode did not parse: counted, last good state kept. */
+void dep_reject_record(struct dep *);
+/* Override set (rec != NULL) or removed (rec == NULL). */
+int dep_apply_override(struct dep *, const struct override_record *,
+    const struct znode_ver *, uint64_t now_ms, uint64_t wall_ms);
+/* Mark whether this dependency's fleet state has been read since the
+ * session (re)started: until then answers are `local`. */
+void dep_set_synced(struct dep *, bool, uint64_t now_ms, uint64_t wall_ms);
+
+const struct state_record *dep_fleet(const struct dep *, struct znode_ver *);
+const struct override_record *dep_override(
+    const struct dep *, uint64_t wall_ms);
+struct breaker *dep_breaker(struct dep *);
+const struct dep_counters *dep_counters(const struct dep *);
+/* This instance leads the dependency (set by the election code). */
+void dep_set_leader(struct dep *, bool);
+bool dep_is_leader(const struct dep *);
+
+const char *authority_name(enum authority);
+const char *fleet_session_name(enum fleet_session);
+
+#endif

@@ -1,0 +1,2 @@
+/* client.c - placeholder until the client library lands. */
+#include "util.h"
