@@ -75,6 +75,7 @@ struct dep_counters {
 	uint64_t
 	    records_rejected;   /* state/override znodes that did not parse */
 	uint64_t records_stale; /* older than what we hold: ignored */
+	int64_t apply_lag_ms; /* wall: record written -> applied here */
 };
 
 struct registry;
@@ -104,6 +105,9 @@ struct dep *registry_find(struct registry *, const char *name);
 void registry_set_session(
     struct registry *, enum fleet_session, uint64_t now_ms, uint64_t wall_ms);
 enum fleet_session registry_session(const struct registry *);
+/* Standalone, or every dependency's fleet state read since the session
+ * (re)started: STATUS says ready=1. */
+bool registry_ready(const struct registry *);
 /* Timers: local open waits, half-open limits, override expiry. */
 void registry_tick(struct registry *, uint64_t now_ms, uint64_t wall_ms);
 

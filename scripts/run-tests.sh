@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# run-tests.sh - run breakerd's test suites and end with one plain
+# "suite: N passed, N failed" line per suite.  Called by `make check` (and
+# so by `make test`); the binaries must already be built.
+#
+#   scripts/run-tests.sh [unit|sanitize|fuzz|integration|format ...]
+#
+# Default: every suite.  FUZZ_SECONDS (default 20) bounds each fuzz
+# target; INTEGRATION_ARGS is passed to tests/integration/run.py.
+set -u
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+LOGDIR=${TEST_LOGDIR:-$(mktemp -d /tmp/breakerd-tests.XXXXXX)}
+summary=()
+status=0
+
+# Run every CUnit binary in a directory; count its tests from CUnit's
+# "tests" summary row (Total Ran Passed Failed Inactive).
+run_cunit() {
+	local suite=$1 dir=$2 pass=0 fail=0 bin log row
+	for bin in "$dir"/test_*; do
+		[ -x "$bin" ] || continue
+		log="$LOGDIR/$suite-$(basename "$bin").log"
+		echo "== $suite: $(basename "$bin")"
+		if ASAN_OPTIONS=detect_leaks=1 "$bin" >"$log" 2>&1; then :; else
+			status=1
+			echo "   FAILED (exit $?), output:"
+			sed 's/^/   | /' "$log" | tail -n 60
+			fail=$((fail + 1))
+		fi
+		row=$(awk '$1 == "tests" { print $4, $5 }' "$log" | tail -n 1)
+		if [ -n "$row" ]; then
+			pass=$((pass + ${row% *}))
+			fail=$((fail + ${row#* }))
+			echo "   ${row% *} passed, ${row#* } failed"
+		else
+			echo "   no CUnit summary"
+			fail=$((fail + 1))
+			status=1
+		fi
+	done
+	summary+=("$suite: $pass passed, $fail failed")
+}
+
+run_fuzz() {
+	local pass=0 fail=0 bin name corpus
+	for bin in build/fuzz/fuzz_*; do
+		[ -x "$bin" ] || continue
+		name=$(basename "$bin")
+		corpus=$(mktemp -d "$LOGDIR/corpus-$name.XXXXXX")
+		[ -d "tests/fuzz/corpus/$name" ] &&
+			cp -r "tests/fuzz/corpus/$name/." "$corpus/"
+		echo "== fuzz: $name for ${FUZZ_SECONDS}s"
+		if "$bin" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
+		    -rss_limit_mb=1024 -artifact_prefix="$LOGDIR/" "$corpus" \
+		    >"$LOGDIR/$name.log" 2>&1; then
+			pass=$((pass + 1))
+			grep -E '^#[0-9]+.*DONE' "$LOGDIR/$name.log" | sed 's/^/   /'
+		else
+			fail=$((fail + 1))
+			status=1
+			tail -n 40 "$LOGDIR/$name.log" | sed 's/^/   | /'
+		fi
+	done
+	summary+=("fuzz: $pass passed, $fail failed")
+}
+
+run_integration() {
+	local out="$LOGDIR/integration.log" line
+	echo "== integration"
+	# shellcheck disable=SC2086
+	python3 tests/integration/run.py ${INTEGRATION_ARGS:-} 2>&1 |
+		tee "$out"
+	[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+	line=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed' "$out" |
+		tail -n 1)
+	summary+=("${line:-integration: 0 passed, 1 failed}")
+	[ -n "$line" ] || status=1
+}
+
+run_format() {
+	echo "== format"
+	if make -s check-format >"$LOGDIR/format.log" 2>&1; then
+		summary+=("format: 1 passed, 0 failed")
+	else
+		head -n 40 "$LOGDIR/format.log"
+		summary+=("format: 0 passed, 1 failed")
+		status=1
+	fi
+}
+
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(format unit sanitize fuzz integration)
+for s in "${suites[@]}"; do
+	case $s in
+	unit) run_cunit unit build/tests ;;
+	sanitize) run_cunit sanitize build-san/tests ;;
+	fuzz) run_fuzz ;;
+	integration) run_integration ;;
+	format) run_format ;;
+	*) echo "run-tests.sh: unknown suite $s" >&2; exit 2 ;;
+	esac
+done
+
+echo
+echo "logs: $LOGDIR"
+for line in "${summary[@]}"; do
+	echo "$line"
+done
+exit $status

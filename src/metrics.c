@@ -1,0 +1,192 @@
+/*
+ * metrics.c - Prometheus text exposition (format 0.0.4).  Families are
+ * written one at a time, each with its HELP and TYPE lines, walking the
+ * dependencies once per family.  Transition counters are printed only once
+ * non-zero, so a daemon with a thousand dependencies stays readable.
+ */
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "metrics.h"
+#include "registry.h"
+
+#define M "breakerd_"
+
+/* HELP and TYPE lines of one family. */
+static void
+metrics_family(struct evbuffer *out, const char *name, const char *type,
+    const char *help)
+{
+	evbuffer_add_printf(out, "# HELP " M "%s %s\n# TYPE " M "%s %s\n",
+	    name, help, name, type);
+}
+
+static void
+metrics_states(struct evbuffer *out, struct registry *reg, uint64_t now_ms,
+    uint64_t wall_ms)
+{
+	struct dep_view v;
+
+	metrics_family(out, "state", "gauge",
+	    "Effective breaker state: 1 for the current state, 0 otherwise.");
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		dep_view(registry_at(reg, i), now_ms, wall_ms, &v);
+		for (int s = 0; s < BREAKER_NSTATES; s++)
+			evbuffer_add_printf(out,
+			    M "state{dep=\"%s\",state=\"%s\"} %d\n", v.name,
+			    breaker_state_name((enum breaker_state)s),
+			    v.state == (enum breaker_state)s);
+	}
+	metrics_family(out, "authority", "gauge",
+	    "Authority of the answers: 1 for the current one.");
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		dep_view(registry_at(reg, i), now_ms, wall_ms, &v);
+		for (int a = AUTH_AUTHORITATIVE; a <= AUTH_LOCAL; a++)
+			evbuffer_add_printf(out,
+			    M "authority{dep=\"%s\",authority=\"%s\"} %d\n",
+			    v.name, authority_name((enum authority)a),
+			    v.authority == (enum authority)a);
+	}
+	metrics_family(out, "fleet_version", "gauge",
+	    "Version of the fleet state znode last applied.");
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		dep_view(registry_at(reg, i), now_ms, wall_ms, &v);
+		evbuffer_add_printf(out, M "fleet_version{dep=\"%s\"} %llu\n",
+		    v.name, (unsigned long long)v.version);
+	}
+}
+
+static void
+metrics_transitions(struct evbuffer *out, struct registry *reg)
+{
+	metrics_family(out, "transitions_total", "counter",
+	    "Changes of the effective state, by from and to.");
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		struct dep *d = registry_at(reg, i);
+		const struct dep_counters *c = dep_counters(d);
+
+		for (int f = 0; f < BREAKER_NSTATES; f++)
+			for (int t = 0; t < BREAKER_NSTATES; t++) {
+				if (c->transitions[f][t] == 0)
+					continue;
+				evbuffer_add_printf(out,
+				    M "transitions_total{dep=\"%s\",from=\"%s\","
+				      "to=\"%s\"} %llu\n",
+				    dep_name(d),
+				    breaker_state_name((enum breaker_state)f),
+				    breaker_state_name((enum breaker_state)t),
+				    (unsigned long long)c->transitions[f][t]);
+			}
+	}
+}
+
+static void
+metrics_calls(struct evbuffer *out, struct registry *reg)
+{
+	metrics_family(out, "calls_total", "counter",
+	    "Calls reported by applications (REPORT), by outcome.");
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		struct dep *d = registry_at(reg, i);
+		const struct dep_counters *c = dep_counters(d);
+
+		for (int o = 0; o < BREAKER_NOUTCOMES; o++)
+			evbuffer_add_printf(out,
+			    M "calls_total{dep=\"%s\",outcome=\"%s\"} %llu\n",
+			    dep_name(d),
+			    breaker_outcome_name((enum breaker_outcome)o),
+			    (unsigned long long)c->calls[o]);
+	}
+	metrics_family(out, "decisions_total", "counter",
+	    "ALLOW answers, by decision.");
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		struct dep *d = registry_at(reg, i);
+		const struct dep_counters *c = dep_counters(d);
+
+		evbuffer_add_printf(out,
+		    M "decisions_total{dep=\"%s\",decision=\"allow\"} %llu\n"
+		    M "decisions_total{dep=\"%s\",decision=\"deny\"} %llu\n",
+		    dep_name(d), (unsigned long long)c->allowed, dep_name(d),
+		    (unsigned long long)c->denied);
+	}
+}
+
+static void
+metrics_fleet(struct evbuffer *out, struct registry *reg)
+{
+	metrics_family(out, "leader", "gauge",
+	    "1 if this instance leads the dependency.");
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		struct dep *d = registry_at(reg, i);
+
+		evbuffer_add_printf(out, M "leader{dep=\"%s\"} %d\n",
+		    dep_name(d), dep_is_leader(d));
+	}
+	metrics_family(out, "records_rejected_total", "counter",
+	    "State or override znodes that did not parse (last good kept).");
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		struct dep *d = registry_at(reg, i);
+
+		evbuffer_add_printf(out,
+		    M "records_rejected_total{dep=\"%s\"} %llu\n", dep_name(d),
+		    (unsigned long long)dep_counters(d)->records_rejected);
+	}
+	metrics_family(out, "records_stale_total", "counter",
+	    "Records ignored because a newer version was already applied.");
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		struct dep *d = registry_at(reg, i);
+
+		evbuffer_add_printf(out,
+		    M "records_stale_total{dep=\"%s\"} %llu\n", dep_name(d),
+		    (unsigned long long)dep_counters(d)->records_stale);
+	}
+	metrics_family(out, "apply_lag_milliseconds", "gauge",
+	    "Wall time from the leader's write to its application here "
+	    "(clock skew included).");
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		struct dep *d = registry_at(reg, i);
+
+		evbuffer_add_printf(out,
+		    M "apply_lag_milliseconds{dep=\"%s\"} %lld\n", dep_name(d),
+		    (long long)dep_counters(d)->apply_lag_ms);
+	}
+}
+
+static void
+metrics_daemon(struct evbuffer *out, const struct metrics_daemon *dm)
+{
+	static const char *const sessions[] = { "standalone", "connecting",
+		"connected", "suspended", "lost" };
+
+	metrics_family(out, "zk_session", "gauge",
+	    "ZooKeeper session state: 1 for the current one.");
+	for (size_t i = 0; i < sizeof(sessions) / sizeof(sessions[0]); i++)
+		evbuffer_add_printf(out, M "zk_session{state=\"%s\"} %d\n",
+		    sessions[i], dm->zk_session != NULL
+		    && strcmp(dm->zk_session, sessions[i]) == 0);
+	metrics_family(out, "ready", "gauge",
+	    "1 once every dependency's fleet state has been read.");
+	evbuffer_add_printf(out, M "ready %d\n", dm->ready);
+	metrics_family(out, "live_instances", "gauge",
+	    "Live breakerd instances registered in ZooKeeper.");
+	evbuffer_add_printf(out, M "live_instances %llu\n",
+	    (unsigned long long)dm->live_instances);
+	metrics_family(out, "clients", "gauge", "Connected socket clients.");
+	evbuffer_add_printf(out, M "clients %llu\n",
+	    (unsigned long long)dm->clients);
+	metrics_family(out, "uptime_seconds", "gauge",
+	    "Seconds since the daemon started.");
+	evbuffer_add_printf(out, M "uptime_seconds %llu\n",
+	    (unsigned long long)dm->uptime_s);
+}
+
+void
+metrics_render(struct evbuffer *out, struct registry *reg,
+    const struct metrics_daemon *dm, uint64_t now_ms, uint64_t wall_ms)
+{
+	metrics_states(out, reg, now_ms, wall_ms);
+	metrics_transitions(out, reg);
+	metrics_calls(out, reg);
+	metrics_fleet(out, reg);
+	metrics_daemon(out, dm);
+}

@@ -1,0 +1,483 @@
+/*
+ * registry.c - every dependency as this instance sees it, and the one
+ * place where the effective answer is decided.
+ *
+ * Three sources feed a dependency: the local breaker (REPORTs from this
+ * host's apps), the fleet record (the state znode, written only by the
+ * dependency's leader) and the operator override (the override znode).
+ * The effective state is the override if one is in force, else the fleet
+ * state if it is not CLOSED, else the local breaker.  What the session to
+ * ZooKeeper looks like decides the authority of the answer and, while
+ * disconnected, the configured policy decides what is told.
+ *
+ * Nothing here does I/O or reads a clock; every entry point recomputes the
+ * view of what it touched and tells the daemon through a hook when the
+ * view changed, so WATCH clients and the log hear of every change once.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry.h"
+#include "util.h"
+
+struct dep {
+	struct registry *reg;
+	const struct dep_config *cfg;
+	struct breaker *local;
+
+	bool have_fleet;
+	struct state_record fleet;
+	struct znode_ver fleet_ver;
+
+	bool have_override;
+	struct override_record ovr;
+	struct znode_ver ovr_ver;
+
+	bool synced;		/* fleet state read in this session */
+	bool leader;
+	bool voted;		/* our trip vote is out */
+	struct dep_view last;	/* last view reported through the hook */
+	struct dep_counters counters;
+};
+
+struct registry {
+	struct dep *deps;
+	size_t ndeps;
+	enum fleet_session session;
+	enum unreachable_policy policy;
+	struct registry_hooks hooks;
+};
+
+static const char *const authority_names[] = {
+	"authoritative", "stale", "local"
+};
+static const char *const session_names[] = {
+	"standalone", "connecting", "connected", "suspended", "lost"
+};
+
+static void dep_refresh(struct dep *, uint64_t, uint64_t, const char *);
+
+/* Build the registry for every configured dependency; cfg must outlive it. */
+struct registry *
+registry_new(const struct config *cfg, uint64_t seed, uint64_t now_ms)
+{
+	struct registry *reg = xcalloc(1, sizeof(*reg));
+
+	reg->ndeps = cfg->ndeps;
+	reg->deps = xcalloc(cfg->ndeps, sizeof(*reg->deps));
+	reg->session = cfg->zk_hosts == NULL ? FLEET_STANDALONE
+	    : FLEET_CONNECTING;
+	reg->policy = cfg->unreachable;
+	for (size_t i = 0; i < cfg->ndeps; i++) {
+		struct dep *d = &reg->deps[i];
+
+		d->reg = reg;
+		d->cfg = &cfg->deps[i];
+		d->local = breaker_new(&d->cfg->breaker, seed + i, now_ms);
+		d->last.name = d->cfg->name;
+		d->last.state = breaker_state(d->local);
+		d->last.authority = AUTH_LOCAL;
+	}
+	return reg;
+}
+
+void
+registry_free(struct registry *reg)
+{
+	if (reg == NULL)
+		return;
+	for (size_t i = 0; i < reg->ndeps; i++)
+		breaker_free(reg->deps[i].local);
+	free(reg->deps);
+	free(reg);
+}
+
+void
+registry_set_hooks(struct registry *reg, const struct registry_hooks *hooks)
+{
+	reg->hooks = *hooks;
+}
+
+size_t
+registry_count(const struct registry *reg)
+{
+	return reg->ndeps;
+}
+
+struct dep *
+registry_at(struct registry *reg, size_t i)
+{
+	return i < reg->ndeps ? &reg->deps[i] : NULL;
+}
+
+/* Linear search: lookups are by short names over tens to a few thousand
+ * dependencies, and the table never changes after start-up. */
+struct dep *
+registry_find(struct registry *reg, const char *name)
+{
+	for (size_t i = 0; i < reg->ndeps; i++)
+		if (strcmp(reg->deps[i].cfg->name, name) == 0)
+			return &reg->deps[i];
+	return NULL;
+}
+
+/* Session changes move every dependency's authority. */
+void
+registry_set_session(struct registry *reg, enum fleet_session s,
+    uint64_t now_ms, uint64_t wall_ms)
+{
+	if (reg->session == s)
+		return;
+	reg->session = s;
+	for (size_t i = 0; i < reg->ndeps; i++)
+		dep_refresh(&reg->deps[i], now_ms, wall_ms, fleet_session_name(s));
+}
+
+enum fleet_session
+registry_session(const struct registry *reg)
+{
+	return reg->session;
+}
+
+bool
+registry_ready(const struct registry *reg)
+{
+	if (reg->session == FLEET_STANDALONE)
+		return true;
+	if (reg->session != FLEET_CONNECTED)
+		return false;
+	for (size_t i = 0; i < reg->ndeps; i++)
+		if (!reg->deps[i].synced)
+			return false;
+	return true;
+}
+
+/* Timers: local open waits and half-open limits, override expiry. */
+void
+registry_tick(struct registry *reg, uint64_t now_ms, uint64_t wall_ms)
+{
+	for (size_t i = 0; i < reg->ndeps; i++) {
+		struct dep *d = &reg->deps[i];
+		struct breaker_event ev;
+
+		if (breaker_tick(d->local, now_ms, &ev) == 1)
+			dep_refresh(d, now_ms, wall_ms, ev.reason);
+		else
+			dep_refresh(d, now_ms, wall_ms, "override expired");
+	}
+}
+
+const char *
+dep_name(const struct dep *d)
+{
+	return d->cfg->name;
+}
+
+const struct dep_config *
+dep_config(const struct dep *d)
+{
+	return d->cfg;
+}
+
+/* The override, if one is set and has not expired. */
+const struct override_record *
+dep_override(const struct dep *d, uint64_t wall_ms)
+{
+	if (!d->have_override)
+		return NULL;
+	if (d->ovr.until_ms != 0 && wall_ms >= d->ovr.until_ms)
+		return NULL;
+	return &d->ovr;
+}
+
+/* How much the answer can be trusted, from the session and the sync. */
+static enum authority
+dep_authority(const struct dep *d)
+{
+	switch (d->reg->session) {
+	case FLEET_STANDALONE:
+		return AUTH_LOCAL;
+	case FLEET_CONNECTED:
+		return d->synced ? AUTH_AUTHORITATIVE : AUTH_LOCAL;
+	case FLEET_CONNECTING:
+		return AUTH_LOCAL;
+	case FLEET_SUSPENDED:
+	case FLEET_LOST:
+		if (d->reg->policy == POLICY_LOCAL)
+			return AUTH_LOCAL;
+		if (d->reg->policy != POLICY_LAST_KNOWN)
+			return AUTH_STALE;
+		return d->have_fleet || d->have_override ? AUTH_STALE
+		    : AUTH_LOCAL;
+	}
+	return AUTH_LOCAL;
+}
+
+/* Is ZooKeeper out of reach, so that the unreachable policy applies? */
+static bool
+dep_unreachable(const struct dep *d)
+{
+	return d->reg->session == FLEET_SUSPENDED
+	    || d->reg->session == FLEET_LOST;
+}
+
+/*
+ * The effective state (DESIGN.md): override, else a non-CLOSED fleet
+ * state, else the local breaker; while unreachable the policy decides
+ * whether the fleet's word still counts.
+ */
+static enum breaker_state
+dep_effective(const struct dep *d, uint64_t wall_ms)
+{
+	const struct override_record *o;
+	bool use_fleet = true;
+
+	if (dep_unreachable(d)) {
+		switch (d->reg->policy) {
+		case POLICY_FAIL_CLOSED:
+			return BREAKER_OPEN;
+		case POLICY_FAIL_OPEN:
+			return BREAKER_CLOSED;
+		case POLICY_LOCAL:
+			use_fleet = false;
+			break;
+		case POLICY_LAST_KNOWN:
+			break;
+		}
+	}
+	if (use_fleet && (o = dep_override(d, wall_ms)) != NULL)
+		return o->state;
+	if (use_fleet && d->have_fleet && d->fleet.state != BREAKER_CLOSED)
+		return d->fleet.state;
+	return breaker_state(d->local);
+}
+
+void
+dep_view(struct dep *d, uint64_t now_ms, uint64_t wall_ms,
+    struct dep_view *out)
+{
+	(void)now_ms;
+	out->name = d->cfg->name;
+	out->state = dep_effective(d, wall_ms);
+	out->version = d->have_fleet ? (uint64_t)d->fleet_ver.version : 0;
+	out->authority = dep_authority(d);
+}
+
+/* Recompute the view; count and report it if it changed. */
+static void
+dep_refresh(struct dep *d, uint64_t now_ms, uint64_t wall_ms,
+    const char *reason)
+{
+	struct dep_view now, old = d->last;
+	const struct registry_hooks *h = &d->reg->hooks;
+
+	dep_view(d, now_ms, wall_ms, &now);
+	if (now.state == old.state && now.version == old.version
+	    && now.authority == old.authority)
+		return;
+	if (now.state != old.state)
+		d->counters.transitions[old.state][now.state]++;
+	d->last = now;
+	if (h->changed != NULL)
+		h->changed(d, &old, &now, reason, h->arg);
+}
+
+/* Tell the daemon when our trip vote should be cast or withdrawn. */
+static void
+dep_update_vote(struct dep *d, uint64_t now_ms)
+{
+	const struct registry_hooks *h = &d->reg->hooks;
+	enum breaker_state s = breaker_state(d->local);
+	bool tripped = s == BREAKER_OPEN || s == BREAKER_HALF_OPEN;
+	struct breaker_stats st;
+
+	if (tripped == d->voted)
+		return;
+	d->voted = tripped;
+	if (h->local_vote != NULL) {
+		breaker_stats(d->local, now_ms, &st);
+		h->local_vote(d, tripped, &st, h->arg);
+	}
+}
+
+/* Does the fleet's word decide this call (not the local breaker)? */
+static bool
+dep_fleet_decides(const struct dep *d, uint64_t wall_ms)
+{
+	if (dep_unreachable(d) && d->reg->policy == POLICY_LOCAL)
+		return false;
+	if (dep_override(d, wall_ms) != NULL)
+		return true;
+	return d->have_fleet && d->fleet.state != BREAKER_CLOSED;
+}
+
+bool
+dep_allow(struct dep *d, uint64_t now_ms, uint64_t wall_ms,
+    struct dep_view *out)
+{
+	struct breaker_event ev;
+	bool allowed, changed = false;
+
+	dep_view(d, now_ms, wall_ms, out);
+	if (dep_unreachable(d) && d->reg->policy == POLICY_FAIL_CLOSED)
+		allowed = false;
+	else if (dep_unreachable(d) && d->reg->policy == POLICY_FAIL_OPEN)
+		allowed = true;
+	else if (dep_fleet_decides(d, wall_ms))
+		/* HALF_OPEN fleet-wide: only the leader's probes go through. */
+		allowed = breaker_state_permits(out->state);
+	else {
+		allowed = breaker_allow(d->local, now_ms, &ev, &changed);
+		if (changed) {
+			dep_refresh(d, now_ms, wall_ms, ev.reason);
+			dep_update_vote(d, now_ms);
+			dep_view(d, now_ms, wall_ms, out);
+		}
+	}
+	if (allowed)
+		d->counters.allowed++;
+	else
+		d->counters.denied++;
+	return allowed;
+}
+
+void
+dep_report(struct dep *d, uint64_t now_ms, uint64_t wall_ms,
+    enum breaker_outcome outcome, uint32_t duration_ms)
+{
+	struct breaker_event ev;
+
+	if ((unsigned)outcome < BREAKER_NOUTCOMES)
+		d->counters.calls[outcome]++;
+	if (breaker_record(d->local, now_ms, outcome, duration_ms, &ev) == 1) {
+		dep_refresh(d, now_ms, wall_ms, ev.reason);
+		dep_update_vote(d, now_ms);
+	}
+}
+
+/* ZooKeeper's order: same znode and a higher version, or a later mzxid. */
+static bool
+znode_newer(const struct znode_ver *have, const struct znode_ver *got)
+{
+	if (got->czxid == have->czxid)
+		return got->version > have->version;
+	return got->mzxid > have->mzxid;
+}
+
+int
+dep_apply_state(struct dep *d, const struct state_record *rec,
+    const struct znode_ver *ver, uint64_t now_ms, uint64_t wall_ms)
+{
+	bool was_open;
+
+	if (d->have_fleet && !znode_newer(&d->fleet_ver, ver)) {
+		d->counters.records_stale++;
+		return 0;
+	}
+	was_open = d->have_fleet && d->fleet.state != BREAKER_CLOSED;
+	d->fleet = *rec;
+	d->fleet_ver = *ver;
+	/* Display only: wall clocks of two hosts are not comparable. */
+	d->counters.apply_lag_ms = rec->changed_ms == 0 ? 0
+	    : (int64_t)(wall_ms - rec->changed_ms);
+	d->have_fleet = true;
+	/*
+	 * The fleet closed the breaker again: every instance starts a fresh
+	 * window and withdraws its vote, so old failures cannot re-trip it.
+	 */
+	if (was_open && rec->state == BREAKER_CLOSED) {
+		breaker_reset(d->local, now_ms);
+		dep_update_vote(d, now_ms);
+	}
+	dep_refresh(d, now_ms, wall_ms, rec->reason);
+	return 1;
+}
+
+void
+dep_reject_record(struct dep *d)
+{
+	d->counters.records_rejected++;
+}
+
+int
+dep_apply_override(struct dep *d, const struct override_record *rec,
+    const struct znode_ver *ver, uint64_t now_ms, uint64_t wall_ms)
+{
+	if (rec == NULL) {
+		if (!d->have_override)
+			return 0;
+		d->have_override = false;
+		dep_refresh(d, now_ms, wall_ms, "override removed");
+		return 1;
+	}
+	if (d->have_override && ver != NULL && !znode_newer(&d->ovr_ver, ver)) {
+		d->counters.records_stale++;
+		return 0;
+	}
+	d->ovr = *rec;
+	if (ver != NULL)
+		d->ovr_ver = *ver;
+	d->have_override = true;
+	dep_refresh(d, now_ms, wall_ms, rec->reason);
+	return 1;
+}
+
+void
+dep_set_synced(struct dep *d, bool synced, uint64_t now_ms, uint64_t wall_ms)
+{
+	if (d->synced == synced)
+		return;
+	d->synced = synced;
+	dep_refresh(d, now_ms, wall_ms, synced ? "fleet state read"
+	    : "fleet state not read yet");
+}
+
+const struct state_record *
+dep_fleet(const struct dep *d, struct znode_ver *ver)
+{
+	if (!d->have_fleet)
+		return NULL;
+	if (ver != NULL)
+		*ver = d->fleet_ver;
+	return &d->fleet;
+}
+
+struct breaker *
+dep_breaker(struct dep *d)
+{
+	return d->local;
+}
+
+const struct dep_counters *
+dep_counters(const struct dep *d)
+{
+	return &d->counters;
+}
+
+void
+dep_set_leader(struct dep *d, bool leader)
+{
+	d->leader = leader;
+}
+
+bool
+dep_is_leader(const struct dep *d)
+{
+	return d->leader;
+}
+
+const char *
+authority_name(enum authority a)
+{
+	if ((unsigned)a < nitems(authority_names))
+		return authority_names[a];
+	return "?";
+}
+
+const char *
+fleet_session_name(enum fleet_session s)
+{
+	if ((unsigned)s < nitems(session_names))
+		return session_names[s];
+	return "?";
+}

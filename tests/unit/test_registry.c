@@ -1,0 +1,383 @@
+/*
+ * test_registry.c - the effective answer: override over fleet over local,
+ * authority from the session, the unreachable policies, ZooKeeper
+ * ordering of records, votes and hooks.
+ */
+#include <string.h>
+
+#include "harness.h"
+#include "registry.h"
+#include "util.h"
+
+static struct config cfg;
+static struct dep_config depcfg[2];
+static struct registry *reg;
+static int nchanged, nvotes;
+static struct dep_view last_old, last_new;
+static bool last_tripped;
+
+static void
+hook_changed(struct dep *d, const struct dep_view *old,
+    const struct dep_view *now, const char *reason, void *arg)
+{
+	(void)d;
+	(void)reason;
+	(void)arg;
+	nchanged++;
+	last_old = *old;
+	last_new = *now;
+}
+
+static void
+hook_vote(struct dep *d, bool tripped, const struct breaker_stats *st,
+    void *arg)
+{
+	(void)d;
+	(void)st;
+	(void)arg;
+	nvotes++;
+	last_tripped = tripped;
+}
+
+/* A registry of two dependencies with a small count window. */
+static void
+setup(enum unreachable_policy policy, bool fleet)
+{
+	static const struct registry_hooks hooks = { hook_changed, hook_vote,
+		NULL };
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(depcfg, 0, sizeof(depcfg));
+	for (int i = 0; i < 2; i++) {
+		breaker_settings_default(&depcfg[i].breaker);
+		depcfg[i].breaker.window_size = 4;
+		depcfg[i].breaker.minimum_calls = 4;
+		depcfg[i].breaker.failure_rate_pct = 50;
+		depcfg[i].breaker.open_wait_ms = 1000;
+		depcfg[i].breaker.open_wait_max_ms = 1000;
+		depcfg[i].breaker.half_open_calls = 1;
+	}
+	strlcpy_b(depcfg[0].name, "payments", sizeof(depcfg[0].name));
+	strlcpy_b(depcfg[1].name, "ledger", sizeof(depcfg[1].name));
+	cfg.deps = depcfg;
+	cfg.ndeps = 2;
+	cfg.unreachable = policy;
+	cfg.zk_hosts = fleet ? (char *)(uintptr_t)"127.0.0.1:1" : NULL;
+	reg = registry_new(&cfg, 42, 1000);
+	registry_set_hooks(reg, &hooks);
+	nchanged = nvotes = 0;
+}
+
+static void
+teardown(void)
+{
+	registry_free(reg);
+	reg = NULL;
+}
+
+static struct state_record
+rec(enum breaker_state s)
+{
+	struct state_record r;
+
+	memset(&r, 0, sizeof(r));
+	r.state = s;
+	r.term = 1;
+	strlcpy_b(r.reason, "test", sizeof(r.reason));
+	return r;
+}
+
+static struct znode_ver
+ver(int64_t czxid, int64_t mzxid, int32_t v)
+{
+	struct znode_ver zv = { czxid, mzxid, v };
+
+	return zv;
+}
+
+/* Bring the fleet session up with every dependency read. */
+static void
+connect_all(void)
+{
+	for (size_t i = 0; i < registry_count(reg); i++)
+		dep_set_synced(registry_at(reg, i), true, 1000, 0);
+	registry_set_session(reg, FLEET_CONNECTED, 1000, 0);
+}
+
+static void
+test_find(void)
+{
+	setup(POLICY_LAST_KNOWN, false);
+	CU_ASSERT_PTR_NOT_NULL(registry_find(reg, "payments"));
+	CU_ASSERT_STRING_EQUAL(dep_name(registry_find(reg, "ledger")),
+	    "ledger");
+	CU_ASSERT_PTR_NULL(registry_find(reg, "nope"));
+	CU_ASSERT_PTR_NULL(registry_at(reg, 2));
+	teardown();
+}
+
+static void
+test_standalone_local(void)
+{
+	struct dep_view v;
+	struct dep *d;
+
+	setup(POLICY_LAST_KNOWN, false);
+	d = registry_find(reg, "payments");
+	CU_ASSERT_TRUE(registry_ready(reg));
+	dep_view(d, 1000, 0, &v);
+	CU_ASSERT_EQUAL(v.state, BREAKER_CLOSED);
+	CU_ASSERT_EQUAL(v.authority, AUTH_LOCAL);
+	CU_ASSERT_EQUAL(v.version, 0);
+	CU_ASSERT_TRUE(dep_allow(d, 1000, 0, &v));
+	teardown();
+}
+
+static void
+test_local_trip_votes(void)
+{
+	struct dep_view v;
+	struct dep *d;
+
+	setup(POLICY_LAST_KNOWN, false);
+	d = registry_find(reg, "payments");
+	for (int i = 0; i < 4; i++)
+		dep_report(d, 1000 + i, 0, BREAKER_FAIL, 10);
+	dep_view(d, 1010, 0, &v);
+	CU_ASSERT_EQUAL(v.state, BREAKER_OPEN);
+	CU_ASSERT_EQUAL(nvotes, 1);
+	CU_ASSERT_TRUE(last_tripped);
+	CU_ASSERT_EQUAL(nchanged, 1);
+	CU_ASSERT_EQUAL(last_old.state, BREAKER_CLOSED);
+	CU_ASSERT_EQUAL(last_new.state, BREAKER_OPEN);
+	CU_ASSERT_FALSE(dep_allow(d, 1010, 0, &v));
+	CU_ASSERT_EQUAL(dep_counters(d)->denied, 1);
+	CU_ASSERT_EQUAL(dep_counters(d)->calls[BREAKER_FAIL], 4);
+	CU_ASSERT_EQUAL(
+	    dep_counters(d)->transitions[BREAKER_CLOSED][BREAKER_OPEN], 1);
+	/* The other dependency is untouched. */
+	dep_view(registry_find(reg, "ledger"), 1010, 0, &v);
+	CU_ASSERT_EQUAL(v.state, BREAKER_CLOSED);
+	teardown();
+}
+
+static void
+test_fleet_overrides_local(void)
+{
+	struct state_record r = rec(BREAKER_OPEN);
+	struct znode_ver zv = ver(5, 9, 3);
+	struct dep_view v;
+	struct dep *d;
+
+	setup(POLICY_LAST_KNOWN, true);
+	d = registry_find(reg, "payments");
+	dep_view(d, 1000, 0, &v);
+	CU_ASSERT_EQUAL(v.authority, AUTH_LOCAL);
+	CU_ASSERT_FALSE(registry_ready(reg));
+	connect_all();
+	CU_ASSERT_TRUE(registry_ready(reg));
+	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 1);
+	dep_view(d, 1000, 0, &v);
+	CU_ASSERT_EQUAL(v.state, BREAKER_OPEN);
+	CU_ASSERT_EQUAL(v.version, 3);
+	CU_ASSERT_EQUAL(v.authority, AUTH_AUTHORITATIVE);
+	CU_ASSERT_FALSE(dep_allow(d, 1000, 0, &v));
+	/* HALF_OPEN fleet-wide denies app calls everywhere. */
+	r = rec(BREAKER_HALF_OPEN);
+	zv = ver(5, 10, 4);
+	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 1);
+	CU_ASSERT_FALSE(dep_allow(d, 1000, 0, &v));
+	CU_ASSERT_EQUAL(v.state, BREAKER_HALF_OPEN);
+	teardown();
+}
+
+static void
+test_ordering(void)
+{
+	struct state_record r = rec(BREAKER_OPEN);
+	struct znode_ver zv = ver(5, 20, 7);
+	struct dep_view v;
+	struct dep *d;
+
+	setup(POLICY_LAST_KNOWN, true);
+	connect_all();
+	d = registry_find(reg, "payments");
+	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 1);
+	/* Same znode, same or lower version: ignored however it looks. */
+	r = rec(BREAKER_CLOSED);
+	zv = ver(5, 25, 7);
+	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 0);
+	zv = ver(5, 30, 6);
+	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 0);
+	CU_ASSERT_EQUAL(dep_counters(d)->records_stale, 2);
+	dep_view(d, 1000, 0, &v);
+	CU_ASSERT_EQUAL(v.state, BREAKER_OPEN);
+	/* A recreated znode (new czxid) counts by mzxid. */
+	zv = ver(40, 41, 0);
+	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 1);
+	dep_view(d, 1000, 0, &v);
+	CU_ASSERT_EQUAL(v.state, BREAKER_CLOSED);
+	zv = ver(3, 4, 99);
+	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 0);
+	teardown();
+}
+
+static void
+test_fleet_close_resets_and_withdraws(void)
+{
+	struct state_record r = rec(BREAKER_OPEN);
+	struct znode_ver zv = ver(5, 9, 1);
+	struct dep_view v;
+	struct dep *d;
+
+	setup(POLICY_LAST_KNOWN, true);
+	connect_all();
+	d = registry_find(reg, "payments");
+	for (int i = 0; i < 4; i++)
+		dep_report(d, 1000, 0, BREAKER_FAIL, 10);
+	CU_ASSERT_TRUE(last_tripped);
+	dep_apply_state(d, &r, &zv, 1000, 0);
+	r = rec(BREAKER_CLOSED);
+	zv = ver(5, 10, 2);
+	dep_apply_state(d, &r, &zv, 1000, 0);
+	CU_ASSERT_FALSE(last_tripped);
+	CU_ASSERT_EQUAL(nvotes, 2);
+	dep_view(d, 1000, 0, &v);
+	CU_ASSERT_EQUAL(v.state, BREAKER_CLOSED);
+	CU_ASSERT_TRUE(dep_allow(d, 1000, 0, &v));
+	teardown();
+}
+
+static void
+test_override_and_expiry(void)
+{
+	struct override_record o;
+	struct dep_view v;
+	struct dep *d;
+
+	setup(POLICY_LAST_KNOWN, false);
+	d = registry_find(reg, "payments");
+	memset(&o, 0, sizeof(o));
+	o.state = BREAKER_FORCED_OPEN;
+	o.until_ms = 50000;
+	CU_ASSERT_EQUAL(dep_apply_override(d, &o, NULL, 1000, 10000), 1);
+	dep_view(d, 1000, 10000, &v);
+	CU_ASSERT_EQUAL(v.state, BREAKER_FORCED_OPEN);
+	CU_ASSERT_FALSE(dep_allow(d, 1000, 10000, &v));
+	/* Expiry is by the wall clock, noticed by the tick. */
+	nchanged = 0;
+	registry_tick(reg, 2000, 50000);
+	CU_ASSERT_EQUAL(nchanged, 1);
+	CU_ASSERT_EQUAL(last_new.state, BREAKER_CLOSED);
+	CU_ASSERT_PTR_NULL(dep_override(d, 50000));
+	/* Override CLOSED beats an OPEN local breaker. */
+	for (int i = 0; i < 4; i++)
+		dep_report(d, 3000, 60000, BREAKER_FAIL, 10);
+	o.state = BREAKER_CLOSED;
+	o.until_ms = 0;
+	dep_apply_override(d, &o, NULL, 3000, 60000);
+	CU_ASSERT_TRUE(dep_allow(d, 3000, 60000, &v));
+	CU_ASSERT_EQUAL(dep_apply_override(d, NULL, NULL, 3000, 60000), 1);
+	CU_ASSERT_FALSE(dep_allow(d, 3000, 60000, &v));
+	CU_ASSERT_EQUAL(dep_apply_override(d, NULL, NULL, 3000, 60000), 0);
+	teardown();
+}
+
+static void
+test_suspended_last_known(void)
+{
+	struct state_record r = rec(BREAKER_OPEN);
+	struct znode_ver zv = ver(5, 9, 1);
+	struct dep_view v;
+	struct dep *d;
+
+	setup(POLICY_LAST_KNOWN, true);
+	connect_all();
+	d = registry_find(reg, "payments");
+	dep_apply_state(d, &r, &zv, 1000, 0);
+	nchanged = 0;
+	registry_set_session(reg, FLEET_SUSPENDED, 1000, 0);
+	CU_ASSERT_EQUAL(nchanged, 2); /* both deps change authority */
+	dep_view(d, 1000, 0, &v);
+	CU_ASSERT_EQUAL(v.state, BREAKER_OPEN);
+	CU_ASSERT_EQUAL(v.authority, AUTH_STALE);
+	CU_ASSERT_FALSE(registry_ready(reg));
+	/* A dependency with no fleet record is answered locally. */
+	dep_view(registry_find(reg, "ledger"), 1000, 0, &v);
+	CU_ASSERT_EQUAL(v.authority, AUTH_LOCAL);
+	registry_set_session(reg, FLEET_CONNECTED, 1000, 0);
+	dep_view(d, 1000, 0, &v);
+	CU_ASSERT_EQUAL(v.authority, AUTH_AUTHORITATIVE);
+	CU_ASSERT_EQUAL(v.state, BREAKER_OPEN);
+	teardown();
+}
+
+static void
+test_policies(void)
+{
+	struct state_record r = rec(BREAKER_OPEN);
+	struct znode_ver zv = ver(5, 9, 1);
+	struct dep_view v;
+	struct dep *d;
+
+	setup(POLICY_FAIL_OPEN, true);
+	connect_all();
+	d = registry_find(reg, "payments");
+	dep_apply_state(d, &r, &zv, 1000, 0);
+	registry_set_session(reg, FLEET_SUSPENDED, 1000, 0);
+	CU_ASSERT_TRUE(dep_allow(d, 1000, 0, &v));
+	CU_ASSERT_EQUAL(v.state, BREAKER_CLOSED);
+	teardown();
+
+	setup(POLICY_FAIL_CLOSED, true);
+	connect_all();
+	d = registry_find(reg, "ledger");
+	registry_set_session(reg, FLEET_LOST, 1000, 0);
+	CU_ASSERT_FALSE(dep_allow(d, 1000, 0, &v));
+	CU_ASSERT_EQUAL(v.state, BREAKER_OPEN);
+	CU_ASSERT_EQUAL(v.authority, AUTH_STALE);
+	teardown();
+
+	setup(POLICY_LOCAL, true);
+	connect_all();
+	d = registry_find(reg, "payments");
+	dep_apply_state(d, &r, &zv, 1000, 0);
+	registry_set_session(reg, FLEET_SUSPENDED, 1000, 0);
+	CU_ASSERT_TRUE(dep_allow(d, 1000, 0, &v));
+	CU_ASSERT_EQUAL(v.state, BREAKER_CLOSED);
+	CU_ASSERT_EQUAL(v.authority, AUTH_LOCAL);
+	teardown();
+}
+
+static void
+test_names(void)
+{
+	CU_ASSERT_STRING_EQUAL(authority_name(AUTH_AUTHORITATIVE),
+	    "authoritative");
+	CU_ASSERT_STRING_EQUAL(authority_name(AUTH_STALE), "stale");
+	CU_ASSERT_STRING_EQUAL(authority_name(AUTH_LOCAL), "local");
+	CU_ASSERT_STRING_EQUAL(fleet_session_name(FLEET_SUSPENDED),
+	    "suspended");
+	CU_ASSERT_STRING_EQUAL(authority_name((enum authority)9), "?");
+}
+
+int
+main(void)
+{
+	static const struct harness_test tests[] = {
+		{ "find", test_find },
+		{ "standalone answers are local", test_standalone_local },
+		{ "local trip casts a vote", test_local_trip_votes },
+		{ "fleet state beats local", test_fleet_overrides_local },
+		{ "records applied in ZooKeeper order", test_ordering },
+		{ "fleet close resets window and vote",
+		    test_fleet_close_resets_and_withdraws },
+		{ "override and its expiry", test_override_and_expiry },
+		{ "suspended keeps last known", test_suspended_last_known },
+		{ "unreachable policies", test_policies },
+		{ "names", test_names },
+		{ NULL, NULL },
+	};
+
+	return harness_run("registry", tests);
+}
