@@ -1,7 +1,7 @@
 /*
  * breaker.h - the local circuit breaker: a pure state machine modelled on
  * Resilience4j's CircuitBreaker.  No I/O, no clock reads, no allocation
- * after breaker_init(): the caller passes a monotonic now_ms to every call.
+ * after breaker_new(): the caller passes a monotonic now_ms to every call.
  */
 #ifndef BREAKERD_BREAKER_H
 #define BREAKERD_BREAKER_H
@@ -70,7 +70,12 @@ void breaker_settings_default(struct breaker_settings *);
 /* Returns NULL if the settings are valid, else a static message. */
 const char *breaker_settings_check(const struct breaker_settings *);
 
-/* Allocates the window once; seed drives the jitter (same seed, same waits). */
+/*
+ * Allocates the window once; seed drives the jitter (same seed, same
+ * waits).  Returns NULL (and logs why) if the settings are invalid.
+ * In every call below, ev and changed may be NULL.  In HALF_OPEN,
+ * breaker_stats() covers the trial calls only.
+ */
 struct breaker *breaker_new(
     const struct breaker_settings *, uint64_t seed, uint64_t now_ms);
 void breaker_free(struct breaker *);

@@ -57,6 +57,9 @@ log_level_name(enum log_level level)
 	return "?";
 }
 
+static void log_emit(enum log_level, const char *, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+
 /* Format one line with a timestamp and level, and write it at once. */
 static void
 log_emit(enum log_level level, const char *errstr, const char *fmt, va_list ap)
