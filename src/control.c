@@ -1,0 +1,1131 @@
+/*
+ * control.c - the control socket server: accepts Unix-socket clients on
+ * the libevent loop, splits their input into lines, parses them with
+ * protocol.c and dispatches with one switch.  Replies leave in request
+ * order even when FORCE or PUBLISH complete later: while any reply is
+ * outstanding, later output waits in a per-client queue of reply slots.
+ * Every client's memory is bounded: a line is at most 4096 bytes, a
+ * client whose replies pile up is not read until they drain, and a WATCH
+ * subscriber that does not keep up is dropped.  Listening follows relayd:
+ * a stale socket is removed only when nobody answers on it, umask around
+ * bind, chmod/chown after, and accept pauses for a second on EMFILE.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "control.h"
+#include "log.h"
+#include "protocol.h"
+#include "registry.h"
+#include "util.h"
+
+#define CTL_BACKLOG     128
+#define CTL_OUT_HIGH    (256 * 1024) /* queued reply bytes: stop reading */
+#define CTL_SLOTS_MAX   256          /* queued reply slots: stop reading */
+#define CTL_IN_HIGH     (64 * 1024)  /* bufferevent read watermark */
+#define CTL_PAUSE_MS    1000         /* accept pause on EMFILE/ENFILE */
+#define CTL_WTIMEOUT_MS 30000        /* no write progress: peer is gone */
+
+/* One reply, or a run of replies, waiting for an earlier one to finish. */
+struct ctl_slot {
+	TAILQ_ENTRY(ctl_slot) entry;
+	struct ctl_client *cl;
+	struct evbuffer *buf;
+	bool done; /* false while its FORCE/PUBLISH is in flight */
+};
+TAILQ_HEAD(ctl_slots, ctl_slot);
+
+struct ctl_client {
+	TAILQ_ENTRY(ctl_client) entry;  /* control.clients */
+	TAILQ_ENTRY(ctl_client) wentry; /* control.watchers */
+	struct control *ctl;            /* NULL once closed */
+	struct bufferevent *bev;        /* NULL once closed */
+	struct event *idle_ev;          /* half-written line timer */
+	struct event *resume_ev;        /* process input after throttling */
+	struct ctl_slots slots;
+	size_t nslots;
+	size_t slot_bytes; /* bytes held in slots */
+	uid_t uid;
+	pid_t pid;
+	bool admin;
+	bool discarding; /* skipping the rest of an over-long line */
+	bool throttled;  /* not reading until replies drain */
+	bool eof;        /* peer shut down its side */
+	bool closing;    /* close once every reply is written */
+	bool watching;
+	bool watch_all;
+	struct dep **wdeps;
+	size_t nwdeps;
+	size_t watch_extra; /* snapshot bytes, allowed over watch_buffer_max */
+};
+TAILQ_HEAD(ctl_clients, ctl_client);
+
+struct control {
+	struct event_base *base;
+	const struct config *cfg;
+	struct registry *reg;
+	struct control_hooks hooks;
+	struct evconnlistener *listener;
+	struct event *pause_ev;
+	struct evbuffer *scratch; /* STATUS/METRICS bodies */
+	char *path;               /* bound socket, unlinked at free */
+	struct ctl_clients clients;
+	struct ctl_clients watchers;
+	struct control_stats stats;
+	uint64_t last_refusal_log;
+};
+
+static void ctl_process(struct ctl_client *);
+
+/* A timeval from milliseconds. */
+static struct timeval
+ctl_tv(uint32_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	return tv;
+}
+
+/* Bytes this client holds in memory for output. */
+static size_t
+ctl_backlog(struct ctl_client *cl)
+{
+	return evbuffer_get_length(bufferevent_get_output(cl->bev))
+	    + cl->slot_bytes;
+}
+
+/* Append a slot at the tail of the reply queue. */
+static struct ctl_slot *
+ctl_slot_new(struct ctl_client *cl, bool done)
+{
+	struct ctl_slot *s = xcalloc(1, sizeof *s);
+
+	s->cl = cl;
+	s->done = done;
+	if ((s->buf = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new");
+	TAILQ_INSERT_TAIL(&cl->slots, s, entry);
+	cl->nslots++;
+	return s;
+}
+
+/* Unlink and free a slot, keeping the byte count right. */
+static void
+ctl_slot_free(struct ctl_client *cl, struct ctl_slot *s)
+{
+	TAILQ_REMOVE(&cl->slots, s, entry);
+	cl->nslots--;
+	cl->slot_bytes -= evbuffer_get_length(s->buf);
+	evbuffer_free(s->buf);
+	free(s);
+}
+
+/* The buffer output goes to now: the socket, or the queue's tail. */
+static struct evbuffer *
+ctl_sink(struct ctl_client *cl)
+{
+	struct ctl_slot *tail;
+
+	if (TAILQ_EMPTY(&cl->slots))
+		return bufferevent_get_output(cl->bev);
+	tail = TAILQ_LAST(&cl->slots, ctl_slots);
+	if (!tail->done)
+		tail = ctl_slot_new(cl, true);
+	return tail->buf;
+}
+
+/* Queue output in order; direct to the socket when nothing waits. */
+static void
+ctl_emit(struct ctl_client *cl, const char *data, size_t len)
+{
+	struct evbuffer *sink;
+
+	if (cl->bev == NULL || len == 0)
+		return;
+	sink = ctl_sink(cl);
+	evbuffer_add(sink, data, len);
+	if (sink != bufferevent_get_output(cl->bev))
+		cl->slot_bytes += len;
+}
+
+/* ctl_emit for a C string. */
+static void
+ctl_emit_str(struct ctl_client *cl, const char *s)
+{
+	ctl_emit(cl, s, strlen(s));
+}
+
+/* Move a whole buffer (STATUS/METRICS body) into the output, in order. */
+static void
+ctl_emit_buffer(struct ctl_client *cl, struct evbuffer *evb)
+{
+	size_t len = evbuffer_get_length(evb);
+	struct evbuffer *sink;
+
+	sink = ctl_sink(cl);
+	evbuffer_add_buffer(sink, evb);
+	if (sink != bufferevent_get_output(cl->bev))
+		cl->slot_bytes += len;
+}
+
+/* An "ERR CODE message" reply, counted. */
+static void
+ctl_error(struct ctl_client *cl, int code, const char *msg)
+{
+	char line[PROTO_REPLY_MAX];
+	int n;
+
+	if (code > 0 && code < PROTO_NERRCODES)
+		cl->ctl->stats.errors[code]++;
+	if ((n = proto_format_error(line, sizeof line, code, msg)) > 0)
+		ctl_emit(cl, line, (size_t)n);
+}
+
+/* Release a closed client once no FORCE/PUBLISH holds it. */
+static void
+ctl_client_free(struct ctl_client *cl)
+{
+	free(cl->wdeps);
+	free(cl);
+}
+
+/* Stop being a WATCH subscriber. */
+static void
+ctl_unwatch(struct ctl_client *cl)
+{
+	if (!cl->watching)
+		return;
+	TAILQ_REMOVE(&cl->ctl->watchers, cl, wentry);
+	cl->ctl->stats.watchers--;
+	cl->watching = false;
+}
+
+/*
+ * Close the connection now.  Replies still in flight keep the record
+ * alive (their done callbacks find bev == NULL and free it at the end).
+ */
+static void
+ctl_client_close(struct ctl_client *cl, const char *why)
+{
+	struct ctl_slot *s, *next;
+
+	if (cl->bev == NULL)
+		return;
+	log_debug("control: close client uid %u pid %d: %s", (unsigned)cl->uid,
+	    (int)cl->pid, why);
+	ctl_unwatch(cl);
+	TAILQ_REMOVE(&cl->ctl->clients, cl, entry);
+	cl->ctl->stats.clients--;
+	bufferevent_free(cl->bev);
+	cl->bev = NULL;
+	event_free(cl->idle_ev);
+	event_free(cl->resume_ev);
+	cl->ctl = NULL;
+	for (s = TAILQ_FIRST(&cl->slots); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->done)
+			ctl_slot_free(cl, s);
+	}
+	if (TAILQ_EMPTY(&cl->slots))
+		ctl_client_free(cl);
+}
+
+/* Close when asked to and everything has been written; true if closed. */
+static bool
+ctl_maybe_close(struct ctl_client *cl)
+{
+	if (!cl->closing || !TAILQ_EMPTY(&cl->slots)
+	    || evbuffer_get_length(bufferevent_get_output(cl->bev)) != 0)
+		return false;
+	ctl_client_close(cl, "done");
+	return true;
+}
+
+/* Stop reading; whatever the peer still sends is ignored. */
+static void
+ctl_stop_reading(struct ctl_client *cl)
+{
+	cl->closing = true;
+	ctl_unwatch(cl);
+	bufferevent_disable(cl->bev, EV_READ);
+	evbuffer_drain(bufferevent_get_input(cl->bev),
+	    evbuffer_get_length(bufferevent_get_input(cl->bev)));
+	event_del(cl->idle_ev);
+}
+
+/* Too much output queued: stop reading requests until it drains. */
+static void
+ctl_check_throttle(struct ctl_client *cl)
+{
+	if (cl->throttled)
+		return;
+	if (ctl_backlog(cl) > CTL_OUT_HIGH || cl->nslots >= CTL_SLOTS_MAX) {
+		cl->throttled = true;
+		bufferevent_disable(cl->bev, EV_READ);
+	}
+}
+
+/* Resume reading once the backlog is down to half the limits. */
+static void
+ctl_maybe_resume(struct ctl_client *cl)
+{
+	if (!cl->throttled || cl->closing)
+		return;
+	if (ctl_backlog(cl) > CTL_OUT_HIGH / 2
+	    || cl->nslots >= CTL_SLOTS_MAX / 2)
+		return;
+	cl->throttled = false;
+	if (!cl->eof)
+		bufferevent_enable(cl->bev, EV_READ);
+	event_active(cl->resume_ev, EV_TIMEOUT, 1); /* input already read */
+}
+
+/* Write every finished slot at the head of the queue. */
+static void
+ctl_flush(struct ctl_client *cl)
+{
+	struct ctl_slot *s;
+
+	while ((s = TAILQ_FIRST(&cl->slots)) != NULL && s->done) {
+		cl->slot_bytes -= evbuffer_get_length(s->buf);
+		bufferevent_write_buffer(cl->bev, s->buf);
+		ctl_slot_free(cl, s);
+	}
+	ctl_maybe_resume(cl);
+}
+
+/* Completion of FORCE/PUBLISH (control_done_fn); done_arg is the slot. */
+static void
+ctl_done(int code, uint64_t version, const char *msg, void *arg)
+{
+	struct ctl_slot *s = arg;
+	struct ctl_client *cl = s->cl;
+	char line[PROTO_REPLY_MAX];
+	int n;
+
+	if (cl->bev == NULL) { /* client gone: drop the reply */
+		ctl_slot_free(cl, s);
+		if (TAILQ_EMPTY(&cl->slots))
+			ctl_client_free(cl);
+		return;
+	}
+	if (code == 0)
+		n = proto_format_version(line, sizeof line, version);
+	else {
+		if (code > 0 && code < PROTO_NERRCODES)
+			cl->ctl->stats.errors[code]++;
+		n = proto_format_error(
+		    line, sizeof line, code, msg != NULL ? msg : "failed");
+	}
+	if (n > 0) {
+		evbuffer_add(s->buf, line, (size_t)n);
+		cl->slot_bytes += (size_t)n;
+	}
+	s->done = true;
+	ctl_flush(cl);
+	ctl_maybe_close(cl);
+}
+
+/* Look a dependency up or answer ENOENT. */
+static struct dep *
+ctl_find(struct ctl_client *cl, const char *name)
+{
+	struct dep *d;
+	char msg[PROTO_ERRMSG_MAX];
+
+	if ((d = registry_find(cl->ctl->reg, name)) == NULL) {
+		snprintf(msg, sizeof msg, "no such dependency '%s'", name);
+		ctl_error(cl, PROTO_ENOENT, msg);
+	}
+	return d;
+}
+
+/* Emit one view line with a prefix. */
+static size_t
+ctl_emit_view(
+    struct ctl_client *cl, const char *prefix, const struct dep_view *v)
+{
+	char line[PROTO_REPLY_MAX];
+	int n;
+
+	if ((n = proto_format_view(line, sizeof line, prefix, v)) < 0)
+		return 0;
+	ctl_emit(cl, line, (size_t)n);
+	return (size_t)n;
+}
+
+/* GET <dep> */
+static void
+ctl_cmd_get(struct ctl_client *cl, const struct proto_request *req)
+{
+	struct dep_view v;
+	struct dep *d;
+
+	if ((d = ctl_find(cl, req->dep)) == NULL)
+		return;
+	dep_view(d, now_mono_ms(), now_wall_ms(), &v);
+	ctl_emit_view(cl, "OK ", &v);
+}
+
+/* ALLOW <dep> */
+static void
+ctl_cmd_allow(struct ctl_client *cl, const struct proto_request *req)
+{
+	struct dep_view v;
+	struct dep *d;
+	char line[PROTO_REPLY_MAX];
+	bool ok;
+	int n;
+
+	if ((d = ctl_find(cl, req->dep)) == NULL)
+		return;
+	ok = dep_allow(d, now_mono_ms(), now_wall_ms(), &v);
+	if ((n = proto_format_allow(line, sizeof line, ok, &v)) > 0)
+		ctl_emit(cl, line, (size_t)n);
+}
+
+/* REPORT <dep> ok|fail|slow [ms] */
+static void
+ctl_cmd_report(struct ctl_client *cl, const struct proto_request *req)
+{
+	struct dep *d;
+
+	if ((d = ctl_find(cl, req->dep)) == NULL)
+		return;
+	dep_report(d, now_mono_ms(), now_wall_ms(), req->outcome,
+	    req->has_duration ? req->duration_ms : 0);
+	ctl_emit_str(cl, "OK\n");
+}
+
+/* LIST: the count, one line per dependency, END. */
+static void
+ctl_cmd_list(struct ctl_client *cl)
+{
+	struct registry *reg = cl->ctl->reg;
+	size_t n = registry_count(reg);
+	uint64_t now = now_mono_ms(), wall = now_wall_ms();
+	struct dep_view v;
+	char line[32];
+
+	snprintf(line, sizeof line, "OK %zu\n", n);
+	ctl_emit_str(cl, line);
+	for (size_t i = 0; i < n; i++) {
+		dep_view(registry_at(reg, i), now, wall, &v);
+		ctl_emit_view(cl, "", &v);
+	}
+	ctl_emit_str(cl, "END\n");
+}
+
+/* Is d among this subscriber's dependencies? */
+static bool
+ctl_subscribed(const struct ctl_client *cl, const struct dep *d)
+{
+	if (cl->watch_all)
+		return true;
+	for (size_t i = 0; i < cl->nwdeps; i++)
+		if (cl->wdeps[i] == d)
+			return true;
+	return false;
+}
+
+/* Add a dependency to the subscription (a set). */
+static void
+ctl_subscribe(struct ctl_client *cl, struct dep *d)
+{
+	if (ctl_subscribed(cl, d))
+		return;
+	cl->wdeps = xreallocarray(cl->wdeps, cl->nwdeps + 1, sizeof *cl->wdeps);
+	cl->wdeps[cl->nwdeps++] = d;
+}
+
+/*
+ * WATCH [<dep> ...]: OK, then the current view of each named dependency
+ * (every one when none is named), then events.  A second WATCH adds to
+ * the subscription.  Every name is checked before anything changes.
+ */
+static void
+ctl_cmd_watch(struct ctl_client *cl, const struct proto_request *req)
+{
+	struct control *ctl = cl->ctl;
+	struct dep *ds[PROTO_WATCH_MAX], **list = ds;
+	uint64_t now = now_mono_ms(), wall = now_wall_ms();
+	struct dep_view v;
+	size_t n = req->ndeps, i, j, bytes = 0;
+
+	for (i = 0; i < n; i++)
+		if ((ds[i] = ctl_find(cl, req->deps[i])) == NULL)
+			return;
+	ctl_emit_str(cl, "OK\n");
+	if (n == 0) {
+		cl->watch_all = true;
+		n = registry_count(ctl->reg);
+		list = NULL;
+	}
+	for (i = 0; i < n; i++) {
+		struct dep *d = list ? list[i] : registry_at(ctl->reg, i);
+		for (j = 0; list != NULL && j < i && list[j] != d; j++)
+			;
+		if (list != NULL && j < i)
+			continue; /* named twice: one snapshot line */
+		if (list != NULL)
+			ctl_subscribe(cl, d);
+		dep_view(d, now, wall, &v);
+		bytes += ctl_emit_view(cl, "EVENT ", &v);
+	}
+	cl->watch_extra = bytes;
+	if (!cl->watching) {
+		TAILQ_INSERT_TAIL(&ctl->watchers, cl, wentry);
+		cl->watching = true;
+		ctl->stats.watchers++;
+	}
+}
+
+/* STATUS and METRICS: OK, the hook's text, END. */
+static void
+ctl_cmd_body(struct ctl_client *cl, void (*fn)(struct evbuffer *, void *))
+{
+	struct control *ctl = cl->ctl;
+
+	ctl_emit_str(cl, "OK\n");
+	if (fn != NULL) {
+		fn(ctl->scratch, ctl->hooks.arg);
+		ctl_emit_buffer(cl, ctl->scratch);
+	}
+	ctl_emit_str(cl, "END\n");
+}
+
+/* HELP: OK, one line per command, END. */
+static void
+ctl_cmd_help(struct ctl_client *cl)
+{
+	ctl_emit_str(cl, "OK\n");
+	for (size_t i = 0; proto_help_lines[i] != NULL; i++) {
+		ctl_emit_str(cl, proto_help_lines[i]);
+		ctl_emit_str(cl, "\n");
+	}
+	ctl_emit_str(cl, "END\n");
+}
+
+/* FORCE and PUBLISH: hand over to the daemon, reply when it is done. */
+static void
+ctl_cmd_async(struct ctl_client *cl, const struct proto_request *req)
+{
+	struct control *ctl = cl->ctl;
+	struct ctl_slot *s;
+	struct dep *d;
+
+	if ((d = ctl_find(cl, req->dep)) == NULL)
+		return;
+	if ((req->cmd == PROTO_FORCE && ctl->hooks.force == NULL)
+	    || (req->cmd == PROTO_PUBLISH && ctl->hooks.publish == NULL)) {
+		ctl_error(cl, PROTO_EUNAVAIL, "not available in this daemon");
+		return;
+	}
+	log_info("control: %s %s %s by uid %u%s%s", proto_cmd_name(req->cmd),
+	    req->dep,
+	    req->to == BREAKER_NSTATES ? "auto" : breaker_state_name(req->to),
+	    (unsigned)cl->uid, *req->reason ? ": " : "", req->reason);
+	s = ctl_slot_new(cl, false);
+	if (req->cmd == PROTO_FORCE)
+		ctl->hooks.force(d, req->to, req->ttl_s, req->reason, cl->uid,
+		    ctl_done, s, ctl->hooks.arg);
+	else
+		ctl->hooks.publish(d, req->to, req->reason, cl->uid, ctl_done,
+		    s, ctl->hooks.arg);
+}
+
+/* Parse one line and answer it: memcached's parse-then-switch. */
+static void
+ctl_request(struct ctl_client *cl, char *line, size_t len)
+{
+	struct proto_request req;
+	struct proto_error err;
+	char msg[PROTO_ERRMSG_MAX];
+
+	cl->ctl->stats.requests++;
+	if (proto_parse(line, len, &req, &err) == -1) {
+		ctl_error(cl, err.code, err.msg);
+		return;
+	}
+	if (proto_cmd_admin(req.cmd) && !cl->admin) {
+		snprintf(msg, sizeof msg, "%s needs an admin peer (uid %u)",
+		    proto_cmd_name(req.cmd), (unsigned)cl->uid);
+		log_info("control: refused %s from uid %u pid %d",
+		    proto_cmd_name(req.cmd), (unsigned)cl->uid, (int)cl->pid);
+		ctl_error(cl, PROTO_EPERM, msg);
+		return;
+	}
+	switch (req.cmd) {
+	case PROTO_PING:
+		ctl_emit_str(cl, "OK PONG\n");
+		break;
+	case PROTO_GET:
+		ctl_cmd_get(cl, &req);
+		break;
+	case PROTO_ALLOW:
+		ctl_cmd_allow(cl, &req);
+		break;
+	case PROTO_REPORT:
+		ctl_cmd_report(cl, &req);
+		break;
+	case PROTO_LIST:
+		ctl_cmd_list(cl);
+		break;
+	case PROTO_WATCH:
+		ctl_cmd_watch(cl, &req);
+		break;
+	case PROTO_FORCE:
+	case PROTO_PUBLISH:
+		ctl_cmd_async(cl, &req);
+		break;
+	case PROTO_STATUS:
+		ctl_cmd_body(cl, cl->ctl->hooks.status);
+		break;
+	case PROTO_METRICS:
+		ctl_cmd_body(cl, cl->ctl->hooks.metrics);
+		break;
+	case PROTO_HELP:
+		ctl_cmd_help(cl);
+		break;
+	case PROTO_QUIT:
+		ctl_emit_str(cl, "OK BYE\n");
+		ctl_stop_reading(cl);
+		break;
+	case PROTO_NCMDS:
+		break;
+	}
+}
+
+/* Over-long line: one ETOOLONG now, then skip up to its "\n". */
+static void
+ctl_too_long(struct ctl_client *cl)
+{
+	char msg[64];
+
+	cl->ctl->stats.requests++;
+	snprintf(msg, sizeof msg, "line exceeds %d bytes", PROTO_LINE_MAX);
+	ctl_error(cl, PROTO_ETOOLONG, msg);
+}
+
+/* Skip input up to the end of an over-long line; true once past it. */
+static bool
+ctl_discard(struct ctl_client *cl, struct evbuffer *in)
+{
+	struct evbuffer_ptr eol;
+	size_t eol_len;
+
+	eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+	if (eol.pos == -1) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return false;
+	}
+	evbuffer_drain(in, (size_t)eol.pos + 1);
+	cl->discarding = false;
+	return true;
+}
+
+/* Take the next whole line off the input and answer it; false if none. */
+static bool
+ctl_next_line(struct ctl_client *cl, struct evbuffer *in)
+{
+	char line[PROTO_LINE_MAX + 1];
+	struct evbuffer_ptr eol;
+	size_t eol_len, len;
+
+	if (cl->discarding)
+		return ctl_discard(cl, in);
+	eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+	if (eol.pos == -1) {
+		if (evbuffer_get_length(in) < PROTO_LINE_MAX)
+			return false;
+		ctl_too_long(cl); /* it cannot fit any more */
+		cl->discarding = true;
+		return true;
+	}
+	len = (size_t)eol.pos + 1;
+	if (len > PROTO_LINE_MAX) {
+		ctl_too_long(cl);
+		evbuffer_drain(in, len);
+		return true;
+	}
+	evbuffer_remove(in, line, len);
+	ctl_request(cl, line, len);
+	return true;
+}
+
+/* After EOF the last, unterminated line still counts as a request. */
+static void
+ctl_last_line(struct ctl_client *cl, struct evbuffer *in)
+{
+	char line[PROTO_LINE_MAX + 1];
+	size_t len = evbuffer_get_length(in);
+
+	if (len > 0 && !cl->discarding && len < PROTO_LINE_MAX) {
+		evbuffer_remove(in, line, len);
+		ctl_request(cl, line, len);
+	}
+	evbuffer_drain(in, evbuffer_get_length(in));
+	cl->closing = true;
+}
+
+/* Arm the half-written-line timer; it is not pushed back by more bytes. */
+static void
+ctl_arm_idle(struct ctl_client *cl, struct evbuffer *in)
+{
+	struct timeval tv;
+	uint32_t ms = cl->ctl->cfg->idle_timeout_ms;
+
+	if (ms == 0 || cl->closing || cl->throttled
+	    || (evbuffer_get_length(in) == 0 && !cl->discarding)) {
+		event_del(cl->idle_ev);
+		return;
+	}
+	if (!evtimer_pending(cl->idle_ev, NULL)) {
+		tv = ctl_tv(ms);
+		evtimer_add(cl->idle_ev, &tv);
+	}
+}
+
+/* Answer every complete line buffered, as far as the limits allow. */
+static void
+ctl_process(struct ctl_client *cl)
+{
+	struct evbuffer *in = bufferevent_get_input(cl->bev);
+
+	while (!cl->closing && !cl->throttled && ctl_next_line(cl, in))
+		ctl_check_throttle(cl);
+	if (cl->eof && !cl->closing && !cl->throttled)
+		ctl_last_line(cl, in);
+	ctl_arm_idle(cl, in);
+	ctl_maybe_close(cl);
+}
+
+/* New input: answer what is complete. */
+static void
+ctl_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct ctl_client *cl = arg;
+
+	(void)bev;
+	ctl_process(cl);
+}
+
+/* Output drained: resume a throttled client, finish a closing one. */
+static void
+ctl_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct ctl_client *cl = arg;
+
+	(void)bev;
+	ctl_maybe_resume(cl);
+	ctl_maybe_close(cl);
+}
+
+/*
+ * EOF may be a half-close (the peer still reads its replies) or a full
+ * close; only in the latter does poll report POLLHUP on a Unix socket, and
+ * then nothing is left to answer.
+ */
+static bool
+ctl_peer_gone(evutil_socket_t fd)
+{
+	struct pollfd pfd = {fd, POLLOUT, 0};
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR));
+}
+
+/* EOF, errors and write timeouts from the bufferevent. */
+static void
+ctl_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct ctl_client *cl = arg;
+
+	if (what & BEV_EVENT_EOF) {
+		if (ctl_peer_gone(bufferevent_getfd(bev))) {
+			ctl_client_close(cl, "peer closed");
+			return;
+		}
+		cl->eof = true;
+		ctl_process(cl);
+	} else if (what & BEV_EVENT_TIMEOUT)
+		ctl_client_close(cl, "write timeout");
+	else if (what & BEV_EVENT_ERROR)
+		ctl_client_close(cl, strerror(EVUTIL_SOCKET_ERROR()));
+}
+
+/* A line stayed half-written too long: a stuck or hostile peer. */
+static void
+ctl_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_client *cl = arg;
+
+	(void)fd;
+	(void)what;
+	ctl_client_close(cl, "half-written line timed out");
+}
+
+/* Deferred from ctl_maybe_resume: lines read while throttled. */
+static void
+ctl_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_client *cl = arg;
+
+	(void)fd;
+	(void)what;
+	ctl_process(cl);
+}
+
+/* Is this peer allowed to run admin commands?  Root always is. */
+static bool
+ctl_is_admin(const struct config *cfg, uid_t uid)
+{
+	if (uid == 0)
+		return true;
+	for (size_t i = 0; i < cfg->n_admin_uids; i++)
+		if (cfg->admin_uids[i] == uid)
+			return true;
+	return false;
+}
+
+/* Refuse a connection over max_clients with one line, logged at most 1/s. */
+static void
+ctl_refuse(struct control *ctl, evutil_socket_t fd)
+{
+	static const char msg[] = "ERR EBUSY too many clients\n";
+	uint64_t now = now_mono_ms();
+	ssize_t n;
+
+	ctl->stats.refused++;
+	if (now - ctl->last_refusal_log >= 1000 || ctl->last_refusal_log == 0) {
+		log_warnx("control: %u clients connected, refusing more "
+		          "(%llu refused so far)",
+		    ctl->cfg->max_clients,
+		    (unsigned long long)ctl->stats.refused);
+		ctl->last_refusal_log = now;
+	}
+	n = write(fd, msg, sizeof msg - 1); /* best effort, never blocks */
+	(void)n;
+	evutil_closesocket(fd);
+}
+
+/* Set up a new client's bufferevent, timers and limits. */
+static void
+ctl_client_new(struct control *ctl, evutil_socket_t fd, uid_t uid, pid_t pid)
+{
+	struct ctl_client *cl = xcalloc(1, sizeof *cl);
+	struct timeval wtv = ctl_tv(CTL_WTIMEOUT_MS);
+
+	cl->ctl = ctl;
+	cl->uid = uid;
+	cl->pid = pid;
+	cl->admin = ctl_is_admin(ctl->cfg, uid);
+	TAILQ_INIT(&cl->slots);
+	cl->bev = bufferevent_socket_new(ctl->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	cl->idle_ev = evtimer_new(ctl->base, ctl_idle_cb, cl);
+	cl->resume_ev = event_new(ctl->base, -1, 0, ctl_resume_cb, cl);
+	if (cl->bev == NULL || cl->idle_ev == NULL || cl->resume_ev == NULL)
+		fatalx("control: out of memory for a client");
+	bufferevent_setcb(cl->bev, ctl_read_cb, ctl_write_cb, ctl_event_cb, cl);
+	bufferevent_setwatermark(cl->bev, EV_READ, 0, CTL_IN_HIGH);
+	bufferevent_set_timeouts(cl->bev, NULL, &wtv);
+	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
+	TAILQ_INSERT_TAIL(&ctl->clients, cl, entry);
+	ctl->stats.clients++;
+	ctl->stats.accepted++;
+	log_debug(
+	    "control: client uid %u pid %d connected", (unsigned)uid, (int)pid);
+}
+
+/* evconnlistener callback: check limits and credentials, then serve. */
+static void
+ctl_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct control *ctl = arg;
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+
+	(void)lev;
+	(void)sa;
+	(void)salen;
+	if (ctl->stats.clients >= ctl->cfg->max_clients) {
+		ctl_refuse(ctl, fd);
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+		log_debug("control: SO_PEERCRED: %s", strerror(errno));
+		evutil_closesocket(fd);
+		return;
+	}
+	ctl_client_new(ctl, fd, cred.uid, cred.pid);
+}
+
+/* Accept failed: out of descriptors pauses accepting for a second. */
+static void
+ctl_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct control *ctl = arg;
+	int e = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = ctl_tv(CTL_PAUSE_MS);
+
+	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
+		log_debug("control: accept: %s", strerror(e));
+		return;
+	}
+	log_warnx("control: accept: %s; pausing for %d ms", strerror(e),
+	    CTL_PAUSE_MS);
+	ctl->stats.accept_paused++;
+	evconnlistener_disable(lev);
+	evtimer_add(ctl->pause_ev, &tv);
+}
+
+/* The accept pause is over. */
+static void
+ctl_pause_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct control *ctl = arg;
+
+	(void)fd;
+	(void)what;
+	if (ctl->listener != NULL)
+		evconnlistener_enable(ctl->listener);
+}
+
+/* Create the control server; nothing listens until control_listen(). */
+struct control *
+control_new(struct event_base *base, const struct config *cfg,
+    struct registry *reg, const struct control_hooks *hooks)
+{
+	struct control *ctl = xcalloc(1, sizeof *ctl);
+
+	ctl->base = base;
+	ctl->cfg = cfg;
+	ctl->reg = reg;
+	if (hooks != NULL)
+		ctl->hooks = *hooks;
+	TAILQ_INIT(&ctl->clients);
+	TAILQ_INIT(&ctl->watchers);
+	ctl->pause_ev = evtimer_new(base, ctl_pause_cb, ctl);
+	ctl->scratch = evbuffer_new();
+	if (ctl->pause_ev == NULL || ctl->scratch == NULL)
+		fatalx("control_new: out of memory");
+	return ctl;
+}
+
+/*
+ * A socket file already at path: remove it only if nobody answers there
+ * (connect refused: a daemon died without cleaning up).  Returns -1 if
+ * another daemon is alive or the path is not a socket.
+ */
+static int
+ctl_clear_stale(const char *path, const struct sockaddr_un *saddr)
+{
+	struct stat st;
+	int fd, rc, e;
+
+	if (lstat(path, &st) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		log_warn("control_listen: %s", path);
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		log_warnx(
+		    "control_listen: %s exists and is not a socket", path);
+		return -1;
+	}
+	if ((fd = socket(
+	         AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0))
+	    == -1) {
+		log_warn("control_listen: socket");
+		return -1;
+	}
+	rc = connect(fd, (const struct sockaddr *)saddr, sizeof *saddr);
+	e = errno;
+	close(fd);
+	if (rc == 0 || e == EAGAIN || e == EINPROGRESS) {
+		log_warnx(
+		    "control_listen: another daemon is answering on %s", path);
+		return -1;
+	}
+	if (e != ECONNREFUSED && e != ENOENT) {
+		errno = e;
+		log_warn("control_listen: probe %s", path);
+		return -1;
+	}
+	if (e == ECONNREFUSED && unlink(path) == -1 && errno != ENOENT) {
+		log_warn("control_listen: unlink stale %s", path);
+		return -1;
+	}
+	if (e == ECONNREFUSED)
+		log_info("control: removed stale socket %s", path);
+	return 0;
+}
+
+/* chown to socket_group (when set) and chmod to socket_mode. */
+static int
+ctl_set_perms(const struct config *cfg, const char *path)
+{
+	struct group *gr;
+
+	if (cfg->socket_group != NULL && *cfg->socket_group != '\0') {
+		if ((gr = getgrnam(cfg->socket_group)) == NULL) {
+			log_warnx("control_listen: unknown group %s",
+			    cfg->socket_group);
+			return -1;
+		}
+		if (chown(path, (uid_t)-1, gr->gr_gid) == -1) {
+			log_warn("control_listen: chown %s", path);
+			return -1;
+		}
+	}
+	if (chmod(path, cfg->socket_mode) == -1) {
+		log_warn("control_listen: chmod %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Bind with a tight umask so the socket is never briefly too open. */
+static int
+ctl_bind(const char *path, const struct sockaddr_un *saddr)
+{
+	mode_t old;
+	int fd, rc;
+
+	if ((fd = socket(
+	         AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0))
+	    == -1) {
+		log_warn("control_listen: socket");
+		return -1;
+	}
+	old = umask(S_IRWXG | S_IRWXO);
+	rc = bind(fd, (const struct sockaddr *)saddr, sizeof *saddr);
+	umask(old);
+	if (rc == -1) {
+		log_warn("control_listen: bind %s", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Listen on cfg->socket_path; see control.h. */
+int
+control_listen(struct control *ctl)
+{
+	const char *path = ctl->cfg->socket_path;
+	struct sockaddr_un saddr;
+	int fd;
+
+	if (ctl->listener != NULL)
+		return 0;
+	memset(&saddr, 0, sizeof saddr);
+	saddr.sun_family = AF_UNIX;
+	if (path == NULL
+	    || strlcpy_b(saddr.sun_path, path, sizeof saddr.sun_path)
+	        >= sizeof saddr.sun_path) {
+		log_warnx("control_listen: socket path too long or unset");
+		return -1;
+	}
+	if (ctl_clear_stale(path, &saddr) == -1
+	    || (fd = ctl_bind(path, &saddr)) == -1)
+		return -1;
+	if (ctl_set_perms(ctl->cfg, path) == -1)
+		goto fail;
+	ctl->listener = evconnlistener_new(ctl->base, ctl_accept_cb, ctl,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, CTL_BACKLOG, fd);
+	if (ctl->listener == NULL) {
+		log_warn("control_listen: listen %s", path);
+		goto fail;
+	}
+	evconnlistener_set_error_cb(ctl->listener, ctl_accept_error_cb);
+	ctl->path = xstrdup(path);
+	log_info("control: listening on %s", path);
+	return 0;
+fail:
+	close(fd);
+	unlink(path);
+	return -1;
+}
+
+/*
+ * Send an EVENT line to every subscriber of the dependency.  A subscriber
+ * with more than watch_buffer_max bytes unread (beyond its initial
+ * snapshot) is dropped: one last ERR line, then closed once written.
+ */
+void
+control_notify(struct control *ctl, const struct dep_view *v)
+{
+	struct ctl_client *cl, *next;
+	char line[PROTO_REPLY_MAX];
+	struct dep *d;
+	int n;
+
+	if (TAILQ_EMPTY(&ctl->watchers))
+		return;
+	d = registry_find(ctl->reg, v->name);
+	if ((n = proto_format_view(line, sizeof line, "EVENT ", v)) < 0)
+		return;
+	for (cl = TAILQ_FIRST(&ctl->watchers); cl != NULL; cl = next) {
+		next = TAILQ_NEXT(cl, wentry);
+		if (!ctl_subscribed(cl, d))
+			continue;
+		ctl_emit(cl, line, (size_t)n);
+		ctl->stats.events++;
+		if (ctl_backlog(cl)
+		    > ctl->cfg->watch_buffer_max + cl->watch_extra) {
+			log_info("control: dropping WATCH client uid %u pid "
+			         "%d: %zu bytes unread",
+			    (unsigned)cl->uid, (int)cl->pid, ctl_backlog(cl));
+			ctl->stats.watch_dropped++;
+			ctl_error(cl, PROTO_EBUSY, "watch buffer overflow");
+			ctl_stop_reading(cl);
+		}
+	}
+}
+
+/* A copy of the counters, for STATUS and METRICS. */
+void
+control_stats(const struct control *ctl, struct control_stats *st)
+{
+	*st = ctl->stats;
+}
+
+/* Close every client, stop listening and remove the socket file. */
+void
+control_free(struct control *ctl)
+{
+	struct ctl_client *cl;
+
+	if (ctl == NULL)
+		return;
+	while ((cl = TAILQ_FIRST(&ctl->clients)) != NULL)
+		ctl_client_close(cl, "shutting down");
+	if (ctl->listener != NULL)
+		evconnlistener_free(ctl->listener);
+	if (ctl->path != NULL && unlink(ctl->path) == -1 && errno != ENOENT)
+		log_warn("control_free: unlink %s", ctl->path);
+	free(ctl->path);
+	event_free(ctl->pause_ev);
+	evbuffer_free(ctl->scratch);
+	free(ctl);
+}

@@ -1,0 +1,482 @@
+/*
+ * protocol.c - parse one control-socket request line into a struct
+ * proto_request and format reply lines (docs/protocol.md).  Pure code in
+ * memcached's manner: the line is split in place, checked against a table
+ * of commands, and handed back for control.c to dispatch with a switch.
+ * Every limit (line length, arity, numbers, reason length) is enforced
+ * here so that the socket code never sees a malformed request.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "protocol.h"
+#include "util.h"
+
+struct proto_cmdinfo {
+	const char *name;
+	const char *usage;
+	bool admin;
+};
+
+static const struct proto_cmdinfo proto_cmds[PROTO_NCMDS] = {
+    [PROTO_PING] = {"PING", "PING", false},
+    [PROTO_GET] = {"GET", "GET <dep>", false},
+    [PROTO_ALLOW] = {"ALLOW", "ALLOW <dep>", false},
+    [PROTO_REPORT] = {"REPORT", "REPORT <dep> ok|fail|slow [ms]", false},
+    [PROTO_LIST] = {"LIST", "LIST", false},
+    [PROTO_WATCH] = {"WATCH", "WATCH [<dep> ...]", false},
+    [PROTO_FORCE] = {"FORCE",
+        "FORCE <dep> open|closed|auto [ttl_s] [reason...]", true},
+    [PROTO_PUBLISH] = {"PUBLISH", "PUBLISH <dep> <STATE> [reason...]", true},
+    [PROTO_STATUS] = {"STATUS", "STATUS", false},
+    [PROTO_METRICS] = {"METRICS", "METRICS", false},
+    [PROTO_QUIT] = {"QUIT", "QUIT", false},
+    [PROTO_HELP] = {"HELP", "HELP", false},
+};
+
+const char *const proto_help_lines[] = {
+    "PING",
+    "GET <dep>",
+    "ALLOW <dep>",
+    "REPORT <dep> ok|fail|slow [ms]",
+    "LIST",
+    "WATCH [<dep> ...]",
+    "FORCE <dep> open|closed|auto [ttl_s] [reason...]  (admin)",
+    "PUBLISH <dep> <STATE> [reason...]  (admin)",
+    "STATUS",
+    "METRICS",
+    "HELP",
+    "QUIT",
+    NULL,
+};
+
+static const char *const proto_errnames[PROTO_NERRCODES] = {
+    [PROTO_EPROTO] = "EPROTO",
+    [PROTO_ENOENT] = "ENOENT",
+    [PROTO_EPERM] = "EPERM",
+    [PROTO_ETOOLONG] = "ETOOLONG",
+    [PROTO_EUNAVAIL] = "EUNAVAIL",
+    [PROTO_EBUSY] = "EBUSY",
+};
+
+/* A cursor over the unparsed rest of the line. */
+struct proto_lex {
+	char *p;
+	char *end;
+};
+
+/* Fill err and return -1, so that error paths are one line. */
+static int __attribute__((format(printf, 3, 4))) proto_fail(
+    struct proto_error *err, enum proto_errcode code, const char *fmt, ...)
+{
+	va_list ap;
+
+	err->code = code;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Spaces and tabs separate words. */
+static bool
+proto_isblank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Skip separators; true when nothing but separators is left. */
+static bool
+proto_lex_done(struct proto_lex *lx)
+{
+	while (lx->p < lx->end && proto_isblank(*lx->p))
+		lx->p++;
+	return lx->p == lx->end;
+}
+
+/* Next blank-separated word, NUL-terminated in place; NULL at the end. */
+static char *
+proto_lex_word(struct proto_lex *lx)
+{
+	char *w;
+
+	if (proto_lex_done(lx))
+		return NULL;
+	w = lx->p;
+	while (lx->p < lx->end && !proto_isblank(*lx->p))
+		lx->p++;
+	if (lx->p < lx->end)
+		*lx->p++ = '\0';
+	else
+		*lx->p = '\0'; /* end is the terminator's place */
+	return w;
+}
+
+/* The rest of the line without leading and trailing blanks ("" if none). */
+static char *
+proto_lex_rest(struct proto_lex *lx)
+{
+	char *r;
+
+	proto_lex_done(lx);
+	r = lx->p;
+	while (lx->end > r && proto_isblank(lx->end[-1]))
+		lx->end--;
+	*lx->end = '\0';
+	lx->p = lx->end;
+	return r;
+}
+
+/* Is s a valid dependency name, [A-Za-z0-9._-]{1,64}? */
+bool
+proto_valid_dep(const char *s)
+{
+	size_t n;
+
+	for (n = 0; s[n] != '\0'; n++) {
+		char c = s[n];
+		if (n >= DEP_NAME_MAX)
+			return false;
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+		        || (c >= '0' && c <= '9') || c == '.' || c == '_'
+		        || c == '-'))
+			return false;
+	}
+	return n > 0;
+}
+
+/* Strip the terminator, bound the length and refuse control characters. */
+static int
+proto_check_line(
+    char *line, size_t len, size_t *content, struct proto_error *err)
+{
+	size_t n = len, total = len;
+
+	if (n > 0 && line[n - 1] == '\n') {
+		n--;
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+	} else
+		total = len + 1; /* as if terminated: the limit counts "\n" */
+	if (total > PROTO_LINE_MAX)
+		return proto_fail(err, PROTO_ETOOLONG, "line exceeds %d bytes",
+		    PROTO_LINE_MAX);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)line[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return proto_fail(err, PROTO_EPROTO,
+			    "control character 0x%02x in request", c);
+	}
+	line[n] = '\0';
+	*content = n;
+	return 0;
+}
+
+/* Copy at most 32 bytes of a word for a message, '?' for non-ASCII. */
+static void
+proto_quote(char *dst, size_t dstlen, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < dstlen && i < 32 && s[i] != '\0'; i++)
+		dst[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+	dst[i] = '\0';
+}
+
+/* Wrong arity: the command's usage line is the message. */
+static int
+proto_usage(struct proto_request *req, struct proto_error *err)
+{
+	return proto_fail(
+	    err, PROTO_EPROTO, "usage: %s", proto_cmds[req->cmd].usage);
+}
+
+/* Read the <dep> argument every per-dependency command starts with. */
+static int
+proto_need_dep(
+    struct proto_lex *lx, struct proto_request *req, struct proto_error *err)
+{
+	char *w;
+
+	if ((w = proto_lex_word(lx)) == NULL)
+		return proto_usage(req, err);
+	if (!proto_valid_dep(w))
+		return proto_fail(err, PROTO_EPROTO,
+		    "invalid dependency name (want [A-Za-z0-9._-]{1,64})");
+	req->dep = w;
+	return 0;
+}
+
+/* No more arguments allowed. */
+static int
+proto_need_end(
+    struct proto_lex *lx, struct proto_request *req, struct proto_error *err)
+{
+	if (!proto_lex_done(lx))
+		return proto_usage(req, err);
+	return 0;
+}
+
+/* REPORT <dep> ok|fail|slow [ms] */
+static int
+proto_parse_report(
+    struct proto_lex *lx, struct proto_request *req, struct proto_error *err)
+{
+	char *w;
+	uint64_t v;
+
+	if (proto_need_dep(lx, req, err) == -1)
+		return -1;
+	if ((w = proto_lex_word(lx)) == NULL)
+		return proto_usage(req, err);
+	if (strcasecmp(w, "ok") == 0)
+		req->outcome = BREAKER_OK;
+	else if (strcasecmp(w, "fail") == 0)
+		req->outcome = BREAKER_FAIL;
+	else if (strcasecmp(w, "slow") == 0)
+		req->outcome = BREAKER_SLOW;
+	else
+		return proto_fail(
+		    err, PROTO_EPROTO, "outcome must be ok, fail or slow");
+	if ((w = proto_lex_word(lx)) != NULL) {
+		if (parse_u64(w, 0, PROTO_MS_MAX, &v) == -1)
+			return proto_fail(err, PROTO_EPROTO,
+			    "duration must be an integer 0..%u ms",
+			    PROTO_MS_MAX);
+		req->has_duration = true;
+		req->duration_ms = (uint32_t)v;
+	}
+	return proto_need_end(lx, req, err);
+}
+
+/* WATCH [<dep> ...] */
+static int
+proto_parse_watch(
+    struct proto_lex *lx, struct proto_request *req, struct proto_error *err)
+{
+	char *w;
+
+	while ((w = proto_lex_word(lx)) != NULL) {
+		if (req->ndeps == PROTO_WATCH_MAX)
+			return proto_fail(err, PROTO_EPROTO,
+			    "WATCH takes at most %d dependencies",
+			    PROTO_WATCH_MAX);
+		if (!proto_valid_dep(w))
+			return proto_fail(err, PROTO_EPROTO,
+			    "invalid dependency name (want "
+			    "[A-Za-z0-9._-]{1,64})");
+		req->deps[req->ndeps++] = w;
+	}
+	return 0;
+}
+
+/* The free-text reason that ends FORCE and PUBLISH. */
+static int
+proto_parse_reason(
+    struct proto_lex *lx, struct proto_request *req, struct proto_error *err)
+{
+	req->reason = proto_lex_rest(lx);
+	if (strlen(req->reason) > PROTO_REASON_MAX)
+		return proto_fail(err, PROTO_EPROTO,
+		    "reason longer than %d bytes", PROTO_REASON_MAX);
+	return 0;
+}
+
+/*
+ * FORCE <dep> open|closed|auto [ttl_s] [reason...].  A third argument that
+ * starts like a number (digit, '+' or '-') is the TTL and must be valid;
+ * anything else starts the reason.
+ */
+static int
+proto_parse_force(
+    struct proto_lex *lx, struct proto_request *req, struct proto_error *err)
+{
+	char *w;
+	uint64_t v;
+
+	if (proto_need_dep(lx, req, err) == -1)
+		return -1;
+	if ((w = proto_lex_word(lx)) == NULL)
+		return proto_usage(req, err);
+	if (strcasecmp(w, "open") == 0)
+		req->to = BREAKER_FORCED_OPEN;
+	else if (strcasecmp(w, "closed") == 0)
+		req->to = BREAKER_CLOSED;
+	else if (strcasecmp(w, "auto") == 0)
+		req->to = BREAKER_NSTATES;
+	else
+		return proto_fail(
+		    err, PROTO_EPROTO, "mode must be open, closed or auto");
+	proto_lex_done(lx);
+	if (lx->p < lx->end
+	    && ((*lx->p >= '0' && *lx->p <= '9') || *lx->p == '-'
+	        || *lx->p == '+')) {
+		w = proto_lex_word(lx);
+		if (parse_u64(w, 0, PROTO_TTL_MAX, &v) == -1)
+			return proto_fail(err, PROTO_EPROTO,
+			    "ttl must be an integer 0..%u seconds",
+			    PROTO_TTL_MAX);
+		req->ttl_s = (uint32_t)v;
+	}
+	return proto_parse_reason(lx, req, err);
+}
+
+/* PUBLISH <dep> <STATE> [reason...] */
+static int
+proto_parse_publish(
+    struct proto_lex *lx, struct proto_request *req, struct proto_error *err)
+{
+	char *w, q[40];
+	int s;
+
+	if (proto_need_dep(lx, req, err) == -1)
+		return -1;
+	if ((w = proto_lex_word(lx)) == NULL)
+		return proto_usage(req, err);
+	for (s = 0; s < BREAKER_NSTATES; s++)
+		if (strcasecmp(w, breaker_state_name(s)) == 0)
+			break;
+	if (s == BREAKER_NSTATES) {
+		proto_quote(q, sizeof q, w);
+		return proto_fail(err, PROTO_EPROTO, "unknown state '%s'", q);
+	}
+	req->to = (enum breaker_state)s;
+	return proto_parse_reason(lx, req, err);
+}
+
+/* Find a command by name, case-insensitively. */
+static int
+proto_lookup(const char *w)
+{
+	for (int i = 0; i < PROTO_NCMDS; i++)
+		if (strcasecmp(w, proto_cmds[i].name) == 0)
+			return i;
+	return -1;
+}
+
+/* Parse one request line; see protocol.h. */
+int
+proto_parse(
+    char *line, size_t len, struct proto_request *req, struct proto_error *err)
+{
+	struct proto_lex lx;
+	size_t n = 0;
+	char *w, q[40];
+	int c;
+
+	memset(req, 0, sizeof *req);
+	req->reason = "";
+	err->code = 0;
+	err->msg[0] = '\0';
+	if (proto_check_line(line, len, &n, err) == -1)
+		return -1;
+	lx.p = line;
+	lx.end = line + n;
+	if ((w = proto_lex_word(&lx)) == NULL)
+		return proto_fail(err, PROTO_EPROTO, "empty request");
+	if ((c = proto_lookup(w)) == -1) {
+		proto_quote(q, sizeof q, w);
+		return proto_fail(
+		    err, PROTO_EPROTO, "unknown command '%s' (try HELP)", q);
+	}
+	req->cmd = (enum proto_cmd)c;
+	switch (req->cmd) {
+	case PROTO_GET:
+	case PROTO_ALLOW:
+		if (proto_need_dep(&lx, req, err) == -1)
+			return -1;
+		return proto_need_end(&lx, req, err);
+	case PROTO_REPORT:
+		return proto_parse_report(&lx, req, err);
+	case PROTO_WATCH:
+		return proto_parse_watch(&lx, req, err);
+	case PROTO_FORCE:
+		return proto_parse_force(&lx, req, err);
+	case PROTO_PUBLISH:
+		return proto_parse_publish(&lx, req, err);
+	default:
+		return proto_need_end(&lx, req, err);
+	}
+}
+
+/* FORCE and PUBLISH change fleet or override state. */
+bool
+proto_cmd_admin(enum proto_cmd cmd)
+{
+	return (unsigned)cmd < PROTO_NCMDS && proto_cmds[cmd].admin;
+}
+
+/* Upper-case command word, for messages and logs. */
+const char *
+proto_cmd_name(enum proto_cmd cmd)
+{
+	return (unsigned)cmd < PROTO_NCMDS ? proto_cmds[cmd].name : "?";
+}
+
+/* The CODE word of an ERR line. */
+const char *
+proto_errcode_name(int code)
+{
+	if (code > 0 && code < PROTO_NERRCODES)
+		return proto_errnames[code];
+	return "EUNKNOWN";
+}
+
+/* snprintf's result turned into the formatters' contract. */
+static int
+proto_fit(int n, size_t len)
+{
+	if (n < 0 || (size_t)n >= len)
+		return -1;
+	return n;
+}
+
+/* One view line: LIST bodies, GET replies ("OK ") and events ("EVENT "). */
+int
+proto_format_view(
+    char *buf, size_t len, const char *prefix, const struct dep_view *v)
+{
+	return proto_fit(snprintf(buf, len, "%s%s %s %" PRIu64 " %s\n", prefix,
+	                     v->name, breaker_state_name(v->state), v->version,
+	                     authority_name(v->authority)),
+	    len);
+}
+
+/* ALLOW's answer: the state is given only on a denial. */
+int
+proto_format_allow(
+    char *buf, size_t len, bool allowed, const struct dep_view *v)
+{
+	if (allowed)
+		return proto_fit(snprintf(buf, len, "OK ALLOW\n"), len);
+	return proto_fit(
+	    snprintf(buf, len, "OK DENY %s\n", breaker_state_name(v->state)),
+	    len);
+}
+
+/* An error line; the message is made single-line and printable. */
+int
+proto_format_error(char *buf, size_t len, int code, const char *msg)
+{
+	char clean[200]; /* "ERR EUNAVAIL " + this fits PROTO_REPLY_MAX */
+	size_t i;
+
+	for (i = 0; i + 1 < sizeof clean && msg[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)msg[i];
+		clean[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	clean[i] = '\0';
+	return proto_fit(snprintf(buf, len, "ERR %s%s%s\n",
+	                     proto_errcode_name(code), i > 0 ? " " : "", clean),
+	    len);
+}
+
+/* FORCE and PUBLISH succeed with the version they produced. */
+int
+proto_format_version(char *buf, size_t len, uint64_t version)
+{
+	return proto_fit(snprintf(buf, len, "OK %" PRIu64 "\n", version), len);
+}
