@@ -1,0 +1,87 @@
+/*
+ * fleet.h - breakerd's side of ZooKeeper: the session (zk.c), this
+ * instance's registration (membership.c), one election per dependency
+ * (election.c) and the records (record.c), glued to the registry.  Every
+ * instance watches every dependency's state and override znodes and
+ * applies what it reads; the leader of a dependency is its only writer,
+ * through one fenced multi per write.  Loop thread only.
+ */
+#ifndef BREAKERD_FLEET_H
+#define BREAKERD_FLEET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "breaker.h"
+#include "config.h"
+#include "registry.h"
+
+struct event_base;
+struct evbuffer;
+struct fleet;
+
+/* What the daemon hears from the fleet; any member may be NULL. */
+struct fleet_hooks {
+	/* This instance now leads dep (takeover record written) or not. */
+	void (*leader)(struct dep *, bool is_leader, void *arg);
+	/* Leader only: the trip votes or the live count changed. */
+	void (*votes)(struct dep *, size_t votes, size_t live, void *arg);
+	/* Cannot go on (instance id taken): the daemon should exit(1). */
+	void (*fatal_error)(const char *msg, void *arg);
+	void *arg;
+};
+
+/*
+ * Completion of a publish or force: code 0 or an enum proto_errcode
+ * (PROTO_EBUSY: not leader, lease expired, version conflict;
+ * PROTO_EUNAVAIL: no session or outcome unknown; PROTO_EPROTO: bad
+ * argument), version the state or override znode's new version.
+ * Always called exactly once, possibly before the call returns.
+ */
+typedef void (*fleet_done_fn)(
+    int code, uint64_t version, const char *msg, void *arg);
+
+struct fleet *fleet_new(struct event_base *, const struct config *,
+    struct registry *, const struct fleet_hooks *);
+/* Connect (asynchronously).  -1 if the handle could not be made. */
+int fleet_start(struct fleet *);
+/* Close the session now: ephemerals (votes, elections) go at once. */
+void fleet_stop(struct fleet *);
+void fleet_free(struct fleet *);
+
+/*
+ * Leader only: write dep's state record (term and leader are ours; extra,
+ * if not NULL, gives open_until_ms, open_wait_ms, failed_recoveries).
+ */
+void fleet_publish(struct fleet *, struct dep *, enum breaker_state,
+    const char *reason, const struct state_record *extra, fleet_done_fn,
+    void *arg);
+/*
+ * Any instance: set the override (to FORCED_OPEN or CLOSED; ttl_s 0 = no
+ * expiry) or remove it (to BREAKER_NSTATES, "auto").
+ */
+void fleet_force(struct fleet *, struct dep *, enum breaker_state to,
+    uint32_t ttl_s, const char *reason, const char *by, fleet_done_fn,
+    void *arg);
+/* Cast (tripped) or withdraw this instance's trip vote for dep. */
+void fleet_vote(
+    struct fleet *, struct dep *, bool tripped, const struct breaker_stats *);
+
+/* May a leader act now (session connected and lease not run out)? */
+bool fleet_lease_valid(const struct fleet *, uint64_t now_ms);
+/* Is this instance the confirmed leader of dep (takeover written)? */
+bool fleet_is_leader(const struct fleet *, const struct dep *);
+size_t fleet_live_instances(const struct fleet *);
+/* Leader only (0 otherwise): trip votes for dep. */
+size_t fleet_vote_count(const struct fleet *, const struct dep *);
+uint64_t fleet_records_rejected(const struct fleet *);
+/* key=value lines for STATUS; never the credential. */
+void fleet_status(const struct fleet *, struct evbuffer *);
+
+/* Read "user:password" from a credential file (trailing newline cut).
+ * -1 and a message on error; never logs the content. */
+int fleet_read_credential(
+    const char *path, char *out, size_t outlen, char *err, size_t errlen);
+
+#endif

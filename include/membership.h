@@ -1,0 +1,37 @@
+/*
+ * membership.h - this instance's registration under <root>/instances/<id>
+ * (EPHEMERAL, JSON instance record) and the count of live instances, the
+ * denominator of the trip quorum.  An id held by another live session is
+ * refused: two daemons with one id would share votes and elections.
+ */
+#ifndef BREAKERD_MEMBERSHIP_H
+#define BREAKERD_MEMBERSHIP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct event_base;
+struct zk;
+struct membership;
+
+/* The live count changed. */
+typedef void (*membership_live_fn)(size_t live, void *arg);
+/* The id is taken by another live session: the daemon should exit. */
+typedef void (*membership_fatal_fn)(const char *msg, void *arg);
+
+struct membership *membership_new(struct event_base *, struct zk *,
+    const char *dir, const char *instance_id, const char *json,
+    membership_live_fn, membership_fatal_fn, void *arg);
+void membership_free(struct membership *);
+
+/* A new session: register and watch the instances. */
+void membership_start(struct membership *);
+/* The same session is back: re-check the node, re-list (re-arm). */
+void membership_reconnected(struct membership *);
+/* The session expired: the node went with it. */
+void membership_expired(struct membership *);
+
+bool membership_registered(const struct membership *);
+size_t membership_live(const struct membership *);
+
+#endif

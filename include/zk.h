@@ -1,0 +1,109 @@
+/*
+ * zk.h - one ZooKeeper session and the hand-off of its callbacks to the
+ * libevent loop.  libzookeeper_mt runs watchers and completions on its
+ * own completion thread; here they only copy what they got into a queue
+ * and wake the loop through an eventfd, so every caller of this module
+ * sees results on the loop thread.  Requests are asynchronous only.  When
+ * the session expires (or authentication fails) the handle is replaced by
+ * a new one with a new generation; results of the old handle are dropped.
+ */
+#ifndef BREAKERD_ZK_H
+#define BREAKERD_ZK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <zookeeper/zookeeper.h>
+
+struct event_base;
+struct zk;
+
+/* What the session did, as the loop thread sees it. */
+enum zk_session_event {
+	ZK_SESS_CONNECTED,   /* connected; new says whether a new session */
+	ZK_SESS_CONNECTING,  /* connection lost: the session may still live */
+	ZK_SESS_EXPIRED,     /* the session is gone; a new one is opened */
+	ZK_SESS_AUTH_FAILED, /* credentials refused; retried with backoff */
+};
+
+/* A completion, copied: only the members of the call's kind are set. */
+struct zk_result {
+	int rc;           /* ZOK or a ZooKeeper error code */
+	uint64_t tag;     /* what the caller passed with the request */
+	uint64_t sent_ms; /* monotonic time the request was sent */
+	bool has_stat;
+	struct Stat stat;
+	char *data;      /* get: the znode's data (NUL-terminated copy) */
+	int datalen;     /* -1 if the znode holds no data */
+	char *value;     /* create: the created path */
+	char **children; /* get_children */
+	int nchildren;
+	int multi_err[2]; /* multi: per-op results */
+};
+
+/* Called on the loop thread with a result; r is freed after it returns. */
+typedef void (*zk_done_fn)(const struct zk_result *r, void *arg);
+/* A watch fired (type ZOO_CREATED_EVENT ...); on the loop thread. */
+typedef void (*zk_watch_fn)(int type, const char *path, void *arg);
+/* Session changes; is_new is true on the first connect of a handle. */
+typedef void (*zk_session_fn)(enum zk_session_event, bool is_new, void *arg);
+
+/*
+ * A watcher: one per watched path (or per purpose), allocated by the
+ * caller and kept alive until zk_free; ZooKeeper fires the same
+ * (function, context) pair on a path once.
+ */
+struct zk_watch {
+	zk_watch_fn fn;
+	void *arg;
+	struct zk *zk;
+};
+
+struct zk *zk_new(struct event_base *, const char *hosts, uint32_t timeout_ms,
+    const char *credential, zk_session_fn, void *arg);
+/* Open the first handle.  Returns -1 if zookeeper_init failed at once. */
+int zk_start(struct zk *);
+/* Close the handle (ephemerals go at once) and free its requests. */
+void zk_stop(struct zk *);
+void zk_free(struct zk *);
+void zk_watch_init(struct zk_watch *, struct zk *, zk_watch_fn, void *arg);
+
+bool zk_connected(const struct zk *);
+/* Negotiated session timeout T in ms (the configured one until known). */
+uint32_t zk_timeout_ms(const struct zk *);
+int64_t zk_session_id(const struct zk *);
+uint64_t zk_generation(const struct zk *);
+/* Send time of the last request the server answered (lease base). */
+uint64_t zk_last_ok_send_ms(const struct zk *);
+bool zk_has_auth(const struct zk *);
+/* The ACL every znode is created with (auth ALL + world READ, or open). */
+const struct ACL_vector *zk_acl(const struct zk *);
+/* Is rc an answer from the server (the session was alive when it sent)? */
+bool zk_rc_answered(int rc);
+
+/*
+ * Requests.  Each returns 0 if sent, else -1 and done is called later
+ * with rc set (so callers have one error path).  watch may be NULL.
+ */
+int zk_create(struct zk *, const char *path, const char *data, int len,
+    int flags, zk_done_fn, void *arg, uint64_t tag);
+int zk_get(struct zk *, const char *path, struct zk_watch *, zk_done_fn,
+    void *arg, uint64_t tag);
+int zk_exists(struct zk *, const char *path, struct zk_watch *, zk_done_fn,
+    void *arg, uint64_t tag);
+int zk_children(struct zk *, const char *path, struct zk_watch *, zk_done_fn,
+    void *arg, uint64_t tag);
+int zk_set(struct zk *, const char *path, const char *data, int len,
+    int version, zk_done_fn, void *arg, uint64_t tag);
+int zk_delete(struct zk *, const char *path, int version, zk_done_fn, void *arg,
+    uint64_t tag);
+/*
+ * One multi: check(fence, -1) + setData(path, version), or, with
+ * version -1 and create true, check(fence) + create(path) persistent.
+ */
+int zk_fenced_write(struct zk *, const char *fence, const char *path,
+    const char *data, int len, int version, bool create, zk_done_fn, void *arg,
+    uint64_t tag);
+
+#endif

@@ -1,0 +1,1230 @@
+/*
+ * fleet.c - glue between the ZooKeeper session and the registry.
+ *
+ * Session: a new session creates the parents, registers, reads every
+ * state and override (leaving watches) and joins every election with a
+ * new uuid; a reconnect of the same session re-reads and re-checks
+ * (reads that failed during the outage left no watch).  The registry is
+ * told FLEET_CONNECTED only once every dependency's state has been read
+ * since the (re)connect; until then it answers stale or local.
+ *
+ * Leader: confirmed by the election (owner checked), it takes over by
+ * writing the record it found with term + 1, or creating a CLOSED one,
+ * before it is announced.  Every leader write is one multi
+ * check(own election node) + setData(state, version held), and needs a
+ * valid lease: the send time of the last request the server answered
+ * plus 2T/3; a timer keeps that fresh with an exists every T/4.
+ *
+ * Records are ordered by their znode versions (the registry ignores
+ * older ones), never by wall clocks; a record that does not parse is
+ * counted and logged and the last good one is kept.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "election.h"
+#include "fleet.h"
+#include "log.h"
+#include "membership.h"
+#include "protocol.h"
+#include "record.h"
+#include "util.h"
+#include "zk.h"
+
+#ifndef BREAKERD_VERSION
+#define BREAKERD_VERSION "unknown"
+#endif
+
+#define FLEET_CRED_MAX 512
+
+/* One dependency's ZooKeeper side. */
+struct fdep {
+	struct fleet *fl;
+	struct dep *dep;
+	char *dir;
+	char *state_path;
+	char *override_path;
+	char *votes_dir;
+	char *vote_path;
+	struct zk_watch state_w;
+	struct zk_watch override_w;
+	struct zk_watch votes_w;
+	struct election *el;
+
+	uint64_t synced_epoch; /* conn epoch whose state read completed */
+	bool leading;          /* takeover written, announced */
+	bool takeover_busy;
+	bool takeover_created; /* we created the state: no term bump */
+	uint64_t takeover_epoch;
+	uint64_t term; /* the term we lead under */
+	struct state_record takeover_rec;
+	bool seen; /* seen_ver holds the state znode's last read */
+	struct znode_ver seen_ver; /* even of a record that did not parse */
+
+	bool vote_want;
+	struct vote_record vote;
+	size_t votes;
+};
+
+struct fleet {
+	struct event_base *base;
+	const struct config *cfg;
+	struct registry *reg;
+	struct fleet_hooks hooks;
+	struct zk *zk;
+	struct membership *mb;
+	struct fdep *deps;
+	size_t ndeps;
+	char *root;
+
+	uint64_t conn_epoch; /* bumped on every CONNECTED */
+	size_t nsynced;
+	bool auth_failed;
+	bool stopped;
+	uint64_t records_rejected;
+	uint64_t publishes;
+	uint64_t takeovers;
+	struct event *lease_ev;
+};
+
+/* A publish or force in flight. */
+struct fleet_op {
+	struct fdep *fd;
+	fleet_done_fn done;
+	void *arg;
+	char *json;
+	int attempts;
+	struct state_record rec;
+	struct override_record ovr;
+};
+
+static void fleet_read_state(struct fdep *, uint64_t tag);
+static void fleet_read_override(struct fdep *);
+static void fleet_takeover(struct fdep *);
+
+/* Find the ZooKeeper side of a registry dependency. */
+static struct fdep *
+fleet_fdep(const struct fleet *fl, const struct dep *dep)
+{
+	size_t i;
+
+	for (i = 0; i < fl->ndeps; i++)
+		if (fl->deps[i].dep == dep)
+			return &fl->deps[i];
+	return NULL;
+}
+
+/* Read a "user:password" credential file. */
+int
+fleet_read_credential(
+    const char *path, char *out, size_t outlen, char *err, size_t errlen)
+{
+	ssize_t n;
+	size_t len;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	n = read(fd, out, outlen - 1);
+	close(fd);
+	if (n <= 0) {
+		snprintf(err, errlen, "%s: empty or unreadable", path);
+		return -1;
+	}
+	len = (size_t)n;
+	out[len] = '\0';
+	while (len > 0
+	    && (out[len - 1] == '\n' || out[len - 1] == '\r'
+	        || out[len - 1] == ' '))
+		out[--len] = '\0';
+	if (strlen(out) != len || out[0] == ':' || strchr(out, ':') == NULL) {
+		explicit_bzero(out, outlen);
+		snprintf(
+		    err, errlen, "%s: expected one line user:password", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- session ---------------------------------------------------------- */
+
+/* Tell the registry; CONNECTED only once every state was read. */
+static void
+fleet_session(struct fleet *fl, enum fleet_session s)
+{
+	registry_set_session(fl->reg, s, now_mono_ms(), now_wall_ms());
+}
+
+/* A state read of this connect completed: maybe the fleet is ready. */
+static void
+fleet_mark_synced(struct fdep *fd, uint64_t tag)
+{
+	struct fleet *fl = fd->fl;
+
+	if (tag != fl->conn_epoch || fd->synced_epoch == tag)
+		return;
+	fd->synced_epoch = tag;
+	dep_set_synced(fd->dep, true, now_mono_ms(), now_wall_ms());
+	if (++fl->nsynced == fl->ndeps && zk_connected(fl->zk)) {
+		log_info("fleet: every state read; ready");
+		fleet_session(fl, FLEET_CONNECTED);
+	}
+}
+
+/* A parent's create: it existing already is the normal case. */
+static void
+fleet_mkdir_done(const struct zk_result *r, void *arg)
+{
+	(void)arg;
+	if (r->rc != ZOK && r->rc != ZNODEEXISTS && zk_rc_answered(r->rc))
+		log_warnx("fleet: creating a parent znode: %s", zerror(r->rc));
+}
+
+/* Create one persistent parent (pipelined: FIFO orders it first). */
+static void
+fleet_mkdir(struct fleet *fl, const char *path)
+{
+	zk_create(fl->zk, path, "", 0, 0, fleet_mkdir_done, fl, 0);
+}
+
+/* Create the root's components and every dependency's directories. */
+static void
+fleet_mkdirs(struct fleet *fl)
+{
+	char path[1024], *p;
+	size_t i;
+
+	strlcpy_b(path, fl->root, sizeof(path));
+	for (p = strchr(path + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		fleet_mkdir(fl, path);
+		*p = '/';
+	}
+	fleet_mkdir(fl, fl->root);
+	snprintf(path, sizeof(path), "%s/instances", fl->root);
+	fleet_mkdir(fl, path);
+	snprintf(path, sizeof(path), "%s/deps", fl->root);
+	fleet_mkdir(fl, path);
+	for (i = 0; i < fl->ndeps; i++) {
+		fleet_mkdir(fl, fl->deps[i].dir);
+		snprintf(path, sizeof(path), "%s/election", fl->deps[i].dir);
+		fleet_mkdir(fl, path);
+		fleet_mkdir(fl, fl->deps[i].votes_dir);
+	}
+}
+
+static void fleet_vote_sync(struct fdep *);
+
+/* Connected: a new session starts from scratch, an old one re-reads. */
+static void
+fleet_connected(struct fleet *fl, bool is_new)
+{
+	uint64_t now = now_mono_ms(), wall = now_wall_ms();
+	size_t i;
+
+	fl->conn_epoch++;
+	fl->nsynced = 0;
+	fl->auth_failed = false;
+	if (is_new) {
+		fleet_session(fl, FLEET_CONNECTING);
+		fleet_mkdirs(fl);
+		membership_start(fl->mb);
+	} else
+		membership_reconnected(fl->mb);
+	for (i = 0; i < fl->ndeps; i++) {
+		struct fdep *fd = &fl->deps[i];
+
+		if (is_new)
+			dep_set_synced(fd->dep, false, now, wall);
+		fleet_read_override(fd);
+		fleet_read_state(fd, fl->conn_epoch);
+		if (is_new)
+			election_join(fd->el);
+		else
+			election_reconnected(fd->el);
+		fleet_vote_sync(fd);
+	}
+	if (fl->ndeps == 0)
+		fleet_session(fl, FLEET_CONNECTED);
+}
+
+/* Leadership is gone (or never confirmed): tell everyone once. */
+static void
+fleet_step_down(struct fdep *fd)
+{
+	struct fleet *fl = fd->fl;
+
+	fd->takeover_epoch++;
+	fd->takeover_busy = false;
+	if (!fd->leading)
+		return;
+	fd->leading = false;
+	fd->votes = 0;
+	dep_set_leader(fd->dep, false);
+	log_info("fleet: no longer leader of %s", dep_name(fd->dep));
+	if (fl->hooks.leader != NULL)
+		fl->hooks.leader(fd->dep, false, fl->hooks.arg);
+}
+
+/* The session changed (zk.c, loop thread). */
+static void
+fleet_session_cb(enum zk_session_event ev, bool is_new, void *arg)
+{
+	struct fleet *fl = arg;
+	size_t i;
+
+	switch (ev) {
+	case ZK_SESS_CONNECTED:
+		fleet_connected(fl, is_new);
+		break;
+	case ZK_SESS_CONNECTING:
+		fleet_session(fl, FLEET_SUSPENDED);
+		for (i = 0; i < fl->ndeps; i++)
+			election_suspend(fl->deps[i].el);
+		break;
+	case ZK_SESS_EXPIRED:
+		fleet_session(fl, FLEET_LOST);
+		membership_expired(fl->mb);
+		for (i = 0; i < fl->ndeps; i++)
+			election_expired(fl->deps[i].el);
+		break;
+	case ZK_SESS_AUTH_FAILED:
+		fl->auth_failed = true;
+		fleet_session(fl, FLEET_LOST);
+		for (i = 0; i < fl->ndeps; i++)
+			election_expired(fl->deps[i].el);
+		break;
+	}
+}
+
+/* ---- reading state and override ---------------------------------------- */
+
+/* Remember the newest state znode version read or written. */
+static void
+fleet_seen(struct fdep *fd, const struct Stat *st)
+{
+	if (fd->seen && st->mzxid <= fd->seen_ver.mzxid)
+		return;
+	fd->seen = true;
+	fd->seen_ver.czxid = st->czxid;
+	fd->seen_ver.mzxid = st->mzxid;
+	fd->seen_ver.version = st->version;
+}
+
+/* Repair done: only logged. */
+static void
+fleet_repair_done(int code, uint64_t version, const char *msg, void *arg)
+{
+	struct fdep *fd = arg;
+
+	if (code == 0)
+		log_info("fleet: %s repaired (version %" PRIu64 ")",
+		    fd->state_path, version);
+	else
+		log_warnx("fleet: %s not repaired: %s", fd->state_path, msg);
+}
+
+/* The leader overwrites a record that did not parse with the last good. */
+static void
+fleet_repair(struct fdep *fd)
+{
+	const struct state_record *held = dep_fleet(fd->dep, NULL);
+	struct state_record rec;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.state = BREAKER_CLOSED;
+	if (held != NULL)
+		rec = *held;
+	fleet_publish(fd->fl, fd->dep, rec.state, "repaired a malformed record",
+	    &rec, fleet_repair_done, fd);
+}
+
+/* Decode and apply a state znode; a bad one is counted and logged. */
+static int
+fleet_apply_state(
+    struct fdep *fd, const struct zk_result *r, struct state_record *rec)
+{
+	struct znode_ver ver;
+	char err[160];
+
+	fleet_seen(fd, &r->stat);
+	if (record_state_decode(r->data,
+	        r->datalen < 0 ? 0 : (size_t)r->datalen, rec, err, sizeof(err))
+	    == -1) {
+		fd->fl->records_rejected++;
+		dep_reject_record(fd->dep);
+		log_warnx("fleet: %s rejected (version %d): %s", fd->state_path,
+		    r->stat.version, err);
+		if (fd->leading)
+			fleet_repair(fd);
+		return -1;
+	}
+	ver.czxid = r->stat.czxid;
+	ver.mzxid = r->stat.mzxid;
+	ver.version = r->stat.version;
+	dep_apply_state(fd->dep, rec, &ver, now_mono_ms(), now_wall_ms());
+	return 0;
+}
+
+/* The state znode is absent: its exists left the watch. */
+static void
+fleet_state_exists_done(const struct zk_result *r, void *arg)
+{
+	struct fdep *fd = arg;
+
+	if (r->rc == ZOK) /* created meanwhile */
+		fleet_read_state(fd, r->tag);
+	else if (r->rc == ZNONODE)
+		fleet_mark_synced(fd, r->tag);
+}
+
+/* A state read (initial with tag = conn epoch, or after a watch). */
+static void
+fleet_state_done(const struct zk_result *r, void *arg)
+{
+	struct fdep *fd = arg;
+	struct state_record rec;
+
+	if (r->rc == ZOK) {
+		fleet_apply_state(fd, r, &rec);
+		fleet_mark_synced(fd, r->tag);
+	} else if (r->rc == ZNONODE) {
+		zk_exists(fd->fl->zk, fd->state_path, &fd->state_w,
+		    fleet_state_exists_done, fd, r->tag);
+	}
+	/* Connection trouble: the reconnect reads again. */
+}
+
+/* Read the state and leave a watch on it. */
+static void
+fleet_read_state(struct fdep *fd, uint64_t tag)
+{
+	zk_get(fd->fl->zk, fd->state_path, &fd->state_w, fleet_state_done, fd,
+	    tag);
+}
+
+/* The state znode changed, appeared or went: read it again. */
+static void
+fleet_state_fired(int type, const char *path, void *arg)
+{
+	struct fdep *fd = arg;
+
+	(void)type;
+	(void)path;
+	fleet_read_state(fd, 0);
+}
+
+/* The override is absent: its exists left the watch. */
+static void
+fleet_override_exists_done(const struct zk_result *r, void *arg)
+{
+	struct fdep *fd = arg;
+
+	if (r->rc == ZOK) /* created meanwhile */
+		fleet_read_override(fd);
+}
+
+/* An override read: apply, remove, or reject. */
+static void
+fleet_override_done(const struct zk_result *r, void *arg)
+{
+	struct fdep *fd = arg;
+	struct override_record ovr;
+	struct znode_ver ver;
+	char err[160];
+	uint64_t wall = now_wall_ms();
+
+	if (r->rc == ZNONODE) {
+		dep_apply_override(fd->dep, NULL, NULL, now_mono_ms(), wall);
+		zk_exists(fd->fl->zk, fd->override_path, &fd->override_w,
+		    fleet_override_exists_done, fd, 0);
+		return;
+	}
+	if (r->rc != ZOK)
+		return;
+	if (record_override_decode(r->data,
+	        r->datalen < 0 ? 0 : (size_t)r->datalen, wall, &ovr, err,
+	        sizeof(err))
+	    == -1) {
+		fd->fl->records_rejected++;
+		dep_reject_record(fd->dep);
+		log_warnx("fleet: %s rejected: %s", fd->override_path, err);
+		return;
+	}
+	ver.czxid = r->stat.czxid;
+	ver.mzxid = r->stat.mzxid;
+	ver.version = r->stat.version;
+	dep_apply_override(fd->dep, &ovr, &ver, now_mono_ms(), wall);
+}
+
+/* Read the override and leave a watch. */
+static void
+fleet_read_override(struct fdep *fd)
+{
+	zk_get(fd->fl->zk, fd->override_path, &fd->override_w,
+	    fleet_override_done, fd, 0);
+}
+
+/* The override changed. */
+static void
+fleet_override_fired(int type, const char *path, void *arg)
+{
+	struct fdep *fd = arg;
+
+	(void)type;
+	(void)path;
+	fleet_read_override(fd);
+}
+
+/* ---- votes -------------------------------------------------------------- */
+
+/* The votes list (leader): report a changed count. */
+static void
+fleet_votes_done(const struct zk_result *r, void *arg)
+{
+	struct fdep *fd = arg;
+	struct fleet *fl = fd->fl;
+
+	if (r->rc != ZOK || !fd->leading)
+		return;
+	if ((size_t)r->nchildren == fd->votes)
+		return;
+	fd->votes = (size_t)r->nchildren;
+	log_info("fleet: %s has %zu trip vote(s) of %zu live",
+	    dep_name(fd->dep), fd->votes, membership_live(fl->mb));
+	if (fl->hooks.votes != NULL)
+		fl->hooks.votes(
+		    fd->dep, fd->votes, membership_live(fl->mb), fl->hooks.arg);
+}
+
+/* List the votes and leave a watch. */
+static void
+fleet_list_votes(struct fdep *fd)
+{
+	zk_children(
+	    fd->fl->zk, fd->votes_dir, &fd->votes_w, fleet_votes_done, fd, 0);
+}
+
+/* The votes changed: the leader counts again; others let it lapse. */
+static void
+fleet_votes_fired(int type, const char *path, void *arg)
+{
+	struct fdep *fd = arg;
+
+	(void)type;
+	(void)path;
+	if (fd->leading)
+		fleet_list_votes(fd);
+}
+
+/* A vote create, set or delete came back. */
+static void
+fleet_vote_done(const struct zk_result *r, void *arg)
+{
+	struct fdep *fd = arg;
+	char *json;
+
+	if (r->rc == ZNODEEXISTS && fd->vote_want) {
+		if ((json = record_vote_encode(&fd->vote)) == NULL)
+			return;
+		zk_set(fd->fl->zk, fd->vote_path, json, (int)strlen(json), -1,
+		    fleet_vote_done, fd, 0);
+		free(json);
+	} else if (r->rc != ZOK && r->rc != ZNONODE && zk_rc_answered(r->rc))
+		log_warnx("fleet: vote %s: %s", fd->vote_path, zerror(r->rc));
+}
+
+/* Make the vote znode match what the local breaker wants. */
+static void
+fleet_vote_sync(struct fdep *fd)
+{
+	char *json;
+
+	if (!zk_connected(fd->fl->zk))
+		return;
+	if (!fd->vote_want) {
+		zk_delete(
+		    fd->fl->zk, fd->vote_path, -1, fleet_vote_done, fd, 0);
+		return;
+	}
+	if ((json = record_vote_encode(&fd->vote)) == NULL)
+		return;
+	zk_create(fd->fl->zk, fd->vote_path, json, (int)strlen(json),
+	    ZOO_EPHEMERAL, fleet_vote_done, fd, 0);
+	free(json);
+}
+
+/* Cast or withdraw this instance's trip vote. */
+void
+fleet_vote(struct fleet *fl, struct dep *dep, bool tripped,
+    const struct breaker_stats *st)
+{
+	struct fdep *fd = fleet_fdep(fl, dep);
+
+	if (fd == NULL || fl->stopped)
+		return;
+	if (fd->vote_want == tripped && !tripped)
+		return;
+	fd->vote_want = tripped;
+	memset(&fd->vote, 0, sizeof(fd->vote));
+	if (st != NULL) {
+		fd->vote.failure_rate = st->failure_rate_pct < 0
+		    ? 0
+		    : (uint32_t)st->failure_rate_pct;
+		fd->vote.calls = st->calls;
+	}
+	fd->vote.since_ms = now_wall_ms();
+	fleet_vote_sync(fd);
+}
+
+/* ---- leadership ------------------------------------------------------- */
+
+/* The takeover is written: announce the leader. */
+static void
+fleet_announce(struct fdep *fd)
+{
+	struct fleet *fl = fd->fl;
+
+	fd->takeover_busy = false;
+	fd->leading = true;
+	fl->takeovers++;
+	dep_set_leader(fd->dep, true);
+	log_info(
+	    "fleet: leader of %s, term %" PRIu64, dep_name(fd->dep), fd->term);
+	fleet_list_votes(fd);
+	if (fl->hooks.leader != NULL)
+		fl->hooks.leader(fd->dep, true, fl->hooks.arg);
+}
+
+/* A takeover write came back. */
+static void
+fleet_takeover_written(const struct zk_result *r, void *arg)
+{
+	struct fdep *fd = arg;
+	struct znode_ver ver;
+
+	if (r->tag != fd->takeover_epoch || !election_leader(fd->el))
+		return;
+	fd->takeover_busy = false;
+	if (r->rc == ZOK && fd->takeover_created) {
+		fleet_takeover(fd); /* read it back for its version */
+	} else if (r->rc == ZOK) {
+		ver.czxid = r->stat.czxid;
+		ver.mzxid = r->stat.mzxid;
+		ver.version = r->stat.version;
+		fleet_seen(fd, &r->stat);
+		dep_apply_state(fd->dep, &fd->takeover_rec, &ver, now_mono_ms(),
+		    now_wall_ms());
+		fleet_announce(fd);
+	} else if (r->multi_err[0] == ZNONODE) {
+		log_warnx("fleet: %s: election node gone; deposed",
+		    dep_name(fd->dep));
+		election_deposed(fd->el);
+	} else if (zk_rc_answered(r->rc)) {
+		fd->takeover_created = false;
+		fleet_takeover(fd); /* someone moved it: read again */
+	}
+	/* Connection trouble: the election re-confirms on reconnect. */
+}
+
+/* Write the takeover record: the state found, term + 1, leader = us. */
+static void
+fleet_takeover_write(
+    struct fdep *fd, const struct state_record *base, int version, bool create)
+{
+	struct fleet *fl = fd->fl;
+	struct state_record *rec = &fd->takeover_rec;
+	char *json;
+
+	*rec = *base;
+	rec->term = create ? 1 : base->term + 1;
+	strlcpy_b(rec->leader, fl->cfg->instance_id, sizeof(rec->leader));
+	snprintf(rec->reason, sizeof(rec->reason), "%s by %s",
+	    create ? "created" : "leader takeover", fl->cfg->instance_id);
+	rec->changed_ms = now_wall_ms();
+	fd->takeover_created = create;
+	if (!fleet_lease_valid(fl, now_mono_ms())
+	    || (json = record_state_encode(rec)) == NULL) {
+		fd->takeover_busy = false; /* the lease timer tries again */
+		return;
+	}
+	fd->term = rec->term;
+	if (zk_fenced_write(fl->zk, election_node(fd->el), fd->state_path, json,
+	        (int)strlen(json), version, create, fleet_takeover_written, fd,
+	        fd->takeover_epoch)
+	    == -1)
+		fd->takeover_busy = false;
+	free(json);
+}
+
+/* The state as the new leader reads it. */
+static void
+fleet_takeover_read(const struct zk_result *r, void *arg)
+{
+	struct fdep *fd = arg;
+	struct state_record rec, base;
+	const struct state_record *held;
+
+	if (r->tag != fd->takeover_epoch || !election_leader(fd->el))
+		return;
+	memset(&base, 0, sizeof(base));
+	base.state = BREAKER_CLOSED;
+	if (r->rc == ZNONODE) {
+		fleet_takeover_write(fd, &base, -1, true);
+		return;
+	}
+	if (r->rc != ZOK) {
+		fd->takeover_busy = false;
+		return;
+	}
+	if (fleet_apply_state(fd, r, &rec) == 0) {
+		base = rec;
+		/* Our own create, read back: no second bump. */
+		if (fd->takeover_created && rec.term == fd->term
+		    && strcmp(rec.leader, fd->fl->cfg->instance_id) == 0) {
+			fd->takeover_created = false;
+			fleet_announce(fd);
+			return;
+		}
+	} else if ((held = dep_fleet(fd->dep, NULL)) != NULL)
+		base = *held; /* repair a bad record with the last good one */
+	fleet_takeover_write(fd, &base, r->stat.version, false);
+}
+
+/* Become the writer: read the state (leaving the watch), then write. */
+static void
+fleet_takeover(struct fdep *fd)
+{
+	fd->takeover_busy = true;
+	if (zk_get(fd->fl->zk, fd->state_path, &fd->state_w,
+	        fleet_takeover_read, fd, fd->takeover_epoch)
+	    == -1)
+		fd->takeover_busy = false;
+}
+
+/* The election confirmed or dropped us. */
+static void
+fleet_election_cb(bool leader, void *arg)
+{
+	struct fdep *fd = arg;
+
+	if (!leader) {
+		fleet_step_down(fd);
+		return;
+	}
+	if (fd->leading || fd->takeover_busy)
+		return;
+	fd->takeover_epoch++;
+	fd->takeover_created = false;
+	fleet_takeover(fd);
+}
+
+/* Every T/4: keep the lease fresh while leading, retry takeovers. */
+static void
+fleet_lease_cb(int fd_, short ev, void *arg)
+{
+	struct fleet *fl = arg;
+	uint32_t t = zk_timeout_ms(fl->zk) / 4;
+	struct timeval tv = {t / 1000, (t % 1000) * 1000};
+	bool refreshed = false;
+	size_t i;
+
+	(void)fd_;
+	(void)ev;
+	for (i = 0; i < fl->ndeps && zk_connected(fl->zk); i++) {
+		struct fdep *fd = &fl->deps[i];
+
+		if (!election_leader(fd->el))
+			continue;
+		if (!refreshed) {
+			election_refresh(fd->el); /* one request is enough */
+			refreshed = true;
+		}
+		if (!fd->leading && !fd->takeover_busy)
+			fleet_election_cb(true, fd);
+	}
+	if (!fl->stopped)
+		evtimer_add(fl->lease_ev, &tv);
+}
+
+bool
+fleet_lease_valid(const struct fleet *fl, uint64_t now_ms)
+{
+	uint64_t last = zk_last_ok_send_ms(fl->zk);
+
+	if (!zk_connected(fl->zk) || last == 0)
+		return false;
+	return now_ms < last + 2ULL * zk_timeout_ms(fl->zk) / 3;
+}
+
+bool
+fleet_is_leader(const struct fleet *fl, const struct dep *dep)
+{
+	const struct fdep *fd = fleet_fdep(fl, dep);
+
+	return fd != NULL && fd->leading;
+}
+
+/* ---- publish and force --------------------------------------------------- */
+
+/* Finish an operation. */
+static void
+fleet_op_finish(
+    struct fleet_op *op, int code, uint64_t version, const char *msg)
+{
+	op->done(code, version, msg, op->arg);
+	free(op->json);
+	free(op);
+}
+
+/* A fenced publish came back. */
+static void
+fleet_publish_done(const struct zk_result *r, void *arg)
+{
+	struct fleet_op *op = arg;
+	struct fdep *fd = op->fd;
+	struct znode_ver ver;
+
+	if (r->rc == ZOK) {
+		ver.czxid = r->stat.czxid;
+		ver.mzxid = r->stat.mzxid;
+		ver.version = r->stat.version;
+		fd->fl->publishes++;
+		fleet_seen(fd, &r->stat);
+		dep_apply_state(
+		    fd->dep, &op->rec, &ver, now_mono_ms(), now_wall_ms());
+		fleet_op_finish(op, 0, (uint64_t)r->stat.version, "published");
+	} else if (r->multi_err[0] == ZNONODE) {
+		election_deposed(fd->el);
+		fleet_op_finish(op, PROTO_EBUSY, 0, "deposed: not the leader");
+	} else if (zk_rc_answered(r->rc)) {
+		fleet_read_state(fd, 0);
+		fleet_op_finish(op, PROTO_EBUSY, 0,
+		    r->rc == ZBADVERSION ? "version conflict; state re-read"
+		                         : zerror(r->rc));
+	} else
+		fleet_op_finish(
+		    op, PROTO_EUNAVAIL, 0, "session lost: outcome unknown");
+}
+
+/* Why this instance may not publish for fd now; NULL if it may. */
+static const char *
+fleet_publish_refusal(struct fdep *fd, int *code)
+{
+	*code = PROTO_EBUSY;
+	if (fd->fl->stopped || !zk_connected(fd->fl->zk)) {
+		*code = PROTO_EUNAVAIL;
+		return "no ZooKeeper session";
+	}
+	if (!fd->leading || !election_leader(fd->el))
+		return "not the leader";
+	if (!fleet_lease_valid(fd->fl, now_mono_ms()))
+		return "leader lease expired";
+	if (!fd->seen)
+		return "no state record yet";
+	return NULL;
+}
+
+/* Write the leader's record with one fenced multi. */
+void
+fleet_publish(struct fleet *fl, struct dep *dep, enum breaker_state state,
+    const char *reason, const struct state_record *extra, fleet_done_fn done,
+    void *arg)
+{
+	struct fdep *fd = fleet_fdep(fl, dep);
+	struct fleet_op *op;
+	const char *why;
+	int code;
+
+	if (fd == NULL) {
+		done(PROTO_ENOENT, 0, "unknown dependency", arg);
+		return;
+	}
+	if ((why = fleet_publish_refusal(fd, &code)) != NULL) {
+		done(code, 0, why, arg);
+		return;
+	}
+	op = xcalloc(1, sizeof(*op));
+	op->fd = fd;
+	op->done = done;
+	op->arg = arg;
+	memset(&op->rec, 0, sizeof(op->rec));
+	if (extra != NULL)
+		op->rec = *extra;
+	else if (dep_fleet(dep, NULL) != NULL)
+		op->rec = *dep_fleet(dep, NULL);
+	op->rec.state = state;
+	op->rec.term = fd->term;
+	strlcpy_b(op->rec.leader, fl->cfg->instance_id, sizeof(op->rec.leader));
+	strlcpy_b(op->rec.reason, reason != NULL ? reason : "",
+	    sizeof(op->rec.reason));
+	op->rec.changed_ms = now_wall_ms();
+	if ((op->json = record_state_encode(&op->rec)) == NULL) {
+		fleet_op_finish(op, PROTO_EPROTO, 0, "reason is not UTF-8");
+		return;
+	}
+	if (zk_fenced_write(fl->zk, election_node(fd->el), fd->state_path,
+	        op->json, (int)strlen(op->json), fd->seen_ver.version, false,
+	        fleet_publish_done, op, 0)
+	    == -1)
+		fleet_op_finish(op, PROTO_EUNAVAIL, 0, "request not sent");
+}
+
+/* Apply a written override at once (read-your-writes for FORCE). */
+static void
+fleet_force_applied(struct fleet_op *op, const struct zk_result *r)
+{
+	struct znode_ver ver;
+
+	ver.czxid = r->stat.czxid;
+	ver.mzxid = r->stat.mzxid;
+	ver.version = r->stat.version;
+	dep_apply_override(
+	    op->fd->dep, &op->ovr, &ver, now_mono_ms(), now_wall_ms());
+	fleet_op_finish(op, 0, (uint64_t)r->stat.version, "override set");
+}
+
+static void fleet_force_send(struct fleet_op *, bool create);
+
+/* A set or create of the override came back. */
+static void
+fleet_force_done(const struct zk_result *r, void *arg)
+{
+	struct fleet_op *op = arg;
+
+	if (r->rc == ZOK)
+		fleet_force_applied(op, r);
+	else if ((r->rc == ZNONODE || r->rc == ZNODEEXISTS)
+	    && ++op->attempts < 4)
+		fleet_force_send(op, r->rc == ZNONODE);
+	else
+		fleet_op_finish(op,
+		    zk_rc_answered(r->rc) && r->rc != ZNOAUTH ? PROTO_EBUSY
+		                                              : PROTO_EUNAVAIL,
+		    0, zerror(r->rc));
+}
+
+/* Set the override, or create it when it is absent. */
+static void
+fleet_force_send(struct fleet_op *op, bool create)
+{
+	struct fleet *fl = op->fd->fl;
+	int rc;
+
+	if (create)
+		rc = zk_create(fl->zk, op->fd->override_path, op->json,
+		    (int)strlen(op->json), 0, fleet_force_done, op, 0);
+	else
+		rc = zk_set(fl->zk, op->fd->override_path, op->json,
+		    (int)strlen(op->json), -1, fleet_force_done, op, 0);
+	if (rc == -1)
+		fleet_op_finish(op, PROTO_EUNAVAIL, 0, "request not sent");
+}
+
+/* The override's delete came back. */
+static void
+fleet_unforce_done(const struct zk_result *r, void *arg)
+{
+	struct fleet_op *op = arg;
+
+	if (r->rc == ZOK || r->rc == ZNONODE) {
+		dep_apply_override(
+		    op->fd->dep, NULL, NULL, now_mono_ms(), now_wall_ms());
+		fleet_op_finish(op, 0, 0, "override removed");
+	} else
+		fleet_op_finish(op, PROTO_EUNAVAIL, 0, zerror(r->rc));
+}
+
+/* Set or remove the operator override (any instance may). */
+void
+fleet_force(struct fleet *fl, struct dep *dep, enum breaker_state to,
+    uint32_t ttl_s, const char *reason, const char *by, fleet_done_fn done,
+    void *arg)
+{
+	struct fdep *fd = fleet_fdep(fl, dep);
+	struct fleet_op *op;
+
+	if (fd == NULL
+	    || (to != BREAKER_NSTATES && to != BREAKER_CLOSED
+	        && to != BREAKER_OPEN && to != BREAKER_FORCED_OPEN)) {
+		done(PROTO_EPROTO, 0, "bad dependency or state", arg);
+		return;
+	}
+	if (ttl_s > RECORD_OVERRIDE_MAX_MS / 1000) {
+		done(PROTO_EPROTO, 0, "ttl longer than 30 days", arg);
+		return;
+	}
+	if (fl->stopped || !zk_connected(fl->zk)) {
+		done(PROTO_EUNAVAIL, 0, "no ZooKeeper session", arg);
+		return;
+	}
+	op = xcalloc(1, sizeof(*op));
+	op->fd = fd;
+	op->done = done;
+	op->arg = arg;
+	if (to == BREAKER_NSTATES) {
+		if (zk_delete(fl->zk, fd->override_path, -1, fleet_unforce_done,
+		        op, 0)
+		    == -1)
+			fleet_op_finish(
+			    op, PROTO_EUNAVAIL, 0, "request not sent");
+		return;
+	}
+	op->ovr.state =
+	    to == BREAKER_CLOSED ? BREAKER_CLOSED : BREAKER_FORCED_OPEN;
+	op->ovr.until_ms = ttl_s ? now_wall_ms() + (uint64_t)ttl_s * 1000 : 0;
+	strlcpy_b(op->ovr.by, by != NULL ? by : "", sizeof(op->ovr.by));
+	strlcpy_b(op->ovr.reason, reason != NULL ? reason : "",
+	    sizeof(op->ovr.reason));
+	if ((op->json = record_override_encode(&op->ovr)) == NULL) {
+		fleet_op_finish(op, PROTO_EPROTO, 0, "reason is not UTF-8");
+		return;
+	}
+	fleet_force_send(op, false);
+}
+
+/* ---- membership hooks -------------------------------------------------- */
+
+/* The live count changed: leaders re-judge their quorum. */
+static void
+fleet_live_cb(size_t live, void *arg)
+{
+	struct fleet *fl = arg;
+	size_t i;
+
+	for (i = 0; i < fl->ndeps; i++)
+		if (fl->deps[i].leading && fl->hooks.votes != NULL)
+			fl->hooks.votes(fl->deps[i].dep, fl->deps[i].votes,
+			    live, fl->hooks.arg);
+}
+
+/* Our id is taken by another live session. */
+static void
+fleet_fatal_cb(const char *msg, void *arg)
+{
+	struct fleet *fl = arg;
+
+	if (fl->hooks.fatal_error != NULL)
+		fl->hooks.fatal_error(msg, fl->hooks.arg);
+	else
+		fatalx("%s", msg);
+}
+
+/* ---- set-up --------------------------------------------------------------- */
+
+/* This instance's registration record. */
+static char *
+fleet_instance_json(const struct config *cfg)
+{
+	struct instance_record ir;
+	char *json;
+
+	memset(&ir, 0, sizeof(ir));
+	if (gethostname(ir.host, sizeof(ir.host) - 1) == -1)
+		strlcpy_b(ir.host, "unknown", sizeof(ir.host));
+	ir.pid = (int64_t)getpid();
+	strlcpy_b(ir.version, BREAKERD_VERSION, sizeof(ir.version));
+	ir.started_ms = now_wall_ms();
+	strlcpy_b(ir.socket, cfg->socket_path != NULL ? cfg->socket_path : "",
+	    sizeof(ir.socket));
+	if ((json = record_instance_encode(&ir)) == NULL)
+		json = xstrdup("{}");
+	return json;
+}
+
+/* Paths and watchers of one dependency. */
+static void
+fleet_fdep_init(struct fleet *fl, struct fdep *fd, struct dep *dep)
+{
+	char *el;
+
+	fd->fl = fl;
+	fd->dep = dep;
+	xasprintf(&fd->dir, "%s/deps/%s", fl->root, dep_name(dep));
+	xasprintf(&fd->state_path, "%s/state", fd->dir);
+	xasprintf(&fd->override_path, "%s/override", fd->dir);
+	xasprintf(&fd->votes_dir, "%s/votes", fd->dir);
+	xasprintf(&fd->vote_path, "%s/%s", fd->votes_dir, fl->cfg->instance_id);
+	zk_watch_init(&fd->state_w, fl->zk, fleet_state_fired, fd);
+	zk_watch_init(&fd->override_w, fl->zk, fleet_override_fired, fd);
+	zk_watch_init(&fd->votes_w, fl->zk, fleet_votes_fired, fd);
+	xasprintf(&el, "%s/election", fd->dir);
+	fd->el = election_new(
+	    fl->base, fl->zk, el, fl->cfg->instance_id, fleet_election_cb, fd);
+	free(el);
+}
+
+/* Build the fleet side; fatal at start-up if the credential is bad. */
+struct fleet *
+fleet_new(struct event_base *base, const struct config *cfg,
+    struct registry *reg, const struct fleet_hooks *hooks)
+{
+	struct fleet *fl = xcalloc(1, sizeof(*fl));
+	char cred[FLEET_CRED_MAX], err[256], *json, *dir;
+	size_t i;
+
+	fl->base = base;
+	fl->cfg = cfg;
+	fl->reg = reg;
+	if (hooks != NULL)
+		fl->hooks = *hooks;
+	fl->root =
+	    xstrdup(cfg->zk_root != NULL ? cfg->zk_root : "/breakerd/default");
+	if (cfg->zk_credential_file != NULL
+	    && fleet_read_credential(cfg->zk_credential_file, cred,
+	           sizeof(cred), err, sizeof(err))
+	        == -1)
+		fatalx("zookeeper credential: %s", err);
+	fl->zk = zk_new(base, cfg->zk_hosts, cfg->zk_session_timeout_ms,
+	    cfg->zk_credential_file != NULL ? cred : NULL, fleet_session_cb,
+	    fl);
+	explicit_bzero(cred, sizeof(cred));
+	json = fleet_instance_json(cfg);
+	xasprintf(&dir, "%s/instances", fl->root);
+	fl->mb = membership_new(base, fl->zk, dir, cfg->instance_id, json,
+	    fleet_live_cb, fleet_fatal_cb, fl);
+	free(dir);
+	free(json);
+	fl->ndeps = registry_count(reg);
+	fl->deps = xcalloc(fl->ndeps ? fl->ndeps : 1, sizeof(*fl->deps));
+	for (i = 0; i < fl->ndeps; i++)
+		fleet_fdep_init(fl, &fl->deps[i], registry_at(reg, i));
+	if ((fl->lease_ev = evtimer_new(base, fleet_lease_cb, fl)) == NULL)
+		fatalx("fleet_new: evtimer_new");
+	return fl;
+}
+
+/* Connect; the rest happens as the session comes up. */
+int
+fleet_start(struct fleet *fl)
+{
+	struct timeval tv = {0, 250 * 1000};
+
+	evtimer_add(fl->lease_ev, &tv);
+	fleet_session(fl, FLEET_CONNECTING);
+	return zk_start(fl->zk);
+}
+
+/* Close the session now (SIGTERM): other instances take over in ms. */
+void
+fleet_stop(struct fleet *fl)
+{
+	size_t i;
+
+	if (fl->stopped)
+		return;
+	fl->stopped = true;
+	evtimer_del(fl->lease_ev);
+	for (i = 0; i < fl->ndeps; i++)
+		fleet_step_down(&fl->deps[i]);
+	zk_stop(fl->zk);
+}
+
+void
+fleet_free(struct fleet *fl)
+{
+	size_t i;
+
+	if (fl == NULL)
+		return;
+	fleet_stop(fl);
+	zk_free(fl->zk); /* no callback can come after this */
+	for (i = 0; i < fl->ndeps; i++) {
+		struct fdep *fd = &fl->deps[i];
+
+		election_free(fd->el);
+		free(fd->dir);
+		free(fd->state_path);
+		free(fd->override_path);
+		free(fd->votes_dir);
+		free(fd->vote_path);
+	}
+	free(fl->deps);
+	membership_free(fl->mb);
+	event_free(fl->lease_ev);
+	free(fl->root);
+	free(fl);
+}
+
+size_t
+fleet_live_instances(const struct fleet *fl)
+{
+	return membership_live(fl->mb);
+}
+
+size_t
+fleet_vote_count(const struct fleet *fl, const struct dep *dep)
+{
+	const struct fdep *fd = fleet_fdep(fl, dep);
+
+	return fd != NULL && fd->leading ? fd->votes : 0;
+}
+
+uint64_t
+fleet_records_rejected(const struct fleet *fl)
+{
+	return fl->records_rejected;
+}
+
+/* The session's name for STATUS. */
+static const char *
+fleet_session_word(const struct fleet *fl)
+{
+	if (fl->stopped)
+		return "closed";
+	if (fl->auth_failed)
+		return "auth_failed";
+	return fleet_session_name(registry_session(fl->reg));
+}
+
+/* STATUS lines (never the credential). */
+void
+fleet_status(const struct fleet *fl, struct evbuffer *out)
+{
+	uint64_t now = now_mono_ms(), last = zk_last_ok_send_ms(fl->zk);
+	uint64_t until = last + 2ULL * zk_timeout_ms(fl->zk) / 3;
+	size_t i, leaders = 0;
+
+	evbuffer_add_printf(out, "zk_session=%s\n", fleet_session_word(fl));
+	evbuffer_add_printf(out, "zk_connected=%d\n", zk_connected(fl->zk));
+	evbuffer_add_printf(out, "zk_session_id=0x%llx\n",
+	    (unsigned long long)zk_session_id(fl->zk));
+	evbuffer_add_printf(out, "zk_timeout_ms=%u\n", zk_timeout_ms(fl->zk));
+	evbuffer_add_printf(
+	    out, "zk_generation=%" PRIu64 "\n", zk_generation(fl->zk));
+	evbuffer_add_printf(out, "zk_auth=%d\n", zk_has_auth(fl->zk));
+	evbuffer_add_printf(
+	    out, "ready=%d\n", registry_session(fl->reg) == FLEET_CONNECTED);
+	evbuffer_add_printf(
+	    out, "registered=%d\n", membership_registered(fl->mb));
+	evbuffer_add_printf(
+	    out, "live_instances=%zu\n", membership_live(fl->mb));
+	for (i = 0; i < fl->ndeps; i++) {
+		if (!fl->deps[i].leading)
+			continue;
+		leaders++;
+		evbuffer_add_printf(
+		    out, "leader.%s=1\n", dep_name(fl->deps[i].dep));
+		evbuffer_add_printf(out, "votes.%s=%zu\n",
+		    dep_name(fl->deps[i].dep), fl->deps[i].votes);
+	}
+	evbuffer_add_printf(out, "leaders=%zu\n", leaders);
+	evbuffer_add_printf(out, "lease_ms_left=%" PRIu64 "\n",
+	    fleet_lease_valid(fl, now) ? until - now : 0);
+	evbuffer_add_printf(
+	    out, "records_rejected=%" PRIu64 "\n", fl->records_rejected);
+	evbuffer_add_printf(out, "publishes=%" PRIu64 "\n", fl->publishes);
+	evbuffer_add_printf(out, "takeovers=%" PRIu64 "\n", fl->takeovers);
+}

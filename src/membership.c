@@ -1,0 +1,248 @@
+/*
+ * membership.c - register this instance and count the live ones.
+ *
+ * The node is EPHEMERAL, so it lives exactly as long as our session.  If
+ * the create finds it already there, its ephemeralOwner decides: our own
+ * session (a create whose reply was lost) means adopt it; another session
+ * means another daemon uses our id - or our previous incarnation was
+ * killed and its session has not expired yet.  So we retry for two session
+ * timeouts and only then give up through the fatal hook.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "membership.h"
+#include "util.h"
+#include "zk.h"
+
+struct membership {
+	struct zk *zk;
+	char *dir;
+	char *path;
+	char *id;
+	char *json;
+	membership_live_fn live_fn;
+	membership_fatal_fn fatal_fn;
+	void *arg;
+
+	uint64_t epoch;
+	bool registered;
+	bool fatal;
+	size_t live;
+	uint64_t conflict_deadline; /* monotonic; 0 = no conflict seen */
+	struct zk_watch watch;
+	struct event *retry_ev;
+};
+
+static void membership_create(struct membership *);
+
+/* Try again in ms (a conflict, an unexpected error). */
+static void
+membership_retry_in(struct membership *m, uint32_t ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	evtimer_add(m->retry_ev, &tv);
+}
+
+/* The retry timer: create again. */
+static void
+membership_retry_cb(int fd, short ev, void *arg)
+{
+	struct membership *m = arg;
+
+	(void)fd;
+	(void)ev;
+	if (zk_connected(m->zk) && !m->registered && !m->fatal)
+		membership_create(m);
+}
+
+/* The node exists: is it ours? */
+static void
+membership_owner_done(const struct zk_result *r, void *arg)
+{
+	struct membership *m = arg;
+	char msg[256];
+	uint32_t t = zk_timeout_ms(m->zk);
+
+	if (r->tag != m->epoch)
+		return;
+	if (r->rc == ZNONODE) { /* gone meanwhile: try again now */
+		membership_create(m);
+		return;
+	}
+	if (r->rc != ZOK)
+		return; /* connection trouble: the reconnect retries */
+	if (r->stat.ephemeralOwner == zk_session_id(m->zk)) {
+		m->registered = true;
+		m->conflict_deadline = 0;
+		log_info("membership: %s adopted (our session)", m->path);
+		return;
+	}
+	if (m->conflict_deadline == 0)
+		m->conflict_deadline = now_mono_ms() + 2ULL * t + 1000;
+	if (now_mono_ms() < m->conflict_deadline) {
+		log_warnx("membership: %s is held by session 0x%llx; waiting "
+		          "for it to expire",
+		    m->path, (unsigned long long)r->stat.ephemeralOwner);
+		membership_retry_in(m, t / 2 + 1);
+		return;
+	}
+	snprintf(msg, sizeof(msg),
+	    "instance id \"%s\" is already registered by another live "
+	    "session (0x%llx): is another breakerd running with this id?",
+	    m->id, (unsigned long long)r->stat.ephemeralOwner);
+	log_warnx("membership: %s", msg);
+	m->fatal = true;
+	m->fatal_fn(msg, m->arg);
+}
+
+/* Our create came back. */
+static void
+membership_create_done(const struct zk_result *r, void *arg)
+{
+	struct membership *m = arg;
+
+	if (r->tag != m->epoch)
+		return;
+	if (r->rc == ZOK) {
+		m->registered = true;
+		m->conflict_deadline = 0;
+		log_info("membership: registered %s", m->path);
+	} else if (r->rc == ZNODEEXISTS) {
+		if (zk_exists(m->zk, m->path, NULL, membership_owner_done, m,
+		        m->epoch)
+		    == -1)
+			membership_retry_in(m, 1000);
+	} else if (zk_rc_answered(r->rc)) {
+		log_warnx("membership: create %s: %s", m->path, zerror(r->rc));
+		membership_retry_in(m, 1000);
+	}
+}
+
+/* Register (ephemeral). */
+static void
+membership_create(struct membership *m)
+{
+	if (zk_create(m->zk, m->path, m->json, (int)strlen(m->json),
+	        ZOO_EPHEMERAL, membership_create_done, m, m->epoch)
+	    == -1)
+		membership_retry_in(m, 1000);
+}
+
+/* The instances list: count it. */
+static void
+membership_list_done(const struct zk_result *r, void *arg)
+{
+	struct membership *m = arg;
+	size_t n;
+
+	if (r->rc != ZOK)
+		return; /* re-armed on reconnect */
+	n = (size_t)r->nchildren;
+	if (n != m->live) {
+		log_info("membership: %zu live instance(s)", n);
+		m->live = n;
+		m->live_fn(n, m->arg);
+	}
+}
+
+/* List the instances and leave a watch. */
+static void
+membership_list(struct membership *m)
+{
+	if (zk_children(m->zk, m->dir, &m->watch, membership_list_done, m, 0)
+	    == -1)
+		log_warnx("membership_list: not sent");
+}
+
+/* The instances changed. */
+static void
+membership_fired(int type, const char *path, void *arg)
+{
+	struct membership *m = arg;
+
+	(void)type;
+	(void)path;
+	membership_list(m);
+}
+
+struct membership *
+membership_new(struct event_base *base, struct zk *zk, const char *dir,
+    const char *instance_id, const char *json, membership_live_fn live_fn,
+    membership_fatal_fn fatal_fn, void *arg)
+{
+	struct membership *m = xcalloc(1, sizeof(*m));
+
+	m->zk = zk;
+	m->dir = xstrdup(dir);
+	xasprintf(&m->path, "%s/%s", dir, instance_id);
+	m->id = xstrdup(instance_id);
+	m->json = xstrdup(json);
+	m->live_fn = live_fn;
+	m->fatal_fn = fatal_fn;
+	m->arg = arg;
+	zk_watch_init(&m->watch, zk, membership_fired, m);
+	if ((m->retry_ev = evtimer_new(base, membership_retry_cb, m)) == NULL)
+		fatalx("membership_new: evtimer_new");
+	return m;
+}
+
+void
+membership_free(struct membership *m)
+{
+	if (m == NULL)
+		return;
+	event_free(m->retry_ev);
+	free(m->dir);
+	free(m->path);
+	free(m->id);
+	free(m->json);
+	free(m);
+}
+
+/* A new session: register, then list. */
+void
+membership_start(struct membership *m)
+{
+	m->epoch++;
+	m->registered = false;
+	if (m->fatal)
+		return;
+	membership_create(m);
+	membership_list(m);
+}
+
+/* Back on the same session: the create may have been lost in flight. */
+void
+membership_reconnected(struct membership *m)
+{
+	m->epoch++;
+	if (!m->registered && !m->fatal)
+		membership_create(m);
+	membership_list(m);
+}
+
+void
+membership_expired(struct membership *m)
+{
+	m->epoch++;
+	m->registered = false;
+	evtimer_del(m->retry_ev);
+}
+
+bool
+membership_registered(const struct membership *m)
+{
+	return m->registered;
+}
+
+size_t
+membership_live(const struct membership *m)
+{
+	return m->live;
+}

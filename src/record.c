@@ -1,0 +1,343 @@
+/*
+ * record.c - encode and decode the JSON records kept in ZooKeeper.
+ *
+ * Anyone with write access to the ensemble can put anything in a znode, so
+ * decoding is strict about what it uses and lenient about what it does not:
+ * unknown members are ignored (newer versions may add some), but a member
+ * we know must have the right type and a sane value, or the whole record
+ * is rejected with a message naming the member.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "record.h"
+#include "util.h"
+
+/* Integers above this cannot travel through a JSON double exactly. */
+#define RECORD_INT_MAX ((json_int_t)9007199254740991LL)
+
+/* Parse a JSON object from a bounded buffer. */
+static json_t *
+record_parse(const char *buf, size_t len, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *root;
+
+	if (len > RECORD_MAX_BYTES) {
+		snprintf(err, errlen, "record too large (%zu bytes)", len);
+		return NULL;
+	}
+	if (buf == NULL || len == 0) {
+		snprintf(err, errlen, "empty record");
+		return NULL;
+	}
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		snprintf(err, errlen, "invalid JSON at column %d: %s",
+		    jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		snprintf(err, errlen, "record is not a JSON object");
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* An optional non-negative integer member in [0, max]; 0 if absent. */
+static int
+record_uint(json_t *obj, const char *key, uint64_t max, bool required,
+    uint64_t *out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+	json_int_t n;
+
+	*out = 0;
+	if (v == NULL) {
+		if (!required)
+			return 0;
+		snprintf(err, errlen, "missing \"%s\"", key);
+		return -1;
+	}
+	if (!json_is_integer(v)) {
+		snprintf(err, errlen, "\"%s\" is not an integer", key);
+		return -1;
+	}
+	n = json_integer_value(v);
+	if (n < 0 || n > RECORD_INT_MAX || (uint64_t)n > max) {
+		snprintf(err, errlen, "\"%s\" out of range", key);
+		return -1;
+	}
+	*out = (uint64_t)n;
+	return 0;
+}
+
+/* An optional string member copied into dst[size]; "" if absent. */
+static int
+record_str(json_t *obj, const char *key, char *dst, size_t size, char *err,
+    size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+
+	dst[0] = '\0';
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v)) {
+		snprintf(err, errlen, "\"%s\" is not a string", key);
+		return -1;
+	}
+	if (json_string_length(v) >= size
+	    || strlen(json_string_value(v)) != json_string_length(v)) {
+		snprintf(err, errlen, "\"%s\" too long or holds NUL", key);
+		return -1;
+	}
+	strlcpy_b(dst, json_string_value(v), size);
+	return 0;
+}
+
+/* The required "state" member as a breaker state name. */
+static int
+record_state_member(json_t *obj, int *state, char *err, size_t errlen)
+{
+	char name[32];
+
+	if (record_str(obj, "state", name, sizeof(name), err, errlen) == -1)
+		return -1;
+	if (name[0] == '\0') {
+		snprintf(err, errlen, "missing \"state\"");
+		return -1;
+	}
+	if ((*state = breaker_state_parse(name)) == -1) {
+		snprintf(err, errlen, "unknown state \"%s\"", name);
+		return -1;
+	}
+	return 0;
+}
+
+/* The numeric members of a state record. */
+static int
+record_state_numbers(
+    json_t *root, struct state_record *r, char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (record_uint(
+	        root, "term", RECORD_INT_MAX, true, &r->term, err, errlen)
+	        == -1
+	    || record_uint(root, "changed_ms", RECORD_INT_MAX, false,
+	           &r->changed_ms, err, errlen)
+	        == -1
+	    || record_uint(root, "open_until_ms", RECORD_INT_MAX, false,
+	           &r->open_until_ms, err, errlen)
+	        == -1)
+		return -1;
+	if (r->term == 0) {
+		snprintf(err, errlen, "\"term\" must be at least 1");
+		return -1;
+	}
+	if (record_uint(
+	        root, "open_wait_ms", UINT32_MAX, false, &v, err, errlen)
+	    == -1)
+		return -1;
+	r->open_wait_ms = (uint32_t)v;
+	if (record_uint(
+	        root, "failed_recoveries", 1000000, false, &v, err, errlen)
+	    == -1)
+		return -1;
+	r->failed_recoveries = (uint32_t)v;
+	return 0;
+}
+
+/* Decode a <root>/deps/<dep>/state record. */
+int
+record_state_decode(const char *buf, size_t len, struct state_record *out,
+    char *err, size_t errlen)
+{
+	struct state_record r;
+	json_t *root;
+	int state, rc = -1;
+
+	if ((root = record_parse(buf, len, err, errlen)) == NULL)
+		return -1;
+	memset(&r, 0, sizeof(r));
+	if (record_state_member(root, &state, err, errlen) == -1
+	    || record_state_numbers(root, &r, err, errlen) == -1
+	    || record_str(
+	           root, "leader", r.leader, sizeof(r.leader), err, errlen)
+	        == -1
+	    || record_str(
+	           root, "reason", r.reason, sizeof(r.reason), err, errlen)
+	        == -1)
+		goto out;
+	r.state = (enum breaker_state)state;
+	*out = r;
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+/* Decode an override; its expiry must be at most 30 days after wall_ms. */
+int
+record_override_decode(const char *buf, size_t len, uint64_t wall_ms,
+    struct override_record *out, char *err, size_t errlen)
+{
+	struct override_record r;
+	json_t *root;
+	int state, rc = -1;
+
+	if ((root = record_parse(buf, len, err, errlen)) == NULL)
+		return -1;
+	memset(&r, 0, sizeof(r));
+	if (record_state_member(root, &state, err, errlen) == -1
+	    || record_uint(root, "until_ms", RECORD_INT_MAX, false, &r.until_ms,
+	           err, errlen)
+	        == -1
+	    || record_str(root, "by", r.by, sizeof(r.by), err, errlen) == -1
+	    || record_str(
+	           root, "reason", r.reason, sizeof(r.reason), err, errlen)
+	        == -1)
+		goto out;
+	if (state == BREAKER_OPEN || state == BREAKER_FORCED_OPEN)
+		r.state = BREAKER_FORCED_OPEN;
+	else if (state == BREAKER_CLOSED)
+		r.state = BREAKER_CLOSED;
+	else {
+		snprintf(err, errlen, "override state must be OPEN or CLOSED");
+		goto out;
+	}
+	if (r.until_ms > wall_ms + RECORD_OVERRIDE_MAX_MS) {
+		snprintf(err, errlen, "\"until_ms\" more than 30 days ahead");
+		goto out;
+	}
+	*out = r;
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+/* Decode an instance registration (for tools and tests). */
+int
+record_instance_decode(const char *buf, size_t len, struct instance_record *out,
+    char *err, size_t errlen)
+{
+	struct instance_record r;
+	json_t *root;
+	uint64_t pid;
+	int rc = -1;
+
+	if ((root = record_parse(buf, len, err, errlen)) == NULL)
+		return -1;
+	memset(&r, 0, sizeof(r));
+	if (record_str(root, "host", r.host, sizeof(r.host), err, errlen) == -1
+	    || record_str(
+	           root, "version", r.version, sizeof(r.version), err, errlen)
+	        == -1
+	    || record_str(
+	           root, "socket", r.socket, sizeof(r.socket), err, errlen)
+	        == -1
+	    || record_uint(root, "pid", INT32_MAX, false, &pid, err, errlen)
+	        == -1
+	    || record_uint(root, "started_ms", RECORD_INT_MAX, false,
+	           &r.started_ms, err, errlen)
+	        == -1)
+		goto out;
+	r.pid = (int64_t)pid;
+	*out = r;
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+/* Decode a trip vote. */
+int
+record_vote_decode(const char *buf, size_t len, struct vote_record *out,
+    char *err, size_t errlen)
+{
+	struct vote_record r;
+	json_t *root;
+	uint64_t rate, calls;
+	int rc = -1;
+
+	if ((root = record_parse(buf, len, err, errlen)) == NULL)
+		return -1;
+	memset(&r, 0, sizeof(r));
+	if (record_uint(root, "failure_rate", 100, false, &rate, err, errlen)
+	        == -1
+	    || record_uint(
+	           root, "calls", UINT32_MAX, false, &calls, err, errlen)
+	        == -1
+	    || record_uint(root, "since_ms", RECORD_INT_MAX, false, &r.since_ms,
+	           err, errlen)
+	        == -1)
+		goto out;
+	r.failure_rate = (uint32_t)rate;
+	r.calls = (uint32_t)calls;
+	*out = r;
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+/*
+ * Serialise and release an object.  json_pack fails on strings that are
+ * not UTF-8 (a reason typed by a client): then NULL, the caller refuses.
+ */
+static char *
+record_dump(json_t *root)
+{
+	char *s;
+
+	if (root == NULL)
+		return NULL;
+	s = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(root);
+	return s;
+}
+
+/* Encode a state record. */
+char *
+record_state_encode(const struct state_record *r)
+{
+	return record_dump(json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I}",
+	    "state", breaker_state_name(r->state), "term", (json_int_t)r->term,
+	    "leader", r->leader, "reason", r->reason, "changed_ms",
+	    (json_int_t)r->changed_ms, "open_until_ms",
+	    (json_int_t)r->open_until_ms, "open_wait_ms",
+	    (json_int_t)r->open_wait_ms, "failed_recoveries",
+	    (json_int_t)r->failed_recoveries));
+}
+
+/* Encode an override; FORCED_OPEN is written as "OPEN". */
+char *
+record_override_encode(const struct override_record *r)
+{
+	return record_dump(json_pack("{s:s, s:I, s:s, s:s}", "state",
+	    r->state == BREAKER_CLOSED ? "CLOSED" : "OPEN", "until_ms",
+	    (json_int_t)r->until_ms, "by", r->by, "reason", r->reason));
+}
+
+/* Encode an instance registration. */
+char *
+record_instance_encode(const struct instance_record *r)
+{
+	return record_dump(json_pack("{s:s, s:I, s:s, s:I, s:s}", "host",
+	    r->host, "pid", (json_int_t)r->pid, "version", r->version,
+	    "started_ms", (json_int_t)r->started_ms, "socket", r->socket));
+}
+
+/* Encode a trip vote. */
+char *
+record_vote_encode(const struct vote_record *r)
+{
+	return record_dump(json_pack("{s:I, s:I, s:I}", "failure_rate",
+	    (json_int_t)r->failure_rate, "calls", (json_int_t)r->calls,
+	    "since_ms", (json_int_t)r->since_ms));
+}

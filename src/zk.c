@@ -1,0 +1,837 @@
+/*
+ * zk.c - the ZooKeeper session and the hand-off of its callbacks.
+ *
+ * libzookeeper_mt calls every watcher and completion on its completion
+ * thread.  The functions marked "ZK thread" below only copy what they got
+ * into a heap message, append it to a mutex-protected unbounded list and
+ * write to a non-blocking eventfd; a persistent libevent event on the loop
+ * thread drains the list and calls the module's users.  Nothing there can
+ * block, so zookeeper_close (which joins the completion thread) cannot
+ * deadlock against it.
+ *
+ * Each handle has a generation.  Request contexts belong to the generation
+ * that sent them and live on a list; when a handle is closed (expiry,
+ * authentication failure, stop) the list is failed with ZCLOSING and
+ * freed, since completions are not reliably delivered after close.
+ * Messages that carry an older generation are dropped without touching
+ * their context.
+ */
+#include <sys/eventfd.h>
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "util.h"
+#include "zk.h"
+
+#define ZK_BACKOFF_MIN_MS 1000
+#define ZK_BACKOFF_MAX_MS 30000
+
+/* The context given to zookeeper_init: which handle a callback is from. */
+struct zk_handle_ctx {
+	struct zk *zk;
+	uint64_t gen;
+};
+
+/* One request in flight; owned by its generation's list. */
+struct zk_req {
+	TAILQ_ENTRY(zk_req) entry;
+	struct zk *zk; /* read by the ZK thread: set before sending */
+	uint64_t gen;
+	zk_done_fn done;
+	void *arg;
+	uint64_t tag;
+	uint64_t sent_ms;
+	/* multi: ops, results and stats are written by the ZK thread. */
+	zoo_op_t ops[2];
+	zoo_op_result_t results[2];
+	struct Stat stat;
+	char *path;
+	char *fence;
+	char *data;
+	char created[1024];
+};
+TAILQ_HEAD(zk_reqs, zk_req);
+
+enum zk_msg_kind { ZK_MSG_SESSION, ZK_MSG_WATCH, ZK_MSG_DONE };
+
+/* What a ZK-thread callback copied for the loop. */
+struct zk_msg {
+	TAILQ_ENTRY(zk_msg) entry;
+	enum zk_msg_kind kind;
+	uint64_t gen;
+	int type;
+	int state;
+	char *path;
+	struct zk_watch *watch;
+	struct zk_req *req;
+	struct zk_result res;
+};
+TAILQ_HEAD(zk_msgs, zk_msg);
+
+struct zk {
+	struct event_base *base;
+	char *hosts;
+	uint32_t want_timeout_ms;
+	char *credential;
+	zk_session_fn session_fn;
+	void *session_arg;
+
+	zhandle_t *zh;
+	struct zk_handle_ctx *hctx;
+	uint64_t gen;
+	struct zk_reqs reqs;
+	bool connected;
+	bool ever_connected; /* this handle */
+	bool stopped;
+	uint32_t timeout_ms;
+	int64_t session_id;
+	uint64_t last_ok_send_ms;
+	uint32_t backoff_ms;
+	struct event *retry_ev;
+
+	struct ACL acl_entries[2];
+	struct ACL_vector acl;
+
+	/* Shared with the ZK thread: mu guards msgs. */
+	pthread_mutex_t mu;
+	struct zk_msgs msgs;
+	int efd;
+	struct event *efd_ev;
+};
+
+static void zk_open(struct zk *);
+
+/* Append a message and wake the loop (any thread; never blocks). */
+static void
+zk_push(struct zk *zk, struct zk_msg *m)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&zk->mu);
+	TAILQ_INSERT_TAIL(&zk->msgs, m, entry);
+	pthread_mutex_unlock(&zk->mu);
+	/* EAGAIN means the counter is already huge: the loop will wake. */
+	if (write(zk->efd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+		log_warn("zk_push: eventfd write");
+}
+
+/* A completion message for req (ZK thread). */
+static struct zk_msg *
+zk_msg_done(const void *data, int rc)
+{
+	struct zk_req *req = (struct zk_req *)(uintptr_t)data;
+	struct zk_msg *m;
+
+	m = xcalloc(1, sizeof(*m));
+	m->kind = ZK_MSG_DONE;
+	m->gen = req->gen;
+	m->req = req;
+	m->res.rc = rc;
+	m->res.datalen = -1;
+	return m;
+}
+
+/* The session watcher given to zookeeper_init (ZK thread). */
+static void
+zk_session_watcher(
+    zhandle_t *zh, int type, int state, const char *path, void *ctx)
+{
+	const struct zk_handle_ctx *hc = ctx;
+	struct zk_msg *m;
+
+	(void)zh;
+	(void)path;
+	if (type != ZOO_SESSION_EVENT)
+		return; /* only session events come here: we use w* calls */
+	m = xcalloc(1, sizeof(*m));
+	m->kind = ZK_MSG_SESSION;
+	m->gen = hc->gen;
+	m->state = state;
+	zk_push(hc->zk, m);
+}
+
+/* A path watcher (ZK thread): session events are the session's business. */
+static void
+zk_path_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
+{
+	const struct zk_handle_ctx *hc = zoo_get_context(zh);
+	struct zk_watch *w = ctx;
+	struct zk_msg *m;
+
+	if (type == ZOO_SESSION_EVENT || hc == NULL)
+		return;
+	m = xcalloc(1, sizeof(*m));
+	m->kind = ZK_MSG_WATCH;
+	m->gen = hc->gen;
+	m->type = type;
+	m->state = state;
+	m->path = xstrdup(path != NULL ? path : "");
+	m->watch = w;
+	zk_push(w->zk, m);
+}
+
+/* Completion of delete and add_auth (ZK thread). */
+static void
+zk_void_done(int rc, const void *data)
+{
+	struct zk_req *req = (struct zk_req *)(uintptr_t)data;
+	struct zk_msg *m = zk_msg_done(data, rc);
+
+	zk_push(req->zk, m);
+}
+
+/* Completion of a multi: copy the per-op errors and the set stat. */
+static void
+zk_multi_done(int rc, const void *data)
+{
+	struct zk_req *req = (struct zk_req *)(uintptr_t)data;
+	struct zk_msg *m = zk_msg_done(data, rc);
+
+	m->res.multi_err[0] = req->results[0].err;
+	m->res.multi_err[1] = req->results[1].err;
+	if (rc == ZOK && req->ops[1].type == ZOO_SETDATA_OP) {
+		m->res.stat = req->stat;
+		m->res.has_stat = true;
+	}
+	zk_push(req->zk, m);
+}
+
+/* Completion of exists and set (ZK thread). */
+static void
+zk_stat_done(int rc, const struct Stat *stat, const void *data)
+{
+	struct zk_req *req = (struct zk_req *)(uintptr_t)data;
+	struct zk_msg *m = zk_msg_done(data, rc);
+
+	if (stat != NULL && rc == ZOK) {
+		m->res.stat = *stat;
+		m->res.has_stat = true;
+	}
+	zk_push(req->zk, m);
+}
+
+/* Completion of get (ZK thread). */
+static void
+zk_data_done(int rc, const char *value, int len, const struct Stat *stat,
+    const void *data)
+{
+	struct zk_req *req = (struct zk_req *)(uintptr_t)data;
+	struct zk_msg *m = zk_msg_done(data, rc);
+
+	if (stat != NULL && rc == ZOK) {
+		m->res.stat = *stat;
+		m->res.has_stat = true;
+	}
+	if (rc == ZOK && value != NULL && len >= 0) {
+		m->res.data = xmalloc((size_t)len + 1);
+		memcpy(m->res.data, value, (size_t)len);
+		m->res.data[len] = '\0';
+		m->res.datalen = len;
+	}
+	zk_push(req->zk, m);
+}
+
+/* Completion of get_children (ZK thread). */
+static void
+zk_strings_done(int rc, const struct String_vector *sv, const void *data)
+{
+	struct zk_req *req = (struct zk_req *)(uintptr_t)data;
+	struct zk_msg *m = zk_msg_done(data, rc);
+	int i;
+
+	if (rc == ZOK && sv != NULL && sv->count > 0) {
+		m->res.children = xcalloc((size_t)sv->count, sizeof(char *));
+		for (i = 0; i < sv->count; i++)
+			m->res.children[i] = xstrdup(sv->data[i]);
+		m->res.nchildren = sv->count;
+	}
+	zk_push(req->zk, m);
+}
+
+/* Completion of create2 (ZK thread). */
+static void
+zk_string_stat_done(
+    int rc, const char *value, const struct Stat *stat, const void *data)
+{
+	struct zk_req *req = (struct zk_req *)(uintptr_t)data;
+	struct zk_msg *m = zk_msg_done(data, rc);
+
+	if (rc == ZOK && value != NULL)
+		m->res.value = xstrdup(value);
+	if (rc == ZOK && stat != NULL) {
+		m->res.stat = *stat;
+		m->res.has_stat = true;
+	}
+	zk_push(req->zk, m);
+}
+
+/* zoo_add_auth's completion: failures come as AUTH_FAILED_STATE. */
+static void
+zk_auth_done(int rc, const void *data)
+{
+	(void)rc;
+	(void)data;
+}
+
+/* Free what a result owns. */
+static void
+zk_result_clear(struct zk_result *r)
+{
+	int i;
+
+	free(r->data);
+	free(r->value);
+	for (i = 0; i < r->nchildren; i++)
+		free(r->children[i]);
+	free(r->children);
+}
+
+/* Free a request context. */
+static void
+zk_req_free(struct zk_req *req)
+{
+	free(req->path);
+	free(req->fence);
+	free(req->data);
+	free(req);
+}
+
+/* Is rc an answer from the server about the request itself? */
+bool
+zk_rc_answered(int rc)
+{
+	switch (rc) {
+	case ZOK:
+	case ZNONODE:
+	case ZNODEEXISTS:
+	case ZBADVERSION:
+	case ZNOTEMPTY:
+	case ZNOCHILDRENFOREPHEMERALS:
+	case ZNOAUTH:
+	case ZRUNTIMEINCONSISTENCY:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Deliver one completion on the loop thread. */
+static void
+zk_deliver_done(struct zk *zk, struct zk_msg *m)
+{
+	struct zk_req *req = m->req;
+
+	TAILQ_REMOVE(&zk->reqs, req, entry);
+	m->res.tag = req->tag;
+	m->res.sent_ms = req->sent_ms;
+	if (zk_rc_answered(m->res.rc) && req->sent_ms > zk->last_ok_send_ms)
+		zk->last_ok_send_ms = req->sent_ms;
+	if (req->done != NULL)
+		req->done(&m->res, req->arg);
+	zk_req_free(req);
+}
+
+/* Fail every request of the closed handle (loop thread). */
+static void
+zk_fail_reqs(struct zk *zk)
+{
+	struct zk_reqs old;
+	struct zk_req *req;
+	struct zk_result r;
+
+	TAILQ_INIT(&old);
+	TAILQ_CONCAT(&old, &zk->reqs, entry);
+	while ((req = TAILQ_FIRST(&old)) != NULL) {
+		TAILQ_REMOVE(&old, req, entry);
+		memset(&r, 0, sizeof(r));
+		r.rc = ZCLOSING;
+		r.datalen = -1;
+		r.tag = req->tag;
+		r.sent_ms = req->sent_ms;
+		if (req->done != NULL)
+			req->done(&r, req->arg);
+		zk_req_free(req);
+	}
+}
+
+/* Close the current handle from the loop thread and bump the generation. */
+static void
+zk_close_handle(struct zk *zk)
+{
+	if (zk->zh != NULL) {
+		zookeeper_close(zk->zh); /* joins the ZK threads */
+		zk->zh = NULL;
+	}
+	/* After close no ZK thread can read the context any more. */
+	free(zk->hctx);
+	zk->hctx = NULL;
+	zk->gen++;
+	zk->connected = false;
+	zk->ever_connected = false;
+	zk->session_id = 0;
+	zk->last_ok_send_ms = 0;
+	zk_fail_reqs(zk);
+}
+
+/* Open the handle again after a backoff. */
+static void
+zk_retry_cb(int fd, short ev, void *arg)
+{
+	struct zk *zk = arg;
+
+	(void)fd;
+	(void)ev;
+	if (!zk->stopped && zk->zh == NULL)
+		zk_open(zk);
+}
+
+/* Schedule a new handle with exponential backoff. */
+static void
+zk_schedule_retry(struct zk *zk)
+{
+	struct timeval tv;
+
+	if (zk->backoff_ms == 0)
+		zk->backoff_ms = ZK_BACKOFF_MIN_MS;
+	tv.tv_sec = zk->backoff_ms / 1000;
+	tv.tv_usec = (zk->backoff_ms % 1000) * 1000;
+	evtimer_add(zk->retry_ev, &tv);
+	zk->backoff_ms *= 2;
+	if (zk->backoff_ms > ZK_BACKOFF_MAX_MS)
+		zk->backoff_ms = ZK_BACKOFF_MAX_MS;
+}
+
+/* A session state change, on the loop thread. */
+static void
+zk_deliver_session(struct zk *zk, int state)
+{
+	bool is_new;
+
+	if (state == ZOO_CONNECTED_STATE) {
+		is_new = !zk->ever_connected;
+		zk->connected = true;
+		zk->ever_connected = true;
+		zk->backoff_ms = 0;
+		zk->timeout_ms = (uint32_t)zoo_recv_timeout(zk->zh);
+		zk->session_id = zoo_client_id(zk->zh)->client_id;
+		log_info("zookeeper session 0x%llx %s, timeout %u ms",
+		    (unsigned long long)zk->session_id,
+		    is_new ? "established" : "reconnected", zk->timeout_ms);
+		zk->session_fn(ZK_SESS_CONNECTED, is_new, zk->session_arg);
+	} else if (state == ZOO_CONNECTING_STATE
+	    || state == ZOO_ASSOCIATING_STATE) {
+		if (!zk->connected)
+			return;
+		zk->connected = false;
+		log_warnx("zookeeper connection lost; session 0x%llx suspended",
+		    (unsigned long long)zk->session_id);
+		zk->session_fn(ZK_SESS_CONNECTING, false, zk->session_arg);
+	} else if (state == ZOO_EXPIRED_SESSION_STATE) {
+		log_warnx("zookeeper session 0x%llx expired; opening a new one",
+		    (unsigned long long)zk->session_id);
+		zk_close_handle(zk);
+		zk->session_fn(ZK_SESS_EXPIRED, false, zk->session_arg);
+		if (!zk->stopped && zk->zh == NULL)
+			zk_open(zk);
+	} else if (state == ZOO_AUTH_FAILED_STATE) {
+		log_warnx(
+		    "zookeeper AUTHENTICATION FAILED: check the credential "
+		    "file; retrying in %u ms",
+		    zk->backoff_ms ? zk->backoff_ms : ZK_BACKOFF_MIN_MS);
+		zk_close_handle(zk);
+		zk->session_fn(ZK_SESS_AUTH_FAILED, false, zk->session_arg);
+		if (!zk->stopped)
+			zk_schedule_retry(zk);
+	}
+}
+
+/* Handle one message on the loop thread; old generations are dropped. */
+static void
+zk_deliver(struct zk *zk, struct zk_msg *m)
+{
+	if (m->gen != zk->gen || zk->stopped)
+		return;
+	switch (m->kind) {
+	case ZK_MSG_SESSION:
+		zk_deliver_session(zk, m->state);
+		break;
+	case ZK_MSG_WATCH:
+		m->watch->fn(m->type, m->path, m->watch->arg);
+		break;
+	case ZK_MSG_DONE:
+		zk_deliver_done(zk, m);
+		break;
+	}
+}
+
+/* Free a message. */
+static void
+zk_msg_free(struct zk_msg *m)
+{
+	zk_result_clear(&m->res);
+	free(m->path);
+	free(m);
+}
+
+/* Take every queued message and deliver them in order. */
+static void
+zk_drain(struct zk *zk)
+{
+	struct zk_msgs batch;
+	struct zk_msg *m;
+
+	TAILQ_INIT(&batch);
+	pthread_mutex_lock(&zk->mu);
+	TAILQ_CONCAT(&batch, &zk->msgs, entry);
+	pthread_mutex_unlock(&zk->mu);
+	while ((m = TAILQ_FIRST(&batch)) != NULL) {
+		TAILQ_REMOVE(&batch, m, entry);
+		zk_deliver(zk, m);
+		zk_msg_free(m);
+	}
+}
+
+/* The eventfd is readable: ZK threads queued something. */
+static void
+zk_efd_cb(int fd, short ev, void *arg)
+{
+	struct zk *zk = arg;
+	uint64_t n;
+
+	(void)ev;
+	if (read(fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+		log_warn("zk_efd_cb: eventfd read");
+	zk_drain(zk);
+}
+
+/* The ZooKeeper library's log lines, into ours (any thread). */
+static void
+zk_log_cb(const char *message)
+{
+	log_warnx("zookeeper: %s", message);
+}
+
+/* Open a new handle (start, expiry, retry). */
+static void
+zk_open(struct zk *zk)
+{
+	struct zk_handle_ctx *hc;
+
+	hc = xcalloc(1, sizeof(*hc));
+	hc->zk = zk;
+	hc->gen = zk->gen;
+	zk->zh = zookeeper_init2(zk->hosts, zk_session_watcher,
+	    (int)zk->want_timeout_ms, NULL, hc, ZOO_NO_LOG_CLIENTENV,
+	    zk_log_cb);
+	if (zk->zh == NULL) {
+		log_warn("zk_open: zookeeper_init %s", zk->hosts);
+		free(hc);
+		zk_schedule_retry(zk);
+		return;
+	}
+	zk->hctx = hc;
+	zk->ever_connected = false;
+	/* Queued before any request, so it precedes them on the wire. */
+	if (zk->credential != NULL
+	    && zoo_add_auth(zk->zh, "digest", zk->credential,
+	           (int)strlen(zk->credential), zk_auth_done, NULL)
+	        != ZOK)
+		log_warnx("zk_open: zoo_add_auth failed");
+}
+
+/* Build the ACLs: the authenticated creator may do all, anyone may read. */
+static void
+zk_acl_init(struct zk *zk)
+{
+	zk->acl_entries[0].perms = ZOO_PERM_ALL;
+	zk->acl_entries[0].id.scheme = (char *)(uintptr_t) "auth";
+	zk->acl_entries[0].id.id = (char *)(uintptr_t) "";
+	zk->acl_entries[1].perms = ZOO_PERM_READ;
+	zk->acl_entries[1].id.scheme = (char *)(uintptr_t) "world";
+	zk->acl_entries[1].id.id = (char *)(uintptr_t) "anyone";
+	zk->acl.count = 2;
+	zk->acl.data = zk->acl_entries;
+}
+
+/* Create the session manager; nothing is sent until zk_start. */
+struct zk *
+zk_new(struct event_base *base, const char *hosts, uint32_t timeout_ms,
+    const char *credential, zk_session_fn fn, void *arg)
+{
+	struct zk *zk;
+
+	zk = xcalloc(1, sizeof(*zk));
+	zk->base = base;
+	zk->hosts = xstrdup(hosts);
+	zk->want_timeout_ms = timeout_ms;
+	zk->timeout_ms = timeout_ms;
+	zk->credential = credential != NULL ? xstrdup(credential) : NULL;
+	zk->session_fn = fn;
+	zk->session_arg = arg;
+	zk->gen = 1;
+	TAILQ_INIT(&zk->reqs);
+	TAILQ_INIT(&zk->msgs);
+	pthread_mutex_init(&zk->mu, NULL);
+	zk_acl_init(zk);
+	if ((zk->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		fatal("zk_new: eventfd");
+	zk->efd_ev =
+	    event_new(base, zk->efd, EV_READ | EV_PERSIST, zk_efd_cb, zk);
+	zk->retry_ev = evtimer_new(base, zk_retry_cb, zk);
+	if (zk->efd_ev == NULL || zk->retry_ev == NULL)
+		fatalx("zk_new: event_new");
+	event_add(zk->efd_ev, NULL);
+	zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);
+	return zk;
+}
+
+/* Open the first handle. */
+int
+zk_start(struct zk *zk)
+{
+	zk_open(zk);
+	return zk->zh != NULL ? 0 : -1;
+}
+
+/* Close the session: its ephemerals are deleted by the server at once. */
+void
+zk_stop(struct zk *zk)
+{
+	if (zk->stopped)
+		return;
+	zk->stopped = true;
+	evtimer_del(zk->retry_ev);
+	zk_close_handle(zk);
+}
+
+/* Free everything; messages still queued are dropped. */
+void
+zk_free(struct zk *zk)
+{
+	struct zk_msg *m;
+
+	if (zk == NULL)
+		return;
+	zk_stop(zk);
+	while ((m = TAILQ_FIRST(&zk->msgs)) != NULL) {
+		TAILQ_REMOVE(&zk->msgs, m, entry);
+		zk_msg_free(m);
+	}
+	event_free(zk->efd_ev);
+	event_free(zk->retry_ev);
+	close(zk->efd);
+	pthread_mutex_destroy(&zk->mu);
+	if (zk->credential != NULL) {
+		explicit_bzero(zk->credential, strlen(zk->credential));
+		free(zk->credential);
+	}
+	free(zk->hosts);
+	free(zk);
+}
+
+/* Set up a watcher object for one path or purpose. */
+void
+zk_watch_init(struct zk_watch *w, struct zk *zk, zk_watch_fn fn, void *arg)
+{
+	w->fn = fn;
+	w->arg = arg;
+	w->zk = zk;
+}
+
+bool
+zk_connected(const struct zk *zk)
+{
+	return zk->connected;
+}
+
+uint32_t
+zk_timeout_ms(const struct zk *zk)
+{
+	return zk->timeout_ms;
+}
+
+int64_t
+zk_session_id(const struct zk *zk)
+{
+	return zk->session_id;
+}
+
+uint64_t
+zk_generation(const struct zk *zk)
+{
+	return zk->gen;
+}
+
+uint64_t
+zk_last_ok_send_ms(const struct zk *zk)
+{
+	return zk->last_ok_send_ms;
+}
+
+bool
+zk_has_auth(const struct zk *zk)
+{
+	return zk->credential != NULL;
+}
+
+/* With credentials every znode is auth ALL + world READ; else open. */
+const struct ACL_vector *
+zk_acl(const struct zk *zk)
+{
+	return zk->credential != NULL ? &zk->acl : &ZOO_OPEN_ACL_UNSAFE;
+}
+
+/* A new request context on the current generation, or NULL if no handle. */
+static struct zk_req *
+zk_req_new(
+    struct zk *zk, const char *path, zk_done_fn done, void *arg, uint64_t tag)
+{
+	struct zk_req *req;
+
+	if (zk->zh == NULL || zk->stopped)
+		return NULL;
+	req = xcalloc(1, sizeof(*req));
+	req->zk = zk;
+	req->gen = zk->gen;
+	req->done = done;
+	req->arg = arg;
+	req->tag = tag;
+	req->sent_ms = now_mono_ms();
+	req->path = xstrdup(path);
+	return req;
+}
+
+/* Keep a sent request on the list, or free it if the library refused. */
+static int
+zk_req_sent(struct zk *zk, struct zk_req *req, int rc, const char *what)
+{
+	if (rc != ZOK) {
+		log_warnx("%s %s: %s", what, req->path, zerror(rc));
+		zk_req_free(req);
+		return -1;
+	}
+	TAILQ_INSERT_TAIL(&zk->reqs, req, entry);
+	return 0;
+}
+
+/* Create a znode with the session's ACL; the result has its Stat. */
+int
+zk_create(struct zk *zk, const char *path, const char *data, int len, int flags,
+    zk_done_fn done, void *arg, uint64_t tag)
+{
+	struct zk_req *req;
+	int rc;
+
+	if ((req = zk_req_new(zk, path, done, arg, tag)) == NULL)
+		return -1;
+	rc = zoo_acreate2(zk->zh, req->path, data, len, zk_acl(zk), flags,
+	    zk_string_stat_done, req);
+	return zk_req_sent(zk, req, rc, "zk_create");
+}
+
+/* Read a znode's data, optionally leaving a watch. */
+int
+zk_get(struct zk *zk, const char *path, struct zk_watch *w, zk_done_fn done,
+    void *arg, uint64_t tag)
+{
+	struct zk_req *req;
+	int rc;
+
+	if ((req = zk_req_new(zk, path, done, arg, tag)) == NULL)
+		return -1;
+	rc = zoo_awget(zk->zh, req->path, w != NULL ? zk_path_watcher : NULL, w,
+	    zk_data_done, req);
+	return zk_req_sent(zk, req, rc, "zk_get");
+}
+
+/* Stat a znode; with w, a watch is left even if it does not exist. */
+int
+zk_exists(struct zk *zk, const char *path, struct zk_watch *w, zk_done_fn done,
+    void *arg, uint64_t tag)
+{
+	struct zk_req *req;
+	int rc;
+
+	if ((req = zk_req_new(zk, path, done, arg, tag)) == NULL)
+		return -1;
+	rc = zoo_awexists(zk->zh, req->path, w != NULL ? zk_path_watcher : NULL,
+	    w, zk_stat_done, req);
+	return zk_req_sent(zk, req, rc, "zk_exists");
+}
+
+/* List a znode's children, optionally leaving a watch. */
+int
+zk_children(struct zk *zk, const char *path, struct zk_watch *w,
+    zk_done_fn done, void *arg, uint64_t tag)
+{
+	struct zk_req *req;
+	int rc;
+
+	if ((req = zk_req_new(zk, path, done, arg, tag)) == NULL)
+		return -1;
+	rc = zoo_awget_children(zk->zh, req->path,
+	    w != NULL ? zk_path_watcher : NULL, w, zk_strings_done, req);
+	return zk_req_sent(zk, req, rc, "zk_children");
+}
+
+/* Set a znode's data at an expected version (-1: any). */
+int
+zk_set(struct zk *zk, const char *path, const char *data, int len, int version,
+    zk_done_fn done, void *arg, uint64_t tag)
+{
+	struct zk_req *req;
+	int rc;
+
+	if ((req = zk_req_new(zk, path, done, arg, tag)) == NULL)
+		return -1;
+	rc = zoo_aset(zk->zh, req->path, data, len, version, zk_stat_done, req);
+	return zk_req_sent(zk, req, rc, "zk_set");
+}
+
+/* Delete a znode at an expected version (-1: any). */
+int
+zk_delete(struct zk *zk, const char *path, int version, zk_done_fn done,
+    void *arg, uint64_t tag)
+{
+	struct zk_req *req;
+	int rc;
+
+	if ((req = zk_req_new(zk, path, done, arg, tag)) == NULL)
+		return -1;
+	rc = zoo_adelete(zk->zh, req->path, version, zk_void_done, req);
+	return zk_req_sent(zk, req, rc, "zk_delete");
+}
+
+/* check(fence) + set or create, atomically: the leader's only write. */
+int
+zk_fenced_write(struct zk *zk, const char *fence, const char *path,
+    const char *data, int len, int version, bool create, zk_done_fn done,
+    void *arg, uint64_t tag)
+{
+	struct zk_req *req;
+	int rc;
+
+	if ((req = zk_req_new(zk, path, done, arg, tag)) == NULL)
+		return -1;
+	req->fence = xstrdup(fence);
+	req->data = xmalloc((size_t)len + 1);
+	memcpy(req->data, data, (size_t)len);
+	zoo_check_op_init(&req->ops[0], req->fence, -1);
+	if (create)
+		zoo_create_op_init(&req->ops[1], req->path, req->data, len,
+		    zk_acl(zk), 0, req->created, sizeof(req->created));
+	else
+		zoo_set_op_init(&req->ops[1], req->path, req->data, len,
+		    version, &req->stat);
+	req->results[0].err = req->results[1].err = ZOK;
+	rc = zoo_amulti(zk->zh, 2, req->ops, req->results, zk_multi_done, req);
+	return zk_req_sent(zk, req, rc, "zk_fenced_write");
+}

@@ -1,0 +1,259 @@
+"""test_fleet.py - three daemons sharing a 3-node ZooKeeper ensemble
+(tickTime 500 ms, session timeout 2000 ms): registration, one leader per
+dependency, publish propagation, failover after SIGKILL / SIGTERM /
+SIGSTOP, ZooKeeper server loss, fencing of a stale leader, malformed
+records and ACLs.  The znodes are read and written with build/tools/zkctl.
+
+Timing figures are printed; assertions use generous bounds and never pass
+or fail on timing alone where the physics allow slack.
+"""
+
+import json
+import os
+import signal
+import time
+
+from harness import BUILD, Daemon, run_tool, wait_until, zk_root
+
+SHARED_ENSEMBLE = True
+TIMEOUT = 90
+DEPS = ["payments", "ledger-db"]
+ZKCTL = BUILD / "tools" / "zkctl"
+
+
+def zkctl(ens, *args, cred=None):
+    """Run zkctl; (ok, stdout)."""
+    argv = [ZKCTL] + (["-a", cred] if cred else []) + [ens.hosts]
+    r = run_tool(argv + [str(a) for a in args])
+    return r.returncode == 0, r.stdout.strip()
+
+
+def state_path(dep):
+    return "%s/deps/%s/state" % (zk_root(), dep)
+
+
+def read_state(ens, dep):
+    """The state record as ZooKeeper holds it (None if absent/bad)."""
+    ok, out = zkctl(ens, "get", state_path(dep))
+    if not ok:
+        return None
+    try:
+        return json.loads(out)
+    except ValueError:
+        return None
+
+
+def znode_version(ens, path):
+    ok, out = zkctl(ens, "stat", path)
+    assert ok, out
+    return int(dict(l.split("=", 1) for l in out.splitlines())["version"])
+
+
+def start_fleet(ens, n=3, overrides=None):
+    ds = [Daemon("inst-%s" % "abcde"[i], deps=DEPS, zk=ens,
+                 overrides=overrides) for i in range(n)]
+    for d in ds:
+        d.start()
+    for d in ds:
+        wait_until(lambda d=d: d.status().get("ready") == "1", 15,
+                   msg="%s ready" % d.name)
+    return ds
+
+
+def leaders(ds, dep):
+    return [d for d in ds if d.alive()
+            and d.status().get("leader.%s" % dep) == "1"]
+
+
+def one_leader(ds, dep, timeout=10):
+    return wait_until(lambda: (lambda l: l[0] if len(l) == 1 else None)(
+        leaders(ds, dep)), timeout, msg="exactly one leader of %s" % dep)
+
+
+def publish(d, dep, state, reason="test"):
+    return d.cmd("PUBLISH %s %s %s" % (dep, state, reason))
+
+
+def test_register_and_one_leader(ens):
+    ds = start_fleet(ens)
+    ok, out = zkctl(ens, "ls", "%s/instances" % zk_root())
+    assert ok and out.split() == ["inst-a", "inst-b", "inst-c"], out
+    for dep in DEPS:
+        one_leader(ds, dep)
+        rec = read_state(ens, dep)
+        assert rec is not None and rec["state"] == "CLOSED", rec
+        ok, out = zkctl(ens, "ls", "%s/deps/%s/election" % (zk_root(), dep))
+        assert ok and len(out.split()) == 3, out
+    for d in ds:
+        assert d.status()["live_instances"] == "3"
+
+
+def test_publish_reaches_all(ens):
+    ds = start_fleet(ens)
+    lead = one_leader(ds, "payments")
+    reply = publish(lead, "payments", "OPEN")
+    assert reply.startswith("OK"), reply
+    ver = znode_version(ens, state_path("payments"))
+    for d in ds:
+        wait_until(lambda d=d: d.state("payments")["state"] == "OPEN", 5,
+                   msg="%s sees OPEN" % d.name)
+        st = d.state("payments")
+        assert st["version"] == str(ver), (d.name, st, ver)
+        assert st["authority"] == "authoritative", st
+    other = [d for d in ds if d is not lead][0]
+    reply = publish(other, "payments", "CLOSED")
+    assert reply.startswith("ERR EBUSY"), reply
+
+
+def test_sigkill_leader_failover(ens):
+    ds = start_fleet(ens)
+    lead = one_leader(ds, "payments")
+    assert publish(lead, "payments", "OPEN").startswith("OK")
+    before = read_state(ens, "payments")
+    t0 = time.monotonic()
+    lead.kill()
+    rec = wait_until(lambda: (lambda r: r if r and r["term"] > before["term"]
+                              else None)(read_state(ens, "payments")),
+                     10, msg="a new leader publishes")
+    took = time.monotonic() - t0
+    print("SIGKILL failover: new leader published after %.2f s" % took)
+    # T + tickTime + 1 s, with a second of slack for the test's polling.
+    assert took < 2.0 + 0.5 + 1.0 + 1.0, took
+    assert rec["leader"] != before["leader"], rec
+    assert rec["state"] == "OPEN", rec
+    rest = [d for d in ds if d is not lead]
+    new = one_leader(rest, "payments")
+    assert "inst-" + new.name[-1] == rec["leader"]
+
+
+def test_sigterm_leader_failover(ens):
+    ds = start_fleet(ens)
+    lead = one_leader(ds, "payments")
+    before = read_state(ens, "payments")
+    t0 = time.monotonic()
+    lead.signal(signal.SIGTERM)
+    wait_until(lambda: (lambda r: r and r["term"] > before["term"])(
+        read_state(ens, "payments")), 5, interval=0.01,
+        msg="a new leader publishes")
+    took = time.monotonic() - t0
+    print("SIGTERM failover: new leader published after %.3f s "
+          "(includes zkctl polling)" % took)
+    assert took < 1.5, took
+    lead.wait_exit(5)
+
+
+def test_zk_server_loss(ens):
+    ds = start_fleet(ens)
+    lead = one_leader(ds, "payments")
+    assert publish(lead, "payments", "OPEN").startswith("OK")
+    ver = znode_version(ens, state_path("payments"))
+    ens.kill(1)
+    time.sleep(3)
+    for d in ds:
+        st = d.state("payments")
+        assert st["state"] == "OPEN" and st["version"] == str(ver), st
+        assert st["authority"] == "authoritative", (d.name, st)
+    ens.kill(2)
+    for d in ds:
+        wait_until(lambda d=d: d.state("payments")["authority"] != "authoritative",
+                   8, msg="%s notices the lost quorum" % d.name)
+        st = d.state("payments")
+        assert st["state"] == "OPEN" and st["authority"] == "stale", st
+    ens.restart(1)
+    ens.restart(2)
+    ens.wait()
+    for d in ds:
+        wait_until(lambda d=d: d.state("payments")["authority"]
+                   == "authoritative", 20, msg="%s authoritative" % d.name)
+        assert d.state("payments")["state"] == "OPEN"
+
+
+def test_sigstop_leader_comes_back_as_follower(ens):
+    ds = start_fleet(ens)
+    lead = one_leader(ds, "payments")
+    rest = [d for d in ds if d is not lead]
+    lead.signal(signal.SIGSTOP)
+    try:
+        new = one_leader(rest, "payments", timeout=10)
+        wait_until(lambda: read_state(ens, "payments")["leader"]
+                   == new.name, 5, msg="new leader's takeover")
+        ver = znode_version(ens, state_path("payments"))
+    finally:
+        lead.signal(signal.SIGCONT)
+    wait_until(lambda: lead.status().get("ready") == "1", 15,
+               msg="stopped leader back")
+    st = lead.status()
+    assert st.get("leader.payments") is None, st
+    assert int(st["zk_generation"]) >= 2, st
+    ok, out = zkctl(ens, "ls", "%s/instances" % zk_root())
+    assert lead.name in out.split(), out
+    time.sleep(1)
+    assert znode_version(ens, state_path("payments")) == ver
+
+
+def test_stale_leader_fenced(ens):
+    ds = start_fleet(ens)
+    lead = one_leader(ds, "payments")
+    edir = "%s/deps/payments/election" % zk_root()
+    ok, nodes = zkctl(ens, "ls", edir)
+    old = None
+    for n in nodes.split():
+        ok, data = zkctl(ens, "get", "%s/%s" % (edir, n))
+        if data == lead.name:
+            old = "%s/%s" % (edir, n)
+    assert old, nodes
+    ver = znode_version(ens, state_path("payments"))
+    lead.kill()
+    wait_until(lambda: not zkctl(ens, "stat", old)[0], 10,
+               msg="old election node gone")
+    good = '{"state":"OPEN","term":1}'
+    ok, out = zkctl(ens, "fenced-set", old, state_path("payments"), good,
+                    ver)
+    assert not ok and "ZNONODE" in out, out
+    rest = [d for d in ds if d is not lead]
+    new = one_leader(rest, "payments")
+    ok, nodes = zkctl(ens, "ls", edir)
+    cur = ["%s/%s" % (edir, n) for n in nodes.split()
+           if zkctl(ens, "get", "%s/%s" % (edir, n))[1] == new.name][0]
+    ok, out = zkctl(ens, "fenced-set", cur, state_path("payments"), good,
+                    ver)
+    assert not ok and "ZBADVERSION" in out, out
+
+
+def test_malformed_record_rejected(ens):
+    ds = start_fleet(ens)
+    lead = one_leader(ds, "payments")
+    assert publish(lead, "payments", "OPEN").startswith("OK")
+    for d in ds:
+        wait_until(lambda d=d: d.state("payments")["state"] == "OPEN", 5)
+    ok, out = zkctl(ens, "set", state_path("payments"),
+                    '{"state":"BOGUS","term":"x"}')
+    assert ok, out
+    for d in ds:
+        wait_until(lambda d=d: int(d.status().get("records_rejected", 0))
+                   >= 1, 5, msg="%s counts the bad record" % d.name)
+        assert d.state("payments")["state"] == "OPEN"
+    # The leader repairs the znode with the last good state.
+    wait_until(lambda: (read_state(ens, "payments") or {}).get("state")
+               == "OPEN", 5, msg="leader repairs the record")
+
+
+def test_acl_with_credentials(ens, run_dir):
+    cred = "breakerd:s3cret"
+    path = os.path.join(str(run_dir), "zk.secret")
+    with open(path, "w") as fp:
+        fp.write(cred + "\n")
+    os.chmod(path, 0o600)
+    ds = start_fleet(ens, n=1,
+                     overrides={"zookeeper": {"credential_file": path}})
+    one_leader(ds, "payments")
+    ok, out = zkctl(ens, "get", state_path("payments"))
+    assert ok and json.loads(out)["state"] == "CLOSED", out
+    ok, out = zkctl(ens, "set", state_path("payments"), '{}')
+    assert not ok and "ZNOAUTH" in out, out
+    ok, out = zkctl(ens, "set", state_path("payments"),
+                    '{"state":"CLOSED","term":9}', cred=cred)
+    assert ok, out
+    assert cred not in "\n".join("%s=%s" % kv for kv in
+                                 ds[0].status().items())
+    assert "s3cret" not in ds[0].log_text()
