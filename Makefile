@@ -166,7 +166,9 @@ install: all
 	install -m 755 $(CLIENT_SO) $(DESTDIR)$(LIBDIR)/
 	ln -sf libbreakerd_client.so.0 $(DESTDIR)$(LIBDIR)/libbreakerd_client.so
 	install -m 644 include/breakerd_client.h $(DESTDIR)$(INCDIR)/
-	install -m 644 $(BUILD)/breakerd_client.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCDIR@|$(INCDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    breakerd_client.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/breakerd_client.pc
 	install -m 644 docs/breakerd.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 docs/breakerctl.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 conf/breakerd.json $(DESTDIR)$(SYSCONFDIR)/breakerd/breakerd.json.example
