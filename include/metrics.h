@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 struct evbuffer;
+struct prober;
 struct registry;
 
 /* Daemon-wide figures that the registry does not hold. */
@@ -19,8 +20,9 @@ struct metrics_daemon {
 	uint64_t live_instances;	/* 0 when standalone */
 };
 
-/* Append every series, HELP and TYPE lines included. */
-void metrics_render(struct evbuffer *, struct registry *,
+/* Append every series, HELP and TYPE lines included; prober may be NULL
+ * (standalone). */
+void metrics_render(struct evbuffer *, struct registry *, struct prober *,
     const struct metrics_daemon *, uint64_t now_ms, uint64_t wall_ms);
 
 #endif

@@ -1,7 +1,440 @@
-/* breakerd.c - placeholder until the daemon lands. */
-int main(void);
-int
-main(void)
+/*
+ * breakerd.c - the daemon: read the configuration, build the registry,
+ * open the control socket, join the fleet in ZooKeeper (unless
+ * standalone) and run the libevent loop until SIGTERM or SIGINT.
+ *
+ * This file only wires modules together: what a module reports through a
+ * hook is passed on to the modules that care (a changed view goes to the
+ * log, to WATCH clients and to the prober; a local trip goes to the vote
+ * in ZooKeeper).  All of it runs on the loop thread.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "config.h"
+#include "control.h"
+#include "fleet.h"
+#include "log.h"
+#include "metrics.h"
+#include "prober.h"
+#include "protocol.h"
+#include "registry.h"
+#include "util.h"
+
+#define TICK_MS 100	/* local open waits and override expiry */
+
+struct daemon {
+	struct config cfg;
+	struct event_base *base;
+	struct registry *reg;
+	struct control *ctl;
+	struct fleet *fleet;		/* NULL when standalone */
+	struct prober *prober;		/* NULL when standalone */
+	struct event *tick_ev;
+	struct event *sig_evs[3];
+	uint64_t started_ms;
+	uint64_t local_override_version;	/* standalone FORCE count */
+	int exit_status;
+};
+
+static void
+usage(FILE *fp)
 {
-	return 0;
+	fprintf(fp,
+	    "usage: breakerd [-dhnV] [-f file]\n"
+	    "  -f file   configuration (default %s)\n"
+	    "  -n        check the configuration and exit (78 if it is bad)\n"
+	    "  -d        log at debug level (overrides log_level)\n"
+	    "  -V        print the version and exit\n"
+	    "  -h        this help\n"
+	    "Runs in the foreground and logs to stderr; SIGTERM or SIGINT\n"
+	    "stop it gracefully.  See breakerd(8) and docs/.\n",
+	    "/etc/breakerd/breakerd.json");
+}
+
+/* The effective view changed: log it, tell WATCH clients. */
+static void
+daemon_changed(struct dep *d, const struct dep_view *old,
+    const struct dep_view *now, const char *reason, void *arg)
+{
+	struct daemon *dm = arg;
+
+	if (old->state != now->state)
+		log_info("%s: %s -> %s (%s) [%s v%llu]", dep_name(d),
+		    breaker_state_name(old->state),
+		    breaker_state_name(now->state), reason,
+		    authority_name(now->authority),
+		    (unsigned long long)now->version);
+	else
+		log_debug("%s: %s %s v%llu (%s)", dep_name(d),
+		    breaker_state_name(now->state),
+		    authority_name(now->authority),
+		    (unsigned long long)now->version, reason);
+	if (dm->ctl != NULL)
+		control_notify(dm->ctl, now);
+	if (dm->prober != NULL && now->version != old->version)
+		prober_fleet_changed(dm->prober, d);
+}
+
+/* The local breaker tripped or recovered. */
+static void
+daemon_local_vote(struct dep *d, bool tripped, const struct breaker_stats *st,
+    void *arg)
+{
+	struct daemon *dm = arg;
+
+	if (dm->fleet != NULL)
+		fleet_vote(dm->fleet, d, tripped, st);
+	log_info("%s: local breaker %s (%u calls, failure rate %d%%)",
+	    dep_name(d), tripped ? "tripped" : "recovered", st->calls,
+	    st->failure_rate_pct);
+}
+
+/* STATUS: key=value lines. */
+static void
+daemon_status(struct evbuffer *out, void *arg)
+{
+	struct daemon *dm = arg;
+	uint64_t now = now_mono_ms(), wall = now_wall_ms();
+	struct dep_view v;
+
+	evbuffer_add_printf(out,
+	    "instance_id=%s\nversion=%s\npid=%ld\nuptime_s=%llu\n"
+	    "mode=%s\ndeps=%zu\n",
+	    dm->cfg.instance_id, BREAKERD_VERSION, (long)getpid(),
+	    (unsigned long long)((now - dm->started_ms) / 1000),
+	    dm->cfg.zk_hosts == NULL ? "standalone" : "fleet",
+	    registry_count(dm->reg));
+	/* fleet_status has its own zk_session and ready lines. */
+	if (dm->fleet != NULL)
+		fleet_status(dm->fleet, out);
+	else
+		evbuffer_add_printf(out, "zk_session=standalone\nready=1\n");
+	if (dm->prober != NULL)
+		prober_status(dm->prober, out);
+	for (size_t i = 0; i < registry_count(dm->reg); i++) {
+		struct dep *d = registry_at(dm->reg, i);
+
+		dep_view(d, now, wall, &v);
+		evbuffer_add_printf(out, "dep.%s=%s %llu %s%s\n", v.name,
+		    breaker_state_name(v.state), (unsigned long long)v.version,
+		    authority_name(v.authority),
+		    dep_is_leader(d) ? " leader" : "");
+	}
+}
+
+/* METRICS: Prometheus text. */
+static void
+daemon_metrics(struct evbuffer *out, void *arg)
+{
+	struct daemon *dm = arg;
+	uint64_t now = now_mono_ms();
+	struct control_stats cs;
+	struct metrics_daemon md = {
+		.zk_session = fleet_session_name(registry_session(dm->reg)),
+		.ready = registry_ready(dm->reg),
+		.uptime_s = (now - dm->started_ms) / 1000,
+	};
+
+	control_stats(dm->ctl, &cs);
+	md.clients = cs.clients;
+	if (dm->fleet != NULL)
+		md.live_instances = fleet_live_instances(dm->fleet);
+
+	metrics_render(out, dm->reg, dm->prober, &md, now, now_wall_ms());
+}
+
+/* FORCE: the override znode in a fleet, this daemon's memory standalone. */
+static void
+daemon_force(struct dep *d, enum breaker_state to, uint32_t ttl_s,
+    const char *reason, uid_t uid, control_done_fn done, void *done_arg,
+    void *arg)
+{
+	struct daemon *dm = arg;
+	uint64_t now = now_mono_ms(), wall = now_wall_ms();
+	struct override_record rec;
+	char by[32];
+
+	snprintf(by, sizeof(by), "uid %u", (unsigned)uid);
+	if (dm->fleet != NULL) {
+		fleet_force(dm->fleet, d, to, ttl_s, reason, by, done,
+		    done_arg);
+		return;
+	}
+	if (to == BREAKER_NSTATES)
+		dep_apply_override(d, NULL, NULL, now, wall);
+	else {
+		memset(&rec, 0, sizeof(rec));
+		rec.state = to;
+		rec.until_ms = ttl_s == 0 ? 0 : wall + (uint64_t)ttl_s * 1000;
+		strlcpy_b(rec.by, by, sizeof(rec.by));
+		snprintf(rec.reason, sizeof(rec.reason), "forced by %s%s%s",
+		    by, *reason != '\0' ? ": " : "", reason);
+		dep_apply_override(d, &rec, NULL, now, wall);
+	}
+	done(0, ++dm->local_override_version, NULL, done_arg);
+}
+
+/* PUBLISH: only a leader can, and only in a fleet. */
+static void
+daemon_publish(struct dep *d, enum breaker_state to, const char *reason,
+    uid_t uid, control_done_fn done, void *done_arg, void *arg)
+{
+	struct daemon *dm = arg;
+	char why[160];
+
+	if (dm->fleet == NULL) {
+		done(PROTO_EUNAVAIL, 0, "standalone: no fleet to publish to",
+		    done_arg);
+		return;
+	}
+	snprintf(why, sizeof(why), "published by uid %u%s%s", (unsigned)uid,
+	    *reason != '\0' ? ": " : "", reason);
+	fleet_publish(dm->fleet, d, to, why, NULL, done, done_arg);
+}
+
+/* Leadership of a dependency moved to or from this instance. */
+static void
+daemon_leader(struct dep *d, bool is_leader, void *arg)
+{
+	struct daemon *dm = arg;
+
+	log_info("%s: %s leader", dep_name(d), is_leader ? "became" : "no longer");
+	if (dm->prober != NULL)
+		prober_leader_changed(dm->prober, d, is_leader);
+}
+
+static void
+daemon_votes(struct dep *d, size_t votes, size_t live, void *arg)
+{
+	struct daemon *dm = arg;
+
+	log_debug("%s: %zu trip votes of %zu live instances", dep_name(d),
+	    votes, live);
+	if (dm->prober != NULL)
+		prober_votes_changed(dm->prober, d);
+}
+
+/* The fleet cannot go on (e.g. our instance id is held by another). */
+static void
+daemon_fatal(const char *msg, void *arg)
+{
+	struct daemon *dm = arg;
+
+	log_warnx("fatal: %s", msg);
+	dm->exit_status = 1;
+	event_base_loopbreak(dm->base);
+}
+
+static bool
+prober_may_act(struct dep *d, void *arg)
+{
+	struct daemon *dm = arg;
+
+	return fleet_is_leader(dm->fleet, d)
+	    && fleet_lease_valid(dm->fleet, now_mono_ms());
+}
+
+static void
+prober_publish(struct dep *d, const struct state_record *next,
+    prober_done_fn done, void *done_arg, void *arg)
+{
+	struct daemon *dm = arg;
+
+	fleet_publish(dm->fleet, d, next->state, next->reason, next, done,
+	    done_arg);
+}
+
+static size_t
+prober_votes(struct dep *d, void *arg)
+{
+	struct daemon *dm = arg;
+
+	return fleet_vote_count(dm->fleet, d);
+}
+
+static size_t
+prober_live(void *arg)
+{
+	struct daemon *dm = arg;
+
+	return fleet_live_instances(dm->fleet);
+}
+
+static void
+daemon_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *dm = arg;
+
+	(void)fd;
+	(void)what;
+	registry_tick(dm->reg, now_mono_ms(), now_wall_ms());
+}
+
+/* SIGTERM/SIGINT: leave the loop; cleanup closes ZooKeeper first. */
+static void
+daemon_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *dm = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		log_warnx("SIGHUP ignored: configuration reload is not "
+			  "supported, restart breakerd to apply %s",
+		    dm->cfg.path != NULL ? dm->cfg.path : "the configuration");
+		return;
+	}
+	log_info("received %s, shutting down", strsignal((int)sig));
+	event_base_loopbreak(dm->base);
+}
+
+/* Seed the breakers' jitter differently on every host and start. */
+static uint64_t
+daemon_seed(void)
+{
+	return now_wall_ms() ^ ((uint64_t)getpid() << 32);
+}
+
+/* Join the fleet: ZooKeeper session, elections, and the prober. */
+static void
+daemon_setup_fleet(struct daemon *dm)
+{
+	struct fleet_hooks fh = { daemon_leader, daemon_votes, daemon_fatal,
+		dm };
+	struct prober_ops po = { prober_may_act, prober_publish,
+		prober_votes, prober_live, dm };
+
+	dm->fleet = fleet_new(dm->base, &dm->cfg, dm->reg, &fh);
+	dm->prober = prober_new(dm->base, dm->reg, dm->cfg.instance_id, &po,
+	    daemon_seed() ^ 0x9e3779b97f4a7c15ULL);
+	if (fleet_start(dm->fleet) == -1)
+		fatalx("cannot start the ZooKeeper session to %s",
+		    dm->cfg.zk_hosts);
+}
+
+static void
+daemon_setup(struct daemon *dm)
+{
+	struct registry_hooks rh = { daemon_changed, daemon_local_vote, dm };
+	struct control_hooks ch = { daemon_status, daemon_metrics,
+		daemon_force, daemon_publish, dm };
+	struct timeval tv = { 0, TICK_MS * 1000 };
+
+	if (evthread_use_pthreads() != 0)
+		fatalx("evthread_use_pthreads failed");
+	if ((dm->base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	dm->started_ms = now_mono_ms();
+	dm->reg = registry_new(&dm->cfg, daemon_seed(), dm->started_ms);
+	registry_set_hooks(dm->reg, &rh);
+	dm->ctl = control_new(dm->base, &dm->cfg, dm->reg, &ch);
+	if (control_listen(dm->ctl) == -1)
+		fatalx("cannot listen on %s", dm->cfg.socket_path);
+	if (dm->cfg.zk_hosts != NULL)
+		daemon_setup_fleet(dm);
+	dm->tick_ev = event_new(dm->base, -1, EV_PERSIST, daemon_tick, dm);
+	event_add(dm->tick_ev, &tv);
+	dm->sig_evs[0] = evsignal_new(dm->base, SIGTERM, daemon_signal, dm);
+	dm->sig_evs[1] = evsignal_new(dm->base, SIGINT, daemon_signal, dm);
+	dm->sig_evs[2] = evsignal_new(dm->base, SIGHUP, daemon_signal, dm);
+	for (size_t i = 0; i < nitems(dm->sig_evs); i++)
+		event_add(dm->sig_evs[i], NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * Graceful stop: close the ZooKeeper session first so that our ephemeral
+ * election nodes go at once and another instance takes over in
+ * milliseconds, then the socket, then everything else.
+ */
+static void
+daemon_teardown(struct daemon *dm)
+{
+	if (dm->prober != NULL)
+		prober_free(dm->prober);
+	dm->prober = NULL;
+	if (dm->fleet != NULL) {
+		fleet_stop(dm->fleet);
+		fleet_free(dm->fleet);
+	}
+	dm->fleet = NULL;
+	control_free(dm->ctl);
+	dm->ctl = NULL;
+	for (size_t i = 0; i < nitems(dm->sig_evs); i++)
+		event_free(dm->sig_evs[i]);
+	event_free(dm->tick_ev);
+	registry_free(dm->reg);
+	event_base_free(dm->base);
+	config_free(&dm->cfg);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = "/etc/breakerd/breakerd.json";
+	struct daemon dm;
+	char err[1024];
+	int ch, check_only = 0, debug = 0;
+
+	memset(&dm, 0, sizeof(dm));
+	log_init("breakerd", LOG_LVL_INFO);
+	while ((ch = getopt_long(argc, argv, "df:hnV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			debug = 1;
+			break;
+		case 'f':
+			path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'n':
+			check_only = 1;
+			break;
+		case 'V':
+			printf("breakerd %s\n", BREAKERD_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (config_load(path, &dm.cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "breakerd: %s\n", err);
+		return EX_CONFIG_STATUS;
+	}
+	if (check_only) {
+		printf("breakerd: %s: configuration OK (%zu dependencies)\n",
+		    path, dm.cfg.ndeps);
+		config_free(&dm.cfg);
+		return 0;
+	}
+	log_setlevel(debug ? LOG_LVL_DEBUG : (enum log_level)dm.cfg.log_level);
+	daemon_setup(&dm);
+	log_info("breakerd %s starting: instance %s, %zu dependencies, %s",
+	    BREAKERD_VERSION, dm.cfg.instance_id, dm.cfg.ndeps,
+	    dm.cfg.zk_hosts == NULL ? "standalone" : dm.cfg.zk_hosts);
+	event_base_dispatch(dm.base);
+	daemon_teardown(&dm);
+	log_info("stopped");
+	return dm.exit_status;
 }

@@ -9,6 +9,7 @@
 #include <event2/buffer.h>
 
 #include "metrics.h"
+#include "prober.h"
 #include "registry.h"
 
 #define M "breakerd_"
@@ -180,13 +181,62 @@ metrics_daemon(struct evbuffer *out, const struct metrics_daemon *dm)
 	    (unsigned long long)dm->uptime_s);
 }
 
+/* The leader's health checks and probes, counted since start. */
+static void
+metrics_probes(struct evbuffer *out, struct registry *reg, struct prober *pr)
+{
+	struct prober_counters c;
+
+	metrics_family(out, "health_checks_total", "counter",
+	    "Active health checks sent while leading, by result.");
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		struct dep *d = registry_at(reg, i);
+
+		if (prober_counters(pr, d, &c) == -1)
+			continue;
+		evbuffer_add_printf(out,
+		    M "health_checks_total{dep=\"%s\",result=\"ok\"} %llu\n"
+		    M "health_checks_total{dep=\"%s\",result=\"fail\"} %llu\n",
+		    dep_name(d), (unsigned long long)c.checks_ok, dep_name(d),
+		    (unsigned long long)c.checks_failed);
+	}
+	metrics_family(out, "probes_total", "counter",
+	    "Half-open probes sent while leading, by result.");
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		struct dep *d = registry_at(reg, i);
+
+		if (prober_counters(pr, d, &c) == -1)
+			continue;
+		evbuffer_add_printf(out,
+		    M "probes_total{dep=\"%s\",result=\"ok\"} %llu\n"
+		    M "probes_total{dep=\"%s\",result=\"fail\"} %llu\n",
+		    dep_name(d), (unsigned long long)c.probes_ok, dep_name(d),
+		    (unsigned long long)c.probes_failed);
+	}
+	metrics_family(out, "publishes_total", "counter",
+	    "State records this instance wrote as leader, by result.");
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		struct dep *d = registry_at(reg, i);
+
+		if (prober_counters(pr, d, &c) == -1)
+			continue;
+		evbuffer_add_printf(out,
+		    M "publishes_total{dep=\"%s\",result=\"ok\"} %llu\n"
+		    M "publishes_total{dep=\"%s\",result=\"fail\"} %llu\n",
+		    dep_name(d), (unsigned long long)c.publishes, dep_name(d),
+		    (unsigned long long)c.publish_failures);
+	}
+}
+
 void
-metrics_render(struct evbuffer *out, struct registry *reg,
+metrics_render(struct evbuffer *out, struct registry *reg, struct prober *pr,
     const struct metrics_daemon *dm, uint64_t now_ms, uint64_t wall_ms)
 {
 	metrics_states(out, reg, now_ms, wall_ms);
 	metrics_transitions(out, reg);
 	metrics_calls(out, reg);
 	metrics_fleet(out, reg);
+	if (pr != NULL)
+		metrics_probes(out, reg, pr);
 	metrics_daemon(out, dm);
 }

@@ -1,0 +1,68 @@
+/*
+ * prober.h - the leader's probe manager: for every dependency this
+ * instance leads, runs the health checks and half-open probes (probe.h) on
+ * the libevent loop, feeds their results, the trip votes and the timers to
+ * lead.c, and publishes what lead decides.  It reaches ZooKeeper only
+ * through the ops table that main wires to fleet.c.  Loop thread only.
+ */
+#ifndef BREAKERD_PROBER_H
+#define BREAKERD_PROBER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "registry.h"
+
+struct event_base;
+struct evbuffer;
+struct prober;
+
+typedef void (*prober_done_fn)(
+    int code, uint64_t version, const char *msg, void *done_arg);
+
+/* What the prober needs from the fleet; every member is required. */
+struct prober_ops {
+	/* Leader of dep AND lease valid: asked right before every check,
+	 * probe and publish. */
+	bool (*may_act)(struct dep *, void *arg);
+	/* Write next as dep's state record (fenced).  done is called exactly
+	 * once, maybe before publish returns; code 0 means written. */
+	void (*publish)(struct dep *, const struct state_record *next,
+	    prober_done_fn done, void *done_arg, void *arg);
+	size_t (*votes)(struct dep *, void *arg); /* trip votes for dep */
+	size_t (*live)(void *arg);                /* live instances */
+	void *arg;
+};
+
+/* Counters for METRICS, per dependency, since start. */
+struct prober_counters {
+	uint64_t checks_sent;
+	uint64_t checks_ok;
+	uint64_t checks_failed;
+	uint64_t probes_sent;
+	uint64_t probes_ok;
+	uint64_t probes_failed;
+	uint64_t publishes;
+	uint64_t publish_failures;
+};
+
+/* The registry must outlive the prober; seed drives every jitter. */
+struct prober *prober_new(struct event_base *, struct registry *,
+    const char *instance_id, const struct prober_ops *, uint64_t seed);
+/* Leadership of dep won (start from its fleet record) or lost (stop at
+ * once: timers off, outstanding check or probe cancelled). */
+void prober_leader_changed(struct prober *, struct dep *, bool is_leader);
+/* dep's fleet record changed (applied from ZooKeeper). */
+void prober_fleet_changed(struct prober *, struct dep *);
+/* dep's trip votes or the live membership changed. */
+void prober_votes_changed(struct prober *, struct dep *);
+/* key=value lines for STATUS: probe.<dep>.* for every dep led. */
+void prober_status(struct prober *, struct evbuffer *);
+/* dep's counters; -1 if dep is unknown. */
+int prober_counters(
+    struct prober *, const struct dep *, struct prober_counters *);
+/* Stops everything; publishes still in flight are answered into the void. */
+void prober_free(struct prober *);
+
+#endif
