@@ -11,6 +11,11 @@ set -u
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+# Debian's python3 (with python3-yaml from install-deps.sh), not whatever
+# other python3 comes first on PATH.
+if [ -z "${PYTHON:-}" ]; then
+	if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
 LOGDIR=${TEST_LOGDIR:-$(mktemp -d /tmp/breakerd-tests.XXXXXX)}
 summary=()
 status=0
@@ -70,7 +75,7 @@ run_integration() {
 	local out="$LOGDIR/integration.log" line
 	echo "== integration"
 	# shellcheck disable=SC2086
-	python3 tests/integration/run.py ${INTEGRATION_ARGS:-} 2>&1 |
+	"$PYTHON" tests/integration/run.py ${INTEGRATION_ARGS:-} 2>&1 |
 		tee "$out"
 	[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 	line=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed' "$out" |

@@ -181,51 +181,48 @@ metrics_daemon(struct evbuffer *out, const struct metrics_daemon *dm)
 	    (unsigned long long)dm->uptime_s);
 }
 
-/* The leader's health checks and probes, counted since start. */
+/* Which prober counter pair a family shows. */
+enum probe_family { PF_CHECKS, PF_PROBES, PF_PUBLISHES };
+
+/* One ok/fail counter pair per dependency the prober knows. */
+static void
+metrics_probe_family(struct evbuffer *out, struct registry *reg,
+    struct prober *pr, const char *name, const char *help,
+    enum probe_family which)
+{
+	struct prober_counters c;
+	uint64_t ok, fail;
+
+	metrics_family(out, name, "counter", help);
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		struct dep *d = registry_at(reg, i);
+
+		if (prober_counters(pr, d, &c) == -1)
+			continue;
+		ok = which == PF_CHECKS ? c.checks_ok
+		    : which == PF_PROBES ? c.probes_ok : c.publishes;
+		fail = which == PF_CHECKS ? c.checks_failed
+		    : which == PF_PROBES ? c.probes_failed
+		    : c.publish_failures;
+		evbuffer_add_printf(out,
+		    M "%s{dep=\"%s\",result=\"ok\"} %llu\n"
+		    M "%s{dep=\"%s\",result=\"fail\"} %llu\n",
+		    name, dep_name(d), (unsigned long long)ok, name,
+		    dep_name(d), (unsigned long long)fail);
+	}
+}
+
+/* The leader's health checks, probes and writes, counted since start. */
 static void
 metrics_probes(struct evbuffer *out, struct registry *reg, struct prober *pr)
 {
-	struct prober_counters c;
-
-	metrics_family(out, "health_checks_total", "counter",
-	    "Active health checks sent while leading, by result.");
-	for (size_t i = 0; i < registry_count(reg); i++) {
-		struct dep *d = registry_at(reg, i);
-
-		if (prober_counters(pr, d, &c) == -1)
-			continue;
-		evbuffer_add_printf(out,
-		    M "health_checks_total{dep=\"%s\",result=\"ok\"} %llu\n"
-		    M "health_checks_total{dep=\"%s\",result=\"fail\"} %llu\n",
-		    dep_name(d), (unsigned long long)c.checks_ok, dep_name(d),
-		    (unsigned long long)c.checks_failed);
-	}
-	metrics_family(out, "probes_total", "counter",
-	    "Half-open probes sent while leading, by result.");
-	for (size_t i = 0; i < registry_count(reg); i++) {
-		struct dep *d = registry_at(reg, i);
-
-		if (prober_counters(pr, d, &c) == -1)
-			continue;
-		evbuffer_add_printf(out,
-		    M "probes_total{dep=\"%s\",result=\"ok\"} %llu\n"
-		    M "probes_total{dep=\"%s\",result=\"fail\"} %llu\n",
-		    dep_name(d), (unsigned long long)c.probes_ok, dep_name(d),
-		    (unsigned long long)c.probes_failed);
-	}
-	metrics_family(out, "publishes_total", "counter",
-	    "State records this instance wrote as leader, by result.");
-	for (size_t i = 0; i < registry_count(reg); i++) {
-		struct dep *d = registry_at(reg, i);
-
-		if (prober_counters(pr, d, &c) == -1)
-			continue;
-		evbuffer_add_printf(out,
-		    M "publishes_total{dep=\"%s\",result=\"ok\"} %llu\n"
-		    M "publishes_total{dep=\"%s\",result=\"fail\"} %llu\n",
-		    dep_name(d), (unsigned long long)c.publishes, dep_name(d),
-		    (unsigned long long)c.publish_failures);
-	}
+	metrics_probe_family(out, reg, pr, "health_checks_total",
+	    "Active health checks sent while leading, by result.", PF_CHECKS);
+	metrics_probe_family(out, reg, pr, "probes_total",
+	    "Half-open probes sent while leading, by result.", PF_PROBES);
+	metrics_probe_family(out, reg, pr, "publishes_total",
+	    "State records this instance wrote as leader, by result.",
+	    PF_PUBLISHES);
 }
 
 void

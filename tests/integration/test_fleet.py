@@ -180,8 +180,11 @@ def test_sigstop_leader_comes_back_as_follower(ens):
         ver = znode_version(ens, state_path("payments"))
     finally:
         lead.signal(signal.SIGCONT)
-    wait_until(lambda: lead.status().get("ready") == "1", 15,
-               msg="stopped leader back")
+    # Back on a new session, registered again and every state re-read.
+    wait_until(lambda: (lambda st: st.get("ready") == "1"
+                        and st.get("registered") == "1"
+                        and int(st.get("zk_generation", 0)) >= 2)
+               (lead.status()), 15, msg="stopped leader back")
     st = lead.status()
     assert st.get("leader.payments") is None, st
     assert int(st["zk_generation"]) >= 2, st
