@@ -18,7 +18,6 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/thread.h>
 
 #include "config.h"
 #include "control.h"
@@ -329,8 +328,11 @@ daemon_setup(struct daemon *dm)
 		daemon_force, daemon_publish, dm };
 	struct timeval tv = { 0, TICK_MS * 1000 };
 
-	if (evthread_use_pthreads() != 0)
-		fatalx("evthread_use_pthreads failed");
+	/*
+	 * No evthread_use_pthreads(): ZooKeeper's threads never touch libevent
+	 * (they queue under their own mutex and write an eventfd), so the
+	 * loop needs no locks around its buffers.
+	 */
 	if ((dm->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	dm->started_ms = now_mono_ms();
