@@ -13,11 +13,11 @@ struct registry;
 
 /* Daemon-wide figures that the registry does not hold. */
 struct metrics_daemon {
-	const char *zk_session;		/* fleet_session_name() */
+	const char *zk_session; /* fleet_session_name() */
 	int ready;
 	uint64_t uptime_s;
-	uint64_t clients;		/* connected socket clients */
-	uint64_t live_instances;	/* 0 when standalone */
+	uint64_t clients;        /* connected socket clients */
+	uint64_t live_instances; /* 0 when standalone */
 };
 
 /* Append every series, HELP and TYPE lines included; prober may be NULL

@@ -75,7 +75,7 @@ struct dep_counters {
 	uint64_t
 	    records_rejected;   /* state/override znodes that did not parse */
 	uint64_t records_stale; /* older than what we hold: ignored */
-	int64_t apply_lag_ms; /* wall: record written -> applied here */
+	int64_t apply_lag_ms;   /* wall: record written -> applied here */
 };
 
 struct registry;

@@ -29,19 +29,19 @@
 #include "registry.h"
 #include "util.h"
 
-#define TICK_MS 100	/* local open waits and override expiry */
+#define TICK_MS 100 /* local open waits and override expiry */
 
 struct daemon {
 	struct config cfg;
 	struct event_base *base;
 	struct registry *reg;
 	struct control *ctl;
-	struct fleet *fleet;		/* NULL when standalone */
-	struct prober *prober;		/* NULL when standalone */
+	struct fleet *fleet;   /* NULL when standalone */
+	struct prober *prober; /* NULL when standalone */
 	struct event *tick_ev;
 	struct event *sig_evs[3];
 	uint64_t started_ms;
-	uint64_t local_override_version;	/* standalone FORCE count */
+	uint64_t local_override_version; /* standalone FORCE count */
 	int exit_status;
 };
 
@@ -86,8 +86,8 @@ daemon_changed(struct dep *d, const struct dep_view *old,
 
 /* The local breaker tripped or recovered. */
 static void
-daemon_local_vote(struct dep *d, bool tripped, const struct breaker_stats *st,
-    void *arg)
+daemon_local_vote(
+    struct dep *d, bool tripped, const struct breaker_stats *st, void *arg)
 {
 	struct daemon *dm = arg;
 
@@ -139,9 +139,9 @@ daemon_metrics(struct evbuffer *out, void *arg)
 	uint64_t now = now_mono_ms();
 	struct control_stats cs;
 	struct metrics_daemon md = {
-		.zk_session = fleet_session_name(registry_session(dm->reg)),
-		.ready = registry_ready(dm->reg),
-		.uptime_s = (now - dm->started_ms) / 1000,
+	    .zk_session = fleet_session_name(registry_session(dm->reg)),
+	    .ready = registry_ready(dm->reg),
+	    .uptime_s = (now - dm->started_ms) / 1000,
 	};
 
 	control_stats(dm->ctl, &cs);
@@ -165,8 +165,8 @@ daemon_force(struct dep *d, enum breaker_state to, uint32_t ttl_s,
 
 	snprintf(by, sizeof(by), "uid %u", (unsigned)uid);
 	if (dm->fleet != NULL) {
-		fleet_force(dm->fleet, d, to, ttl_s, reason, by, done,
-		    done_arg);
+		fleet_force(
+		    dm->fleet, d, to, ttl_s, reason, by, done, done_arg);
 		return;
 	}
 	if (to == BREAKER_NSTATES)
@@ -176,8 +176,8 @@ daemon_force(struct dep *d, enum breaker_state to, uint32_t ttl_s,
 		rec.state = to;
 		rec.until_ms = ttl_s == 0 ? 0 : wall + (uint64_t)ttl_s * 1000;
 		strlcpy_b(rec.by, by, sizeof(rec.by));
-		snprintf(rec.reason, sizeof(rec.reason), "forced by %s%s%s",
-		    by, *reason != '\0' ? ": " : "", reason);
+		snprintf(rec.reason, sizeof(rec.reason), "forced by %s%s%s", by,
+		    *reason != '\0' ? ": " : "", reason);
 		dep_apply_override(d, &rec, NULL, now, wall);
 	}
 	done(0, ++dm->local_override_version, NULL, done_arg);
@@ -207,7 +207,8 @@ daemon_leader(struct dep *d, bool is_leader, void *arg)
 {
 	struct daemon *dm = arg;
 
-	log_info("%s: %s leader", dep_name(d), is_leader ? "became" : "no longer");
+	log_info(
+	    "%s: %s leader", dep_name(d), is_leader ? "became" : "no longer");
 	if (dm->prober != NULL)
 		prober_leader_changed(dm->prober, d, is_leader);
 }
@@ -249,8 +250,8 @@ prober_publish(struct dep *d, const struct state_record *next,
 {
 	struct daemon *dm = arg;
 
-	fleet_publish(dm->fleet, d, next->state, next->reason, next, done,
-	    done_arg);
+	fleet_publish(
+	    dm->fleet, d, next->state, next->reason, next, done, done_arg);
 }
 
 static size_t
@@ -288,7 +289,7 @@ daemon_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	if (sig == SIGHUP) {
 		log_warnx("SIGHUP ignored: configuration reload is not "
-			  "supported, restart breakerd to apply %s",
+		          "supported, restart breakerd to apply %s",
 		    dm->cfg.path != NULL ? dm->cfg.path : "the configuration");
 		return;
 	}
@@ -307,10 +308,9 @@ daemon_seed(void)
 static void
 daemon_setup_fleet(struct daemon *dm)
 {
-	struct fleet_hooks fh = { daemon_leader, daemon_votes, daemon_fatal,
-		dm };
-	struct prober_ops po = { prober_may_act, prober_publish,
-		prober_votes, prober_live, dm };
+	struct fleet_hooks fh = {daemon_leader, daemon_votes, daemon_fatal, dm};
+	struct prober_ops po = {
+	    prober_may_act, prober_publish, prober_votes, prober_live, dm};
 
 	dm->fleet = fleet_new(dm->base, &dm->cfg, dm->reg, &fh);
 	dm->prober = prober_new(dm->base, dm->reg, dm->cfg.instance_id, &po,
@@ -323,10 +323,10 @@ daemon_setup_fleet(struct daemon *dm)
 static void
 daemon_setup(struct daemon *dm)
 {
-	struct registry_hooks rh = { daemon_changed, daemon_local_vote, dm };
-	struct control_hooks ch = { daemon_status, daemon_metrics,
-		daemon_force, daemon_publish, dm };
-	struct timeval tv = { 0, TICK_MS * 1000 };
+	struct registry_hooks rh = {daemon_changed, daemon_local_vote, dm};
+	struct control_hooks ch = {
+	    daemon_status, daemon_metrics, daemon_force, daemon_publish, dm};
+	struct timeval tv = {0, TICK_MS * 1000};
 
 	/*
 	 * No evthread_use_pthreads(): ZooKeeper's threads never touch libevent
@@ -383,9 +383,9 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = "/etc/breakerd/breakerd.json";
 	struct daemon dm;

@@ -16,11 +16,11 @@
 
 /* HELP and TYPE lines of one family. */
 static void
-metrics_family(struct evbuffer *out, const char *name, const char *type,
-    const char *help)
+metrics_family(
+    struct evbuffer *out, const char *name, const char *type, const char *help)
 {
-	evbuffer_add_printf(out, "# HELP " M "%s %s\n# TYPE " M "%s %s\n",
-	    name, help, name, type);
+	evbuffer_add_printf(out, "# HELP " M "%s %s\n# TYPE " M "%s %s\n", name,
+	    help, name, type);
 }
 
 static void
@@ -72,8 +72,9 @@ metrics_transitions(struct evbuffer *out, struct registry *reg)
 				if (c->transitions[f][t] == 0)
 					continue;
 				evbuffer_add_printf(out,
-				    M "transitions_total{dep=\"%s\",from=\"%s\","
-				      "to=\"%s\"} %llu\n",
+				    M
+				    "transitions_total{dep=\"%s\",from=\"%s\","
+				    "to=\"%s\"} %llu\n",
 				    dep_name(d),
 				    breaker_state_name((enum breaker_state)f),
 				    breaker_state_name((enum breaker_state)t),
@@ -98,15 +99,15 @@ metrics_calls(struct evbuffer *out, struct registry *reg)
 			    breaker_outcome_name((enum breaker_outcome)o),
 			    (unsigned long long)c->calls[o]);
 	}
-	metrics_family(out, "decisions_total", "counter",
-	    "ALLOW answers, by decision.");
+	metrics_family(
+	    out, "decisions_total", "counter", "ALLOW answers, by decision.");
 	for (size_t i = 0; i < registry_count(reg); i++) {
 		struct dep *d = registry_at(reg, i);
 		const struct dep_counters *c = dep_counters(d);
 
 		evbuffer_add_printf(out,
-		    M "decisions_total{dep=\"%s\",decision=\"allow\"} %llu\n"
-		    M "decisions_total{dep=\"%s\",decision=\"deny\"} %llu\n",
+		    M "decisions_total{dep=\"%s\",decision=\"allow\"} %llu\n" M
+		      "decisions_total{dep=\"%s\",decision=\"deny\"} %llu\n",
 		    dep_name(d), (unsigned long long)c->allowed, dep_name(d),
 		    (unsigned long long)c->denied);
 	}
@@ -115,8 +116,8 @@ metrics_calls(struct evbuffer *out, struct registry *reg)
 static void
 metrics_fleet(struct evbuffer *out, struct registry *reg)
 {
-	metrics_family(out, "leader", "gauge",
-	    "1 if this instance leads the dependency.");
+	metrics_family(
+	    out, "leader", "gauge", "1 if this instance leads the dependency.");
 	for (size_t i = 0; i < registry_count(reg); i++) {
 		struct dep *d = registry_at(reg, i);
 
@@ -156,15 +157,16 @@ metrics_fleet(struct evbuffer *out, struct registry *reg)
 static void
 metrics_daemon(struct evbuffer *out, const struct metrics_daemon *dm)
 {
-	static const char *const sessions[] = { "standalone", "connecting",
-		"connected", "suspended", "lost" };
+	static const char *const sessions[] = {
+	    "standalone", "connecting", "connected", "suspended", "lost"};
 
 	metrics_family(out, "zk_session", "gauge",
 	    "ZooKeeper session state: 1 for the current one.");
 	for (size_t i = 0; i < sizeof(sessions) / sizeof(sessions[0]); i++)
 		evbuffer_add_printf(out, M "zk_session{state=\"%s\"} %d\n",
-		    sessions[i], dm->zk_session != NULL
-		    && strcmp(dm->zk_session, sessions[i]) == 0);
+		    sessions[i],
+		    dm->zk_session != NULL
+		        && strcmp(dm->zk_session, sessions[i]) == 0);
 	metrics_family(out, "ready", "gauge",
 	    "1 once every dependency's fleet state has been read.");
 	evbuffer_add_printf(out, M "ready %d\n", dm->ready);
@@ -173,12 +175,12 @@ metrics_daemon(struct evbuffer *out, const struct metrics_daemon *dm)
 	evbuffer_add_printf(out, M "live_instances %llu\n",
 	    (unsigned long long)dm->live_instances);
 	metrics_family(out, "clients", "gauge", "Connected socket clients.");
-	evbuffer_add_printf(out, M "clients %llu\n",
-	    (unsigned long long)dm->clients);
+	evbuffer_add_printf(
+	    out, M "clients %llu\n", (unsigned long long)dm->clients);
 	metrics_family(out, "uptime_seconds", "gauge",
 	    "Seconds since the daemon started.");
-	evbuffer_add_printf(out, M "uptime_seconds %llu\n",
-	    (unsigned long long)dm->uptime_s);
+	evbuffer_add_printf(
+	    out, M "uptime_seconds %llu\n", (unsigned long long)dm->uptime_s);
 }
 
 /* Which prober counter pair a family shows. */
@@ -199,14 +201,15 @@ metrics_probe_family(struct evbuffer *out, struct registry *reg,
 
 		if (prober_counters(pr, d, &c) == -1)
 			continue;
-		ok = which == PF_CHECKS ? c.checks_ok
-		    : which == PF_PROBES ? c.probes_ok : c.publishes;
+		ok = which == PF_CHECKS  ? c.checks_ok
+		    : which == PF_PROBES ? c.probes_ok
+		                         : c.publishes;
 		fail = which == PF_CHECKS ? c.checks_failed
-		    : which == PF_PROBES ? c.probes_failed
-		    : c.publish_failures;
+		    : which == PF_PROBES  ? c.probes_failed
+		                          : c.publish_failures;
 		evbuffer_add_printf(out,
-		    M "%s{dep=\"%s\",result=\"ok\"} %llu\n"
-		    M "%s{dep=\"%s\",result=\"fail\"} %llu\n",
+		    M "%s{dep=\"%s\",result=\"ok\"} %llu\n" M
+		      "%s{dep=\"%s\",result=\"fail\"} %llu\n",
 		    name, dep_name(d), (unsigned long long)ok, name,
 		    dep_name(d), (unsigned long long)fail);
 	}

@@ -33,10 +33,10 @@ struct dep {
 	struct override_record ovr;
 	struct znode_ver ovr_ver;
 
-	bool synced;		/* fleet state read in this session */
+	bool synced; /* fleet state read in this session */
 	bool leader;
-	bool voted;		/* our trip vote is out */
-	struct dep_view last;	/* last view reported through the hook */
+	bool voted;           /* our trip vote is out */
+	struct dep_view last; /* last view reported through the hook */
 	struct dep_counters counters;
 };
 
@@ -49,11 +49,9 @@ struct registry {
 };
 
 static const char *const authority_names[] = {
-	"authoritative", "stale", "local"
-};
+    "authoritative", "stale", "local"};
 static const char *const session_names[] = {
-	"standalone", "connecting", "connected", "suspended", "lost"
-};
+    "standalone", "connecting", "connected", "suspended", "lost"};
 
 static void dep_refresh(struct dep *, uint64_t, uint64_t, const char *);
 
@@ -65,8 +63,8 @@ registry_new(const struct config *cfg, uint64_t seed, uint64_t now_ms)
 
 	reg->ndeps = cfg->ndeps;
 	reg->deps = xcalloc(cfg->ndeps, sizeof(*reg->deps));
-	reg->session = cfg->zk_hosts == NULL ? FLEET_STANDALONE
-	    : FLEET_CONNECTING;
+	reg->session =
+	    cfg->zk_hosts == NULL ? FLEET_STANDALONE : FLEET_CONNECTING;
 	reg->policy = cfg->unreachable;
 	for (size_t i = 0; i < cfg->ndeps; i++) {
 		struct dep *d = &reg->deps[i];
@@ -130,7 +128,8 @@ registry_set_session(struct registry *reg, enum fleet_session s,
 		return;
 	reg->session = s;
 	for (size_t i = 0; i < reg->ndeps; i++)
-		dep_refresh(&reg->deps[i], now_ms, wall_ms, fleet_session_name(s));
+		dep_refresh(
+		    &reg->deps[i], now_ms, wall_ms, fleet_session_name(s));
 }
 
 enum fleet_session
@@ -208,7 +207,7 @@ dep_authority(const struct dep *d)
 		if (d->reg->policy != POLICY_LAST_KNOWN)
 			return AUTH_STALE;
 		return d->have_fleet || d->have_override ? AUTH_STALE
-		    : AUTH_LOCAL;
+		                                         : AUTH_LOCAL;
 	}
 	return AUTH_LOCAL;
 }
@@ -253,8 +252,7 @@ dep_effective(const struct dep *d, uint64_t wall_ms)
 }
 
 void
-dep_view(struct dep *d, uint64_t now_ms, uint64_t wall_ms,
-    struct dep_view *out)
+dep_view(struct dep *d, uint64_t now_ms, uint64_t wall_ms, struct dep_view *out)
 {
 	(void)now_ms;
 	out->name = d->cfg->name;
@@ -265,8 +263,8 @@ dep_view(struct dep *d, uint64_t now_ms, uint64_t wall_ms,
 
 /* Recompute the view; count and report it if it changed. */
 static void
-dep_refresh(struct dep *d, uint64_t now_ms, uint64_t wall_ms,
-    const char *reason)
+dep_refresh(
+    struct dep *d, uint64_t now_ms, uint64_t wall_ms, const char *reason)
 {
 	struct dep_view now, old = d->last;
 	const struct registry_hooks *h = &d->reg->hooks;
@@ -312,8 +310,8 @@ dep_fleet_decides(const struct dep *d, uint64_t wall_ms)
 }
 
 bool
-dep_allow(struct dep *d, uint64_t now_ms, uint64_t wall_ms,
-    struct dep_view *out)
+dep_allow(
+    struct dep *d, uint64_t now_ms, uint64_t wall_ms, struct dep_view *out)
 {
 	struct breaker_event ev;
 	bool allowed, changed = false;
@@ -378,8 +376,8 @@ dep_apply_state(struct dep *d, const struct state_record *rec,
 	d->fleet = *rec;
 	d->fleet_ver = *ver;
 	/* Display only: wall clocks of two hosts are not comparable. */
-	d->counters.apply_lag_ms = rec->changed_ms == 0 ? 0
-	    : (int64_t)(wall_ms - rec->changed_ms);
+	d->counters.apply_lag_ms =
+	    rec->changed_ms == 0 ? 0 : (int64_t)(wall_ms - rec->changed_ms);
 	d->have_fleet = true;
 	/*
 	 * The fleet closed the breaker again: every instance starts a fresh
@@ -428,8 +426,8 @@ dep_set_synced(struct dep *d, bool synced, uint64_t now_ms, uint64_t wall_ms)
 	if (d->synced == synced)
 		return;
 	d->synced = synced;
-	dep_refresh(d, now_ms, wall_ms, synced ? "fleet state read"
-	    : "fleet state not read yet");
+	dep_refresh(d, now_ms, wall_ms,
+	    synced ? "fleet state read" : "fleet state not read yet");
 }
 
 const struct state_record *

@@ -29,8 +29,8 @@ hook_changed(struct dep *d, const struct dep_view *old,
 }
 
 static void
-hook_vote(struct dep *d, bool tripped, const struct breaker_stats *st,
-    void *arg)
+hook_vote(
+    struct dep *d, bool tripped, const struct breaker_stats *st, void *arg)
 {
 	(void)d;
 	(void)st;
@@ -43,8 +43,8 @@ hook_vote(struct dep *d, bool tripped, const struct breaker_stats *st,
 static void
 setup(enum unreachable_policy policy, bool fleet)
 {
-	static const struct registry_hooks hooks = { hook_changed, hook_vote,
-		NULL };
+	static const struct registry_hooks hooks = {
+	    hook_changed, hook_vote, NULL};
 
 	memset(&cfg, 0, sizeof(cfg));
 	memset(depcfg, 0, sizeof(depcfg));
@@ -62,7 +62,7 @@ setup(enum unreachable_policy policy, bool fleet)
 	cfg.deps = depcfg;
 	cfg.ndeps = 2;
 	cfg.unreachable = policy;
-	cfg.zk_hosts = fleet ? (char *)(uintptr_t)"127.0.0.1:1" : NULL;
+	cfg.zk_hosts = fleet ? (char *)(uintptr_t) "127.0.0.1:1" : NULL;
 	reg = registry_new(&cfg, 42, 1000);
 	registry_set_hooks(reg, &hooks);
 	nchanged = nvotes = 0;
@@ -90,7 +90,7 @@ rec(enum breaker_state s)
 static struct znode_ver
 ver(int64_t czxid, int64_t mzxid, int32_t v)
 {
-	struct znode_ver zv = { czxid, mzxid, v };
+	struct znode_ver zv = {czxid, mzxid, v};
 
 	return zv;
 }
@@ -109,8 +109,8 @@ test_find(void)
 {
 	setup(POLICY_LAST_KNOWN, false);
 	CU_ASSERT_PTR_NOT_NULL(registry_find(reg, "payments"));
-	CU_ASSERT_STRING_EQUAL(dep_name(registry_find(reg, "ledger")),
-	    "ledger");
+	CU_ASSERT_STRING_EQUAL(
+	    dep_name(registry_find(reg, "ledger")), "ledger");
 	CU_ASSERT_PTR_NULL(registry_find(reg, "nope"));
 	CU_ASSERT_PTR_NULL(registry_at(reg, 2));
 	teardown();
@@ -352,12 +352,12 @@ test_policies(void)
 static void
 test_names(void)
 {
-	CU_ASSERT_STRING_EQUAL(authority_name(AUTH_AUTHORITATIVE),
-	    "authoritative");
+	CU_ASSERT_STRING_EQUAL(
+	    authority_name(AUTH_AUTHORITATIVE), "authoritative");
 	CU_ASSERT_STRING_EQUAL(authority_name(AUTH_STALE), "stale");
 	CU_ASSERT_STRING_EQUAL(authority_name(AUTH_LOCAL), "local");
-	CU_ASSERT_STRING_EQUAL(fleet_session_name(FLEET_SUSPENDED),
-	    "suspended");
+	CU_ASSERT_STRING_EQUAL(
+	    fleet_session_name(FLEET_SUSPENDED), "suspended");
 	CU_ASSERT_STRING_EQUAL(authority_name((enum authority)9), "?");
 }
 
@@ -365,18 +365,18 @@ int
 main(void)
 {
 	static const struct harness_test tests[] = {
-		{ "find", test_find },
-		{ "standalone answers are local", test_standalone_local },
-		{ "local trip casts a vote", test_local_trip_votes },
-		{ "fleet state beats local", test_fleet_overrides_local },
-		{ "records applied in ZooKeeper order", test_ordering },
-		{ "fleet close resets window and vote",
-		    test_fleet_close_resets_and_withdraws },
-		{ "override and its expiry", test_override_and_expiry },
-		{ "suspended keeps last known", test_suspended_last_known },
-		{ "unreachable policies", test_policies },
-		{ "names", test_names },
-		{ NULL, NULL },
+	    {"find", test_find},
+	    {"standalone answers are local", test_standalone_local},
+	    {"local trip casts a vote", test_local_trip_votes},
+	    {"fleet state beats local", test_fleet_overrides_local},
+	    {"records applied in ZooKeeper order", test_ordering},
+	    {"fleet close resets window and vote",
+	        test_fleet_close_resets_and_withdraws},
+	    {"override and its expiry", test_override_and_expiry},
+	    {"suspended keeps last known", test_suspended_last_known},
+	    {"unreachable policies", test_policies},
+	    {"names", test_names},
+	    {NULL, NULL},
 	};
 
 	return harness_run("registry", tests);
