@@ -455,6 +455,81 @@ test_pipelining(void)
 	teardown();
 }
 
+/* Requests for test_pipelining_backpressure, written by a second thread. */
+#define BURST_N 30000
+
+struct burst {
+	int fd;
+	char *data;
+	size_t len;
+};
+
+static void *
+burst_writer(void *arg)
+{
+	struct burst *b = arg;
+	size_t off = 0;
+
+	while (off < b->len) {
+		ssize_t n = write(b->fd, b->data + off, b->len - off);
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	return NULL;
+}
+
+/*
+ * Far more replies than the socket buffers hold, while the client reads
+ * late: the server's direct write fills the socket, the rest waits in its
+ * output buffer, reading pauses and resumes; every reply must still come,
+ * once and in order, with a FORCE in the middle holding later ones back.
+ */
+static void
+test_pipelining_backpressure(void)
+{
+	struct burst b;
+	struct client c;
+	pthread_t th;
+	char line[512], want[128];
+	size_t cap = (size_t)BURST_N * 32, off = 0;
+	int i;
+
+	setup(16, 30000, 65536);
+	CU_ASSERT_EQUAL_FATAL(client_connect(&c), 0);
+	b.data = malloc(cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b.data);
+	for (i = 0; i < BURST_N; i++)
+		off += (size_t)snprintf(b.data + off, cap - off, "%s\n",
+		    i == BURST_N / 2 ? "FORCE ledger auto" : "GET ledger");
+	b.fd = c.fd;
+	b.len = off;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, burst_writer, &b), 0);
+	usleep(300000); /* let both directions fill up */
+	for (i = 0; i < BURST_N; i++) {
+		if (i == BURST_N / 2)
+			snprintf(want, sizeof want, "OK 1");
+		else
+			snprintf(want, sizeof want, "OK ledger CLOSED 0 local");
+		if (client_line(&c, line, sizeof line) < 0) {
+			fprintf(stderr, "\n  reply %d missing\n", i);
+			CU_FAIL("reply missing");
+			break;
+		}
+		if (strcmp(line, want) != 0) {
+			fprintf(stderr, "\n  reply %d: want '%s' got '%s'\n", i,
+			    want, line);
+			CU_FAIL("reply out of order");
+			break;
+		}
+	}
+	CU_ASSERT_EQUAL(i, BURST_N);
+	pthread_join(th, NULL);
+	free(b.data);
+	client_close(&c);
+	teardown();
+}
+
 static void
 set_defer_fn(void *arg)
 {
@@ -863,6 +938,7 @@ test_listen(void)
 static const struct harness_test tests[] = {
     {"basic_commands", test_basic_commands},
     {"pipelining", test_pipelining},
+    {"pipelining_backpressure", test_pipelining_backpressure},
     {"async_order", test_async_order},
     {"done_after_disconnect", test_done_after_disconnect},
     {"too_long", test_too_long},
