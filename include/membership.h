@@ -14,7 +14,7 @@ struct event_base;
 struct zk;
 struct membership;
 
-/* The live count changed. */
+/* The set of live instances (or its count) changed. */
 typedef void (*membership_live_fn)(size_t live, void *arg);
 /* The id is taken by another live session: the daemon should exit. */
 typedef void (*membership_fatal_fn)(const char *msg, void *arg);
@@ -33,5 +33,7 @@ void membership_expired(struct membership *);
 
 bool membership_registered(const struct membership *);
 size_t membership_live(const struct membership *);
+/* Is id a live instance (a child of the instances directory)? */
+bool membership_is_live(const struct membership *, const char *id);
 
 #endif

@@ -59,6 +59,7 @@ struct fdep {
 	struct zk_watch state_w;
 	struct zk_watch override_w;
 	struct zk_watch votes_w;
+	struct zk_watch vote_data_w; /* every vote child's data (leader) */
 	struct election *el;
 
 	uint64_t synced_epoch; /* conn epoch whose state read completed */
@@ -73,7 +74,24 @@ struct fdep {
 
 	bool vote_want;
 	struct vote_record vote;
-	size_t votes;
+	size_t votes;       /* valid votes of live instances (leader) */
+	size_t votes_live;  /* the live count last reported with them */
+	uint64_t votes_gen; /* bumped per list: older tallies are void */
+	bool recreating;    /* a fenced create of a deleted state is out */
+};
+
+/* One count of the votes: the data reads of one children list. */
+struct fleet_tally {
+	struct fdep *fd;
+	uint64_t gen;
+	size_t pending; /* reads not back yet */
+	size_t count;   /* votes that decoded so far */
+};
+
+/* One vote's data read. */
+struct fleet_vread {
+	struct fleet_tally *t;
+	char *path;
 };
 
 struct fleet {
@@ -268,10 +286,13 @@ fleet_step_down(struct fdep *fd)
 
 	fd->takeover_epoch++;
 	fd->takeover_busy = false;
+	fd->recreating = false; /* an old session's create is dropped */
 	if (!fd->leading)
 		return;
 	fd->leading = false;
 	fd->votes = 0;
+	fd->votes_live = 0;
+	fd->votes_gen++;
 	dep_set_leader(fd->dep, false);
 	log_info("fleet: no longer leader of %s", dep_name(fd->dep));
 	if (fl->hooks.leader != NULL)
@@ -401,6 +422,10 @@ fleet_state_done(const struct zk_result *r, void *arg)
 		fleet_apply_state(fd, r, &rec);
 		fleet_mark_synced(fd, r->tag);
 	} else if (r->rc == ZNONODE) {
+		/*
+		 * Gone: keep the last good state and wait for it to come
+		 * back; the leader's next write recreates it.
+		 */
 		zk_exists(fd->fl->zk, fd->state_path, &fd->state_w,
 		    fleet_state_exists_done, fd, r->tag);
 	}
@@ -490,23 +515,109 @@ fleet_override_fired(int type, const char *path, void *arg)
 
 /* ---- votes -------------------------------------------------------------- */
 
-/* The votes list (leader): report a changed count. */
+/* Tell the hook when the count of votes or of live instances moved. */
+static void
+fleet_votes_report(struct fdep *fd, size_t votes)
+{
+	struct fleet *fl = fd->fl;
+	size_t live = membership_live(fl->mb);
+
+	if (votes == fd->votes && live == fd->votes_live)
+		return;
+	fd->votes = votes;
+	fd->votes_live = live;
+	log_info("fleet: %s has %zu trip vote(s) of %zu live",
+	    dep_name(fd->dep), votes, live);
+	if (fl->hooks.votes != NULL)
+		fl->hooks.votes(fd->dep, votes, live, fl->hooks.arg);
+}
+
+/* One read of a tally is back (or was never sent): maybe report. */
+static void
+fleet_tally_step(struct fleet_tally *t)
+{
+	struct fdep *fd = t->fd;
+
+	if (--t->pending > 0)
+		return;
+	if (t->gen == fd->votes_gen && fd->leading)
+		fleet_votes_report(fd, t->count);
+	free(t);
+}
+
+/* A vote's data: it counts only if it decodes as a vote record. */
+static void
+fleet_vote_read_done(const struct zk_result *r, void *arg)
+{
+	struct fleet_vread *vr = arg;
+	struct fleet_tally *t = vr->t;
+	struct fdep *fd = t->fd;
+	struct vote_record vote;
+	char err[160];
+
+	if (r->rc == ZOK && t->gen == fd->votes_gen) {
+		if (record_vote_decode(r->data,
+		        r->datalen < 0 ? 0 : (size_t)r->datalen, &vote, err,
+		        sizeof(err))
+		    == 0)
+			t->count++;
+		else {
+			fd->fl->records_rejected++;
+			dep_reject_record(fd->dep);
+			log_warnx("fleet: vote %s rejected: %s", vr->path, err);
+		}
+	}
+	/* ZNONODE: withdrawn meanwhile; the children watch re-counts. */
+	free(vr->path);
+	free(vr);
+	fleet_tally_step(t);
+}
+
+/* Read one vote's data (leaving a watch: a set changes what it says). */
+static void
+fleet_vote_read(struct fleet_tally *t, const char *name)
+{
+	struct fdep *fd = t->fd;
+	struct fleet_vread *vr = xcalloc(1, sizeof(*vr));
+
+	vr->t = t;
+	xasprintf(&vr->path, "%s/%s", fd->votes_dir, name);
+	t->pending++;
+	if (zk_get(fd->fl->zk, vr->path, &fd->vote_data_w, fleet_vote_read_done,
+	        vr, t->gen)
+	    == -1) {
+		t->pending--;
+		free(vr->path);
+		free(vr);
+	}
+}
+
+/*
+ * The votes list (leader).  A child counts only if it is named after a
+ * live instance and its data decodes: anyone who can write the ensemble
+ * can create children, and forged votes must not trip a healthy fleet.
+ */
 static void
 fleet_votes_done(const struct zk_result *r, void *arg)
 {
 	struct fdep *fd = arg;
-	struct fleet *fl = fd->fl;
+	struct fleet_tally *t;
+	int i;
 
 	if (r->rc != ZOK || !fd->leading)
 		return;
-	if ((size_t)r->nchildren == fd->votes)
-		return;
-	fd->votes = (size_t)r->nchildren;
-	log_info("fleet: %s has %zu trip vote(s) of %zu live",
-	    dep_name(fd->dep), fd->votes, membership_live(fl->mb));
-	if (fl->hooks.votes != NULL)
-		fl->hooks.votes(
-		    fd->dep, fd->votes, membership_live(fl->mb), fl->hooks.arg);
+	t = xcalloc(1, sizeof(*t));
+	t->fd = fd;
+	t->gen = ++fd->votes_gen;
+	t->pending = 1; /* held until every read is sent */
+	for (i = 0; i < r->nchildren; i++) {
+		if (membership_is_live(fd->fl->mb, r->children[i]))
+			fleet_vote_read(t, r->children[i]);
+		else
+			log_debug("fleet: %s/%s is no live instance's vote",
+			    fd->votes_dir, r->children[i]);
+	}
+	fleet_tally_step(t);
 }
 
 /* List the votes and leave a watch. */
@@ -517,7 +628,7 @@ fleet_list_votes(struct fdep *fd)
 	    fd->fl->zk, fd->votes_dir, &fd->votes_w, fleet_votes_done, fd, 0);
 }
 
-/* The votes changed: the leader counts again; others let it lapse. */
+/* The list or a vote changed: the leader counts again. */
 static void
 fleet_votes_fired(int type, const char *path, void *arg)
 {
@@ -639,6 +750,76 @@ fleet_takeover_written(const struct zk_result *r, void *arg)
 	/* Connection trouble: the election re-confirms on reconnect. */
 }
 
+/*
+ * The one way a leader writes the state znode: a multi fenced by its own
+ * election node, setData at version, or (create) a create with the
+ * session's ACL.  0 if sent.
+ */
+static int
+fleet_write_json(struct fdep *fd, const char *json, int version, bool create,
+    zk_done_fn done, uint64_t tag)
+{
+	return zk_fenced_write(fd->fl->zk, election_node(fd->el),
+	    fd->state_path, json, (int)strlen(json), version, create, done, fd,
+	    tag);
+}
+
+/* The fenced create of a deleted state znode came back. */
+static void
+fleet_recreate_done(const struct zk_result *r, void *arg)
+{
+	struct fdep *fd = arg;
+
+	fd->recreating = false;
+	if (r->rc == ZOK)
+		log_info("fleet: %s recreated (term %" PRIu64 ")",
+		    fd->state_path, fd->term);
+	else if (r->multi_err[0] == ZNONODE) {
+		log_warnx("fleet: %s: election node gone; deposed",
+		    dep_name(fd->dep));
+		election_deposed(fd->el);
+		return;
+	} else if (zk_rc_answered(r->rc) && r->rc != ZNODEEXISTS)
+		log_warnx(
+		    "fleet: recreating %s: %s", fd->state_path, zerror(r->rc));
+	if (zk_rc_answered(r->rc))
+		fleet_read_state(fd, 0); /* its version, for the next write */
+}
+
+/*
+ * The state znode is gone (deleted by hand or by a hostile writer): the
+ * leader, with a valid lease, creates it again with the last good record
+ * it holds, fenced like every leader write.  Others keep the last good
+ * state and wait on their exists watch.
+ */
+static void
+fleet_recreate(struct fdep *fd)
+{
+	struct fleet *fl = fd->fl;
+	const struct state_record *held = dep_fleet(fd->dep, NULL);
+	struct state_record rec;
+	char *json;
+
+	if (!fd->leading || fd->recreating || !election_leader(fd->el)
+	    || !fleet_lease_valid(fl, now_mono_ms()))
+		return;
+	memset(&rec, 0, sizeof(rec));
+	rec.state = BREAKER_CLOSED;
+	if (held != NULL)
+		rec = *held;
+	rec.term = fd->term;
+	strlcpy_b(rec.leader, fl->cfg->instance_id, sizeof(rec.leader));
+	snprintf(rec.reason, sizeof(rec.reason), "recreated by %s",
+	    fl->cfg->instance_id);
+	rec.changed_ms = now_wall_ms();
+	if ((json = record_state_encode(&rec)) == NULL)
+		return;
+	log_warnx("fleet: %s is gone; recreating it", fd->state_path);
+	if (fleet_write_json(fd, json, -1, true, fleet_recreate_done, 0) == 0)
+		fd->recreating = true;
+	free(json);
+}
+
 /* Write the takeover record: the state found, term + 1, leader = us. */
 static void
 fleet_takeover_write(
@@ -661,8 +842,7 @@ fleet_takeover_write(
 		return;
 	}
 	fd->term = rec->term;
-	if (zk_fenced_write(fl->zk, election_node(fd->el), fd->state_path, json,
-	        (int)strlen(json), version, create, fleet_takeover_written, fd,
+	if (fleet_write_json(fd, json, version, create, fleet_takeover_written,
 	        fd->takeover_epoch)
 	    == -1)
 		fd->takeover_busy = false;
@@ -809,6 +989,11 @@ fleet_publish_done(const struct zk_result *r, void *arg)
 	} else if (r->multi_err[0] == ZNONODE) {
 		election_deposed(fd->el);
 		fleet_op_finish(op, PROTO_EBUSY, 0, "deposed: not the leader");
+	} else if (r->multi_err[1] == ZNONODE) {
+		/* Our node is there but the state znode is not. */
+		fleet_recreate(fd);
+		fleet_op_finish(op, PROTO_EBUSY, 0,
+		    "state znode was deleted; recreating it, retry");
 	} else if (zk_rc_answered(r->rc)) {
 		fleet_read_state(fd, 0);
 		fleet_op_finish(op, PROTO_EBUSY, 0,
@@ -997,17 +1182,20 @@ fleet_force(struct fleet *fl, struct dep *dep, enum breaker_state to,
 
 /* ---- membership hooks -------------------------------------------------- */
 
-/* The live count changed: leaders re-judge their quorum. */
+/*
+ * The live set changed: leaders count their votes again (a vote of an
+ * instance that left no longer counts) and report with the new count.
+ */
 static void
 fleet_live_cb(size_t live, void *arg)
 {
 	struct fleet *fl = arg;
 	size_t i;
 
+	(void)live;
 	for (i = 0; i < fl->ndeps; i++)
-		if (fl->deps[i].leading && fl->hooks.votes != NULL)
-			fl->hooks.votes(fl->deps[i].dep, fl->deps[i].votes,
-			    live, fl->hooks.arg);
+		if (fl->deps[i].leading)
+			fleet_list_votes(&fl->deps[i]);
 }
 
 /* Our id is taken by another live session. */
@@ -1060,6 +1248,7 @@ fleet_fdep_init(struct fleet *fl, struct fdep *fd, struct dep *dep)
 	zk_watch_init(&fd->state_w, fl->zk, fleet_state_fired, fd);
 	zk_watch_init(&fd->override_w, fl->zk, fleet_override_fired, fd);
 	zk_watch_init(&fd->votes_w, fl->zk, fleet_votes_fired, fd);
+	zk_watch_init(&fd->vote_data_w, fl->zk, fleet_votes_fired, fd);
 	xasprintf(&el, "%s/election", fd->dir);
 	fd->el = election_new(
 	    fl->base, fl->zk, el, fl->cfg->instance_id, fleet_election_cb, fd);

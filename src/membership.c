@@ -33,6 +33,7 @@ struct membership {
 	bool registered;
 	bool fatal;
 	size_t live;
+	char **names;               /* the live ids, sorted (the last list) */
 	uint64_t conflict_deadline; /* monotonic; 0 = no conflict seen */
 	struct zk_watch watch;
 	struct event *retry_ev;
@@ -134,21 +135,63 @@ membership_create(struct membership *m)
 		membership_retry_in(m, 1000);
 }
 
-/* The instances list: count it. */
+/* qsort order of two names. */
+static int
+membership_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Free a name list of n entries. */
+static void
+membership_names_free(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Did the sorted list change from the one held? */
+static bool
+membership_changed(const struct membership *m, char **names, size_t n)
+{
+	size_t i;
+
+	if (n != m->live)
+		return true;
+	for (i = 0; i < n; i++)
+		if (strcmp(names[i], m->names[i]) != 0)
+			return true;
+	return false;
+}
+
+/* The instances list: keep the names; a change of the set is reported. */
 static void
 membership_list_done(const struct zk_result *r, void *arg)
 {
 	struct membership *m = arg;
-	size_t n;
+	size_t i, n;
+	char **names;
 
 	if (r->rc != ZOK)
 		return; /* re-armed on reconnect */
 	n = (size_t)r->nchildren;
-	if (n != m->live) {
-		log_info("membership: %zu live instance(s)", n);
-		m->live = n;
-		m->live_fn(n, m->arg);
+	names = xcalloc(n ? n : 1, sizeof(*names));
+	for (i = 0; i < n; i++)
+		names[i] = xstrdup(r->children[i]);
+	qsort(names, n, sizeof(*names), membership_cmp);
+	if (!membership_changed(m, names, n)) {
+		membership_names_free(names, n);
+		return;
 	}
+	if (n != m->live)
+		log_info("membership: %zu live instance(s)", n);
+	membership_names_free(m->names, m->live);
+	m->names = names;
+	m->live = n;
+	m->live_fn(n, m->arg);
 }
 
 /* List the instances and leave a watch. */
@@ -198,6 +241,7 @@ membership_free(struct membership *m)
 	if (m == NULL)
 		return;
 	event_free(m->retry_ev);
+	membership_names_free(m->names, m->live);
 	free(m->dir);
 	free(m->path);
 	free(m->id);
@@ -245,4 +289,17 @@ size_t
 membership_live(const struct membership *m)
 {
 	return m->live;
+}
+
+/* Is id one of the live instances (the last list of instances/)? */
+bool
+membership_is_live(const struct membership *m, const char *id)
+{
+	const char *key = id;
+
+	if (m->live == 0)
+		return false;
+	return bsearch(
+	           &key, m->names, m->live, sizeof(*m->names), membership_cmp)
+	    != NULL;
 }
