@@ -67,7 +67,8 @@ struct fdep {
 	bool takeover_busy;
 	bool takeover_created; /* we created the state: no term bump */
 	uint64_t takeover_epoch;
-	uint64_t term; /* the term we lead under */
+	uint64_t term;     /* the term we lead under */
+	uint64_t term_gen; /* the session generation that wrote it */
 	struct state_record takeover_rec;
 	bool seen; /* seen_ver holds the state znode's last read */
 	struct znode_ver seen_ver; /* even of a record that did not parse */
@@ -830,7 +831,7 @@ fleet_takeover_write(
 	char *json;
 
 	*rec = *base;
-	rec->term = create ? 1 : base->term + 1;
+	rec->term = base->term + 1;
 	strlcpy_b(rec->leader, fl->cfg->instance_id, sizeof(rec->leader));
 	snprintf(rec->reason, sizeof(rec->reason), "%s by %s",
 	    create ? "created" : "leader takeover", fl->cfg->instance_id);
@@ -842,6 +843,7 @@ fleet_takeover_write(
 		return;
 	}
 	fd->term = rec->term;
+	fd->term_gen = zk_generation(fl->zk);
 	if (fleet_write_json(fd, json, version, create, fleet_takeover_written,
 	        fd->takeover_epoch)
 	    == -1)
@@ -862,6 +864,13 @@ fleet_takeover_read(const struct zk_result *r, void *arg)
 	memset(&base, 0, sizeof(base));
 	base.state = BREAKER_CLOSED;
 	if (r->rc == ZNONODE) {
+		/*
+		 * No znode: a new dependency (CLOSED, term 1) or one deleted
+		 * under us, which is recreated from the last good record held
+		 * so that no transition is lost.
+		 */
+		if ((held = dep_fleet(fd->dep, NULL)) != NULL)
+			base = *held;
 		fleet_takeover_write(fd, &base, -1, true);
 		return;
 	}
@@ -871,8 +880,14 @@ fleet_takeover_read(const struct zk_result *r, void *arg)
 	}
 	if (fleet_apply_state(fd, r, &rec) == 0) {
 		base = rec;
-		/* Our own create, read back: no second bump. */
-		if (fd->takeover_created && rec.term == fd->term
+		/*
+		 * Our own create read back, or our own term still standing
+		 * after a reconnect within the same session (nobody led in
+		 * between): lead on without a new write, so that losing one
+		 * ZooKeeper server changes nothing anyone can see.
+		 */
+		if (rec.term == fd->term && fd->term != 0
+		    && fd->term_gen == zk_generation(fd->fl->zk)
 		    && strcmp(rec.leader, fd->fl->cfg->instance_id) == 0) {
 			fd->takeover_created = false;
 			fleet_announce(fd);

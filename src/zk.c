@@ -537,6 +537,14 @@ zk_open(struct zk *zk)
 		zk_schedule_retry(zk);
 		return;
 	}
+	/*
+	 * The hosts are IP literals (config.c insists), yet by default the
+	 * client re-resolves its host list whenever its IO thread wakes:
+	 * measured at a quarter of an idle daemon's CPU.  Resolve only on
+	 * connection loss.
+	 */
+	if (zoo_set_servers_resolution_delay(zk->zh, -1) != ZOK)
+		log_warnx("zk_open: cannot turn off periodic host resolution");
 	zk->hctx = hc;
 	zk->ever_connected = false;
 	/* Queued before any request, so it precedes them on the wire. */
