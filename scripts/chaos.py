@@ -591,6 +591,10 @@ class Chaos:
         for inst in self.insts:
             if inst.up:
                 self.stop_inst(inst, signal.SIGTERM)
+        # The ensemble is ours, not the test's: stop it here rather than
+        # trusting interpreter exit.
+        if self.ens is not None:
+            self.ens.stop()
 
     # ---- checks
 
