@@ -1,0 +1,46 @@
+"""test_identity.py - an instance id is one daemon's: a second breakerd
+started with an id that a live session holds is refused with a clear
+error (after waiting long enough for a killed predecessor's session to
+expire), and the first one is not disturbed.
+"""
+
+from harness import Daemon, wait_until
+
+SHARED_ENSEMBLE = True
+DEPS = ["payments"]
+
+
+def test_duplicate_instance_id_refused(ens):
+    first = Daemon("inst-a", deps=DEPS, zk=ens).start()
+    wait_until(lambda: first.status().get("registered") == "1", 15,
+               msg="first instance registered")
+    timeout_ms = int(first.status()["zk_timeout_ms"])
+    # Same instance id, its own socket and log.
+    dup = Daemon("inst-a-dup", deps=DEPS, zk=ens,
+                 overrides={"instance_id": "inst-a"})
+    dup.start()
+    # It waits up to 2T + 1 s for the holder's session to expire, then
+    # gives up; bound generously for a loaded machine.
+    status = dup.wait_exit(2 * timeout_ms / 1000.0 + 15)
+    assert status is not None, "duplicate still running:\n" + dup.log_text()
+    assert status != 0, status
+    log = dup.log_text()
+    assert 'instance id "inst-a" is already registered' in log, log
+    # The first daemon is untouched: still registered, still answering.
+    st = first.status()
+    assert st.get("registered") == "1" and st.get("ready") == "1", st
+    assert first.cmd("GET payments").startswith("OK payments ")
+
+
+def test_restart_with_same_id_after_kill(ens):
+    """A killed daemon's successor with the same id waits for the old
+    session to expire instead of refusing at once."""
+    d = Daemon("inst-b", deps=DEPS, zk=ens).start()
+    wait_until(lambda: d.status().get("registered") == "1", 15,
+               msg="registered")
+    d.kill()
+    again = Daemon("inst-b-again", deps=DEPS, zk=ens,
+                   overrides={"instance_id": "inst-b"}).start()
+    wait_until(lambda: again.status().get("registered") == "1", 20,
+               msg="the successor registers once the old session expired")
+    assert again.alive()
