@@ -81,6 +81,7 @@ struct config {
 
 	int log_level;         /* enum log_level */
 	uint16_t metrics_port; /* 0 = no HTTP metrics listener */
+	char *metrics_address; /* IP literal for it; default 127.0.0.1 */
 
 	struct dep_config *deps;
 	size_t ndeps;

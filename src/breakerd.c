@@ -18,6 +18,7 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/http.h>
 
 #include "config.h"
 #include "control.h"
@@ -38,6 +39,7 @@ struct daemon {
 	struct control *ctl;
 	struct fleet *fleet;   /* NULL when standalone */
 	struct prober *prober; /* NULL when standalone */
+	struct evhttp *http;   /* metrics listener, or NULL */
 	struct event *tick_ev;
 	struct event *sig_evs[3];
 	uint64_t started_ms;
@@ -150,6 +152,48 @@ daemon_metrics(struct evbuffer *out, void *arg)
 		md.live_instances = fleet_live_instances(dm->fleet);
 
 	metrics_render(out, dm->reg, dm->prober, &md, now, now_wall_ms());
+}
+
+/* GET /metrics on the optional HTTP listener, for Prometheus scrapers. */
+static void
+daemon_http_metrics(struct evhttp_request *req, void *arg)
+{
+	struct daemon *dm = arg;
+	struct evbuffer *out;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		evhttp_send_error(req, 405, "only GET");
+		return;
+	}
+	if ((out = evbuffer_new()) == NULL) {
+		evhttp_send_error(req, 500, "out of memory");
+		return;
+	}
+	daemon_metrics(out, dm);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(req, 200, "OK", out);
+	evbuffer_free(out);
+}
+
+/* Listen for scrapers on metrics_address:metrics_port (if configured). */
+static void
+daemon_setup_http(struct daemon *dm)
+{
+	if (dm->cfg.metrics_port == 0)
+		return;
+	if ((dm->http = evhttp_new(dm->base)) == NULL)
+		fatalx("evhttp_new failed");
+	evhttp_set_allowed_methods(dm->http, EVHTTP_REQ_GET);
+	evhttp_set_timeout(dm->http, 10);
+	evhttp_set_cb(dm->http, "/metrics", daemon_http_metrics, dm);
+	if (evhttp_bind_socket(
+	        dm->http, dm->cfg.metrics_address, dm->cfg.metrics_port)
+	    != 0)
+		fatal("cannot listen for metrics on %s port %u",
+		    dm->cfg.metrics_address, (unsigned)dm->cfg.metrics_port);
+	log_info("metrics: http://%s:%u/metrics", dm->cfg.metrics_address,
+	    (unsigned)dm->cfg.metrics_port);
 }
 
 /* FORCE: the override znode in a fleet, this daemon's memory standalone. */
@@ -341,6 +385,7 @@ daemon_setup(struct daemon *dm)
 	dm->ctl = control_new(dm->base, &dm->cfg, dm->reg, &ch);
 	if (control_listen(dm->ctl) == -1)
 		fatalx("cannot listen on %s", dm->cfg.socket_path);
+	daemon_setup_http(dm);
 	if (dm->cfg.zk_hosts != NULL)
 		daemon_setup_fleet(dm);
 	dm->tick_ev = event_new(dm->base, -1, EV_PERSIST, daemon_tick, dm);
@@ -369,6 +414,8 @@ daemon_teardown(struct daemon *dm)
 		fleet_free(dm->fleet);
 	}
 	dm->fleet = NULL;
+	if (dm->http != NULL)
+		evhttp_free(dm->http);
 	control_free(dm->ctl);
 	dm->ctl = NULL;
 	for (size_t i = 0; i < nitems(dm->sig_evs); i++)

@@ -88,6 +88,7 @@ config_defaults(struct config *cfg)
 	cfg->unreachable = POLICY_LAST_KNOWN;
 	cfg->log_level = LOG_LVL_INFO;
 	cfg->metrics_port = 0;
+	cfg->metrics_address = xstrdup("127.0.0.1");
 }
 
 /* The built-in defaults of one dependency (before the "defaults" section). */
@@ -436,6 +437,21 @@ check_abs_path(const char *s, char *msg, size_t msglen)
 			snprintf(msg, msglen, "control character in path");
 			return -1;
 		}
+	return 0;
+}
+
+/* Check an IP address literal (no DNS on the loop thread). */
+static int
+check_ip_literal(const char *s, char *msg, size_t msglen)
+{
+	unsigned char addr[16];
+
+	if (inet_pton(AF_INET, s, addr) != 1
+	    && inet_pton(AF_INET6, s, addr) != 1) {
+		snprintf(msg, msglen, "\"%.80s\" is not an IP address literal",
+		    s);
+		return -1;
+	}
 	return 0;
 }
 
@@ -946,6 +962,7 @@ static const struct field top_fields[] = {FN("instance_id", set_instance_id),
         .off = offsetof(struct config, metrics_port),
         .min = 0,
         .max = 65535},
+    STR("metrics_address", metrics_address, check_ip_literal),
     FN("defaults", set_defaults), FN("dependencies", set_deps), {.key = NULL}};
 
 /* Checks across the fields of one dependency, once defaults are merged. */
@@ -1197,6 +1214,7 @@ config_free(struct config *cfg)
 	free(cfg->admin_uids);
 	free(cfg->zk_hosts);
 	free(cfg->zk_root);
+	free(cfg->metrics_address);
 	free(cfg->zk_credential_file);
 	memset(cfg, 0, sizeof(*cfg));
 }

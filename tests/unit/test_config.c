@@ -105,6 +105,10 @@ test_comments(void)
 	             "  \"metrics_port\": 70000\n"
 	             "}\n",
 	    "6:19", "metrics_port: 70000 is out of range 0..65535");
+	/* The metrics listener needs an address literal, not a name. */
+	expect_error("{\"dependencies\": [{\"name\": \"a\"}],\n"
+	             " \"metrics_address\": \"localhost\"}",
+	    "2:21", "metrics_address: \"localhost\" is not an IP address literal");
 	/* Only whole lines: a trailing comment is a JSON error. */
 	expect_error("{\"dependencies\": [{\"name\": \"a\"}],\n"
 	             " \"log_level\": \"info\", # no trailing comments\n"
@@ -395,6 +399,7 @@ test_minimal_defaults(void)
 	CU_ASSERT_EQUAL(cfg.unreachable, POLICY_LAST_KNOWN);
 	CU_ASSERT_EQUAL(cfg.log_level, LOG_LVL_INFO);
 	CU_ASSERT_EQUAL(cfg.metrics_port, 0);
+	CU_ASSERT_STRING_EQUAL(cfg.metrics_address, "127.0.0.1");
 	CU_ASSERT_EQUAL_FATAL(cfg.ndeps, 1);
 	d = &cfg.deps[0];
 	CU_ASSERT_STRING_EQUAL(d->name, "a");
@@ -435,6 +440,7 @@ static const char full_config[] =
     "                \"unreachable_policy\": \"fail-closed\"},\n"
     "  \"log_level\": \"debug\",\n"
     "  \"metrics_port\": 9100,\n"
+    "  \"metrics_address\": \"::1\",\n"
     "  \"dependencies\": [\n"
     "    {\"name\": \"payments\",\n"
     "     \"breaker\": {\"window\": \"time\", \"window_size\": 60,\n"
@@ -482,6 +488,7 @@ test_full(void)
 	CU_ASSERT_EQUAL(cfg.unreachable, POLICY_FAIL_CLOSED);
 	CU_ASSERT_EQUAL(cfg.log_level, LOG_LVL_DEBUG);
 	CU_ASSERT_EQUAL(cfg.metrics_port, 9100);
+	CU_ASSERT_STRING_EQUAL(cfg.metrics_address, "::1");
 	CU_ASSERT_EQUAL_FATAL(cfg.ndeps, 2);
 	p = config_find_dep(&cfg, "payments");
 	l = config_find_dep(&cfg, "ledger-db");
