@@ -10,6 +10,8 @@
 #   SANITIZER=address,undefined   build everything with sanitizers
 #   WERROR=1             warnings are errors (default when CI=true)
 
+MAKEFLAGS += --no-print-directory
+
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 BINDIR    ?= $(PREFIX)/bin

@@ -3,7 +3,7 @@
 # "suite: N passed, N failed" line per suite.  Called by `make check` (and
 # so by `make test`); the binaries must already be built.
 #
-#   scripts/run-tests.sh [unit|sanitize|fuzz|integration|format ...]
+#   scripts/run-tests.sh [format|unit|sanitize|fuzz|integration|integration-san ...]
 #
 # Default: every suite.  FUZZ_SECONDS (default 20) bounds each fuzz
 # target; INTEGRATION_ARGS is passed to tests/integration/run.py.
@@ -84,6 +84,28 @@ run_integration() {
 	[ -n "$line" ] || status=1
 }
 
+# The daemon built with ASan+UBSan (build-san) under the integration tests
+# that drive it hardest; the harness fails a test whose daemon logged a
+# sanitizer or LeakSanitizer report.
+SAN_FILES="test_socket.py test_breakerctl.py test_metrics_http.py
+test_fleet.py test_probes.py test_abuse.py"
+run_integration_san() {
+	local out="$LOGDIR/integration-san.log" line files=()
+	for f in $SAN_FILES; do files+=("tests/integration/$f"); done
+	echo "== integration against build-san (ASan+UBSan+LSan)"
+	BREAKERD_BUILD=build-san ASAN_OPTIONS=detect_leaks=1 \
+		"$PYTHON" tests/integration/run.py "${files[@]}" 2>&1 | tee "$out"
+	[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+	line=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed' "$out" |
+		tail -n 1)
+	if [ -n "$line" ]; then
+		summary+=("integration-san:${line#integration:}")
+	else
+		summary+=("integration-san: 0 passed, 1 failed")
+		status=1
+	fi
+}
+
 run_format() {
 	echo "== format"
 	if make -s check-format >"$LOGDIR/format.log" 2>&1; then
@@ -96,13 +118,14 @@ run_format() {
 }
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(format unit sanitize fuzz integration)
+[ ${#suites[@]} -gt 0 ] || suites=(format unit sanitize fuzz integration integration-san)
 for s in "${suites[@]}"; do
 	case $s in
 	unit) run_cunit unit build/tests ;;
 	sanitize) run_cunit sanitize build-san/tests ;;
 	fuzz) run_fuzz ;;
 	integration) run_integration ;;
+	integration-san) run_integration_san ;;
 	format) run_format ;;
 	*) echo "run-tests.sh: unknown suite $s" >&2; exit 2 ;;
 	esac
