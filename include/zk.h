@@ -83,8 +83,9 @@ const struct ACL_vector *zk_acl(const struct zk *);
 bool zk_rc_answered(int rc);
 
 /*
- * Requests.  Each returns 0 if sent, else -1 and done is called later
- * with rc set (so callers have one error path).  watch may be NULL.
+ * Requests.  Each returns 0 if sent (done is then called exactly once,
+ * with ZCLOSING if the handle closes first), or -1 if it could not be
+ * sent, and then done is never called.  watch may be NULL.
  */
 int zk_create(struct zk *, const char *path, const char *data, int len,
     int flags, zk_done_fn, void *arg, uint64_t tag);
