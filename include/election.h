@@ -22,6 +22,8 @@ struct election;
 
 /* Leadership was confirmed (true) or dropped (false). */
 typedef void (*election_fn)(bool leader, void *arg);
+/* May the candidate with this instance id take over from us? */
+typedef bool (*election_ok_fn)(const char *successor_id, void *arg);
 
 struct election *election_new(struct event_base *, struct zk *, const char *dir,
     const char *instance_id, election_fn, void *arg);
@@ -39,6 +41,15 @@ void election_expired(struct election *);
 void election_deposed(struct election *);
 /* Leader only: stat our node (keeps the lease fresh, checks the owner). */
 void election_refresh(struct election *);
+/*
+ * Leader only: if another candidate waits and ok (may be NULL) accepts
+ * its instance id, stop leading (the callback runs with false before
+ * anything is sent), delete our node and join again at the end of the
+ * queue.  Nothing happens if we are alone or ok refuses.
+ */
+void election_abdicate(struct election *, election_ok_fn ok, void *arg);
+/* True while the callback reports a handover (not a deposition). */
+bool election_abdicating(const struct election *);
 
 bool election_leader(const struct election *);
 /* Full path of our node; "" if none is known. */

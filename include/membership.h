@@ -35,5 +35,7 @@ bool membership_registered(const struct membership *);
 size_t membership_live(const struct membership *);
 /* Is id a live instance (a child of the instances directory)? */
 bool membership_is_live(const struct membership *, const char *id);
+/* The i-th live id (sorted), i < membership_live(). */
+const char *membership_at(const struct membership *, size_t i);
 
 #endif

@@ -8,6 +8,10 @@
  * gone, list again at once.  First: stat our node and lead only if its
  * ephemeralOwner is this session (the double leader of CURATOR-696).
  *
+ * A leader may hand over (spreading leadership over the fleet): if a
+ * successor waits, it stops leading first, then deletes its node and
+ * creates a new one, which goes last; the successor's watch fires.
+ *
  * Every step carries an epoch; suspend, expiry and deposition bump it so
  * that the completions of an older flow are ignored.  The uuid lives as
  * long as the session's node may: it changes on a new session and after
@@ -42,12 +46,17 @@ struct election {
 	bool creating;
 	bool leader;
 	bool suspended;
+	bool abdicating;            /* handing over: checking for a successor */
+	char old_node[1024];        /* our node left behind by a handover */
+	election_ok_fn handover_ok; /* may this successor take over? */
+	void *handover_arg;
 	struct zk_watch pred_watch;
 	struct event *retry_ev;
 };
 
 static void election_list(struct election *);
 static void election_create(struct election *);
+static void election_drop_old(struct election *);
 
 /* Sequence number after the last '_' of name. */
 int
@@ -345,6 +354,8 @@ election_join(struct election *e)
 	e->epoch++;
 	e->suspended = false;
 	e->creating = false;
+	e->abdicating = false;
+	e->old_node[0] = '\0'; /* went with the old session */
 	e->node[0] = '\0';
 	election_uuid(e->uuid);
 	election_set_leader(e, false);
@@ -358,6 +369,8 @@ election_reconnected(struct election *e)
 	e->epoch++;
 	e->suspended = false;
 	e->creating = false;
+	e->abdicating = false;
+	election_drop_old(e);
 	if (e->uuid[0] == '\0')
 		election_join(e);
 	else
@@ -370,6 +383,7 @@ election_suspend(struct election *e)
 {
 	e->epoch++;
 	e->suspended = true;
+	e->abdicating = false;
 	evtimer_del(e->retry_ev);
 	election_set_leader(e, false);
 }
@@ -381,7 +395,9 @@ election_expired(struct election *e)
 	e->epoch++;
 	e->suspended = true;
 	e->creating = false;
+	e->abdicating = false;
 	e->node[0] = '\0';
+	e->old_node[0] = '\0';
 	e->uuid[0] = '\0';
 	evtimer_del(e->retry_ev);
 	election_set_leader(e, false);
@@ -393,6 +409,7 @@ election_deposed(struct election *e)
 {
 	e->epoch++;
 	e->creating = false;
+	e->abdicating = false;
 	e->node[0] = '\0';
 	election_uuid(e->uuid);
 	election_set_leader(e, false);
@@ -409,6 +426,132 @@ election_refresh(struct election *e)
 	if (zk_exists(e->zk, e->node, NULL, election_verify_done, e, e->epoch)
 	    == -1)
 		log_warnx("election_refresh: %s not sent", e->node);
+}
+
+/* The delete of the node we handed over came back. */
+static void
+election_old_done(const struct zk_result *r, void *arg)
+{
+	struct election *e = arg;
+
+	if (r->rc == ZOK || r->rc == ZNONODE) {
+		e->old_node[0] = '\0'; /* one handover at a time: it is ours */
+		return;
+	}
+	if (!election_rc_transient(r->rc))
+		log_warnx("election %s: deleting %s: %s", e->dir, e->old_node,
+		    zerror(r->rc));
+	/* Kept in old_node: the reconnect (or the next handover) retries. */
+}
+
+/*
+ * Delete the node we handed over.  Until it is gone it stays first in
+ * the queue and nobody leads, so a failed delete is sent again on the
+ * next reconnect.
+ */
+static void
+election_drop_old(struct election *e)
+{
+	if (e->old_node[0] == '\0')
+		return;
+	if (zk_delete(e->zk, e->old_node, -1, election_old_done, e, e->epoch)
+	    == -1)
+		log_warnx(
+		    "election %s: delete of %s not sent", e->dir, e->old_node);
+}
+
+/* Stop leading, delete our node and join again at the end of the queue. */
+static void
+election_hand_over(struct election *e)
+{
+	e->epoch++; /* a refresh in flight must not confirm us again */
+	e->abdicating = true; /* the owner can tell this from a deposition */
+	election_set_leader(e, false);
+	e->abdicating = false;
+	strlcpy_b(e->old_node, e->node, sizeof(e->old_node));
+	e->node[0] = '\0';
+	e->creating = false;
+	election_drop_old(e);
+	election_uuid(e->uuid);
+	election_create(e); /* sent after the delete: FIFO keeps us last */
+}
+
+/* The successor's node: its data is its instance id; may it take over? */
+static void
+election_successor_done(const struct zk_result *r, void *arg)
+{
+	struct election *e = arg;
+
+	if (r->tag != e->epoch || !e->abdicating)
+		return;
+	e->abdicating = false;
+	if (r->rc != ZOK || !e->leader || r->data == NULL)
+		return; /* gone meanwhile: the next attempt looks again */
+	if (e->handover_ok != NULL
+	    && !e->handover_ok(r->data, e->handover_arg)) {
+		log_debug("election %s: successor %s should not take over",
+		    e->dir, r->data);
+		return;
+	}
+	election_hand_over(e);
+}
+
+/*
+ * The candidates, for a handover: go on only if we are still first and
+ * someone is behind us; then ask the owner about that successor.  The
+ * handover itself: stop leading (the owner hears it at once, as on a
+ * deposition), delete our node and join again with a new one, last in
+ * the queue; the successor's predecessor watch fires and it takes over
+ * with its own fenced write.
+ */
+static void
+election_abdicate_list(const struct zk_result *r, void *arg)
+{
+	struct election *e = arg;
+	char path[1024];
+	ssize_t own;
+
+	if (r->tag != e->epoch || !e->abdicating)
+		return;
+	if (r->rc == ZOK && e->leader) {
+		election_sort(r->children, (size_t)r->nchildren);
+		own = election_find(r->children, (size_t)r->nchildren, e->uuid);
+		if (own == 0 && r->nchildren >= 2) {
+			snprintf(path, sizeof(path), "%s/%s", e->dir,
+			    r->children[1]);
+			if (zk_get(e->zk, path, NULL, election_successor_done,
+			        e, e->epoch)
+			    == 0)
+				return;
+		} else
+			log_debug("election %s: no successor; keeping "
+			          "leadership",
+			    e->dir);
+	}
+	e->abdicating = false;
+}
+
+/* Leader only: hand leadership to the next candidate, if there is one. */
+void
+election_abdicate(struct election *e, election_ok_fn ok, void *arg)
+{
+	if (!e->leader || e->abdicating || e->suspended || e->node[0] == '\0'
+	    || e->old_node[0] != '\0')
+		return;
+	e->handover_ok = ok;
+	e->handover_arg = arg;
+	if (zk_children(
+	        e->zk, e->dir, NULL, election_abdicate_list, e, e->epoch)
+	    == -1)
+		return;
+	e->abdicating = true;
+}
+
+/* Is the current loss of leadership a handover (not a deposition)? */
+bool
+election_abdicating(const struct election *e)
+{
+	return e->abdicating && !e->leader;
 }
 
 bool

@@ -15,6 +15,11 @@
  * valid lease: the send time of the last request the server answered
  * plus 2T/3; a timer keeps that fresh with an exists every T/4.
  *
+ * Spreading: once a second an instance leading more than its fair share
+ * (ceil(deps / live instances), with a hysteresis) hands one dependency
+ * over: it stops acting, deletes its election node and joins again last,
+ * and the successor takes over with its own fenced write.
+ *
  * Records are ordered by their znode versions (the registry ignores
  * older ones), never by wall clocks; a record that does not parse is
  * counted and logged and the last good one is kept.
@@ -45,7 +50,9 @@
 #define BREAKERD_VERSION "unknown"
 #endif
 
-#define FLEET_CRED_MAX 512
+#define FLEET_CRED_MAX        512
+#define FLEET_SPREAD_MS       1000 /* at most one handover per tick */
+#define FLEET_SPREAD_RETRY_MS 5000 /* after an attempt that did not go */
 
 /* One dependency's ZooKeeper side. */
 struct fdep {
@@ -79,6 +86,8 @@ struct fdep {
 	size_t votes_live;  /* the live count last reported with them */
 	uint64_t votes_gen; /* bumped per list: older tallies are void */
 	bool recreating;    /* a fenced create of a deleted state is out */
+	uint64_t vote_gen;  /* session generation that may hold our vote */
+	uint64_t spread_tried_ms; /* last handover attempt (monotonic) */
 };
 
 /* One count of the votes: the data reads of one children list. */
@@ -108,12 +117,16 @@ struct fleet {
 
 	uint64_t conn_epoch; /* bumped on every CONNECTED */
 	size_t nsynced;
+	bool dirs_ok;        /* the parents are known to exist */
+	bool pending_new;    /* a new session still to start once they do */
+	size_t dirs_pending; /* parent reads not back yet */
 	bool auth_failed;
 	bool stopped;
 	uint64_t records_rejected;
 	uint64_t publishes;
 	uint64_t takeovers;
 	struct event *lease_ev;
+	struct event *spread_ev;
 };
 
 /* A publish or force in flight. */
@@ -202,7 +215,7 @@ fleet_mark_synced(struct fdep *fd, uint64_t tag)
 	}
 }
 
-/* A parent's create: it existing already is the normal case. */
+/* A parent's create: another instance may have made it meanwhile. */
 static void
 fleet_mkdir_done(const struct zk_result *r, void *arg)
 {
@@ -218,12 +231,71 @@ fleet_mkdir(struct fleet *fl, const char *path)
 	zk_create(fl->zk, path, "", 0, 0, fleet_mkdir_done, fl, 0);
 }
 
-/* Create the root's components and every dependency's directories. */
+/* Is name among the children of a listing? */
+static bool
+fleet_has_child(const struct zk_result *r, const char *name)
+{
+	int i;
+
+	for (i = 0; r->rc == ZOK && i < r->nchildren; i++)
+		if (strcmp(r->children[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Create what a dependency's directory lacks (all of it if r is NULL). */
 static void
-fleet_mkdirs(struct fleet *fl)
+fleet_mkdir_dep(struct fdep *fd, const struct zk_result *r)
+{
+	char path[1024];
+
+	if (r == NULL)
+		fleet_mkdir(fd->fl, fd->dir);
+	if (r == NULL || !fleet_has_child(r, "election")) {
+		snprintf(path, sizeof(path), "%s/election", fd->dir);
+		fleet_mkdir(fd->fl, path);
+	}
+	if (r == NULL || !fleet_has_child(r, "votes"))
+		fleet_mkdir(fd->fl, fd->votes_dir);
+}
+
+static void fleet_connected_go(struct fleet *);
+
+/* One parent read of this connect is back: go on once all are. */
+static void
+fleet_dirs_step(struct fleet *fl, uint64_t tag)
+{
+	if (tag != fl->conn_epoch || fl->dirs_ok || --fl->dirs_pending > 0)
+		return;
+	fl->dirs_ok = true;
+	fleet_connected_go(fl);
+}
+
+/* A dependency's directory listed: create only what is missing. */
+static void
+fleet_dep_dir_done(const struct zk_result *r, void *arg)
+{
+	struct fdep *fd = arg;
+
+	if (r->tag != fd->fl->conn_epoch)
+		return;
+	if (r->rc == ZNONODE)
+		fleet_mkdir_dep(fd, NULL);
+	else if (r->rc == ZOK)
+		fleet_mkdir_dep(fd, r);
+	else if (zk_rc_answered(r->rc)) {
+		log_warnx("fleet: listing %s: %s", fd->dir, zerror(r->rc));
+		fleet_mkdir_dep(fd, NULL);
+	} else
+		return; /* the reconnect checks again */
+	fleet_dirs_step(fd->fl, r->tag);
+}
+
+/* Create the root's components (the root is missing). */
+static void
+fleet_mkdir_root(struct fleet *fl)
 {
 	char path[1024], *p;
-	size_t i;
 
 	strlcpy_b(path, fl->root, sizeof(path));
 	for (p = strchr(path + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
@@ -232,35 +304,75 @@ fleet_mkdirs(struct fleet *fl)
 		*p = '/';
 	}
 	fleet_mkdir(fl, fl->root);
-	snprintf(path, sizeof(path), "%s/instances", fl->root);
-	fleet_mkdir(fl, path);
-	snprintf(path, sizeof(path), "%s/deps", fl->root);
-	fleet_mkdir(fl, path);
-	for (i = 0; i < fl->ndeps; i++) {
-		fleet_mkdir(fl, fl->deps[i].dir);
-		snprintf(path, sizeof(path), "%s/election", fl->deps[i].dir);
+}
+
+/*
+ * The root listed.  Missing parts are created; every dependency whose
+ * directory may exist is listed before anything is created in it: a
+ * create that fails because the node exists still costs the ensemble a
+ * logged transaction, and a joining instance should only write its own
+ * nodes.
+ */
+static void
+fleet_root_done(const struct zk_result *r, void *arg)
+{
+	struct fleet *fl = arg;
+	char path[1024];
+	bool fresh;
+	size_t i;
+
+	if (r->tag != fl->conn_epoch)
+		return;
+	if (r->rc != ZOK && r->rc != ZNONODE && !zk_rc_answered(r->rc))
+		return; /* the reconnect checks again */
+	if (r->rc == ZNONODE)
+		fleet_mkdir_root(fl);
+	if (!fleet_has_child(r, "instances")) {
+		snprintf(path, sizeof(path), "%s/instances", fl->root);
 		fleet_mkdir(fl, path);
-		fleet_mkdir(fl, fl->deps[i].votes_dir);
 	}
+	fresh = !fleet_has_child(r, "deps");
+	if (fresh) {
+		snprintf(path, sizeof(path), "%s/deps", fl->root);
+		fleet_mkdir(fl, path);
+	}
+	fl->dirs_pending = fl->ndeps + 1;
+	for (i = 0; i < fl->ndeps; i++) {
+		struct fdep *fd = &fl->deps[i];
+
+		if (fresh)
+			fleet_mkdir_dep(fd, NULL);
+		else if (zk_children(fl->zk, fd->dir, NULL, fleet_dep_dir_done,
+		             fd, r->tag)
+		    == 0)
+			continue;
+		fl->dirs_pending--;
+	}
+	fleet_dirs_step(fl, r->tag);
+}
+
+/* Make sure the parents exist, then start the session's work. */
+static void
+fleet_mkdirs(struct fleet *fl)
+{
+	zk_children(
+	    fl->zk, fl->root, NULL, fleet_root_done, fl, fl->conn_epoch);
 }
 
 static void fleet_vote_sync(struct fdep *);
 
-/* Connected: a new session starts from scratch, an old one re-reads. */
+/* The parents exist: register, read, join, vote. */
 static void
-fleet_connected(struct fleet *fl, bool is_new)
+fleet_connected_go(struct fleet *fl)
 {
 	uint64_t now = now_mono_ms(), wall = now_wall_ms();
+	bool is_new = fl->pending_new;
 	size_t i;
 
-	fl->conn_epoch++;
-	fl->nsynced = 0;
-	fl->auth_failed = false;
-	if (is_new) {
-		fleet_session(fl, FLEET_CONNECTING);
-		fleet_mkdirs(fl);
+	fl->pending_new = false;
+	if (is_new)
 		membership_start(fl->mb);
-	} else
+	else
 		membership_reconnected(fl->mb);
 	for (i = 0; i < fl->ndeps; i++) {
 		struct fdep *fd = &fl->deps[i];
@@ -277,6 +389,26 @@ fleet_connected(struct fleet *fl, bool is_new)
 	}
 	if (fl->ndeps == 0)
 		fleet_session(fl, FLEET_CONNECTED);
+}
+
+/*
+ * Connected: a new session starts from scratch, an old one re-reads.
+ * The parents are checked first (once per session: they are persistent).
+ */
+static void
+fleet_connected(struct fleet *fl, bool is_new)
+{
+	fl->conn_epoch++;
+	fl->nsynced = 0;
+	fl->auth_failed = false;
+	if (is_new) {
+		fl->pending_new = true;
+		fleet_session(fl, FLEET_CONNECTING);
+	}
+	if (fl->dirs_ok)
+		fleet_connected_go(fl);
+	else
+		fleet_mkdirs(fl);
 }
 
 /* Leadership is gone (or never confirmed): tell everyone once. */
@@ -317,12 +449,14 @@ fleet_session_cb(enum zk_session_event ev, bool is_new, void *arg)
 			election_suspend(fl->deps[i].el);
 		break;
 	case ZK_SESS_EXPIRED:
+		fl->dirs_ok = false; /* checked again by the new session */
 		fleet_session(fl, FLEET_LOST);
 		membership_expired(fl->mb);
 		for (i = 0; i < fl->ndeps; i++)
 			election_expired(fl->deps[i].el);
 		break;
 	case ZK_SESS_AUTH_FAILED:
+		fl->dirs_ok = false;
 		fl->auth_failed = true;
 		fleet_session(fl, FLEET_LOST);
 		for (i = 0; i < fl->ndeps; i++)
@@ -658,23 +792,45 @@ fleet_vote_done(const struct zk_result *r, void *arg)
 		log_warnx("fleet: vote %s: %s", fd->vote_path, zerror(r->rc));
 }
 
-/* Make the vote znode match what the local breaker wants. */
+/* A vote's delete came back; a lost one is sent again on reconnect. */
+static void
+fleet_vote_deleted(const struct zk_result *r, void *arg)
+{
+	struct fdep *fd = arg;
+
+	if (!zk_rc_answered(r->rc)) {
+		if (!fd->vote_want && r->tag == zk_generation(fd->fl->zk))
+			fd->vote_gen = r->tag;
+	} else if (r->rc != ZOK && r->rc != ZNONODE)
+		log_warnx("fleet: vote %s: %s", fd->vote_path, zerror(r->rc));
+}
+
+/*
+ * Make the vote znode match what the local breaker wants.  A vote is
+ * deleted only if this session may hold one (it sent the create): a
+ * delete of a missing node still costs the ensemble a transaction.
+ */
 static void
 fleet_vote_sync(struct fdep *fd)
 {
+	struct zk *zk = fd->fl->zk;
+	uint64_t gen = zk_generation(zk);
 	char *json;
 
-	if (!zk_connected(fd->fl->zk))
+	if (!zk_connected(zk))
 		return;
 	if (!fd->vote_want) {
-		zk_delete(
-		    fd->fl->zk, fd->vote_path, -1, fleet_vote_done, fd, 0);
+		if (fd->vote_gen != gen)
+			return; /* none of ours: an ephemeral dies with its session */
+		fd->vote_gen = 0;
+		zk_delete(zk, fd->vote_path, -1, fleet_vote_deleted, fd, gen);
 		return;
 	}
 	if ((json = record_vote_encode(&fd->vote)) == NULL)
 		return;
-	zk_create(fd->fl->zk, fd->vote_path, json, (int)strlen(json),
-	    ZOO_EPHEMERAL, fleet_vote_done, fd, 0);
+	fd->vote_gen = gen;
+	zk_create(zk, fd->vote_path, json, (int)strlen(json), ZOO_EPHEMERAL,
+	    fleet_vote_done, fd, 0);
 	free(json);
 }
 
@@ -776,6 +932,8 @@ fleet_recreate_done(const struct zk_result *r, void *arg)
 		log_info("fleet: %s recreated (term %" PRIu64 ")",
 		    fd->state_path, fd->term);
 	else if (r->multi_err[0] == ZNONODE) {
+		if (!fd->leading)
+			return; /* handed over or stepped down meanwhile */
 		log_warnx("fleet: %s: election node gone; deposed",
 		    dep_name(fd->dep));
 		election_deposed(fd->el);
@@ -909,6 +1067,9 @@ fleet_takeover(struct fdep *fd)
 		fd->takeover_busy = false;
 }
 
+static size_t fleet_leading(const struct fleet *);
+static size_t fleet_fair_share(const struct fleet *);
+
 /* The election confirmed or dropped us. */
 static void
 fleet_election_cb(bool leader, void *arg)
@@ -916,6 +1077,11 @@ fleet_election_cb(bool leader, void *arg)
 	struct fdep *fd = arg;
 
 	if (!leader) {
+		if (fd->leading && election_abdicating(fd->el))
+			log_info("fleet: %s: handing leadership over (leading "
+			         "%zu of %zu deps, fair share %zu)",
+			    dep_name(fd->dep), fleet_leading(fd->fl),
+			    fd->fl->ndeps, fleet_fair_share(fd->fl));
 		fleet_step_down(fd);
 		return;
 	}
@@ -972,6 +1138,178 @@ fleet_is_leader(const struct fleet *fl, const struct dep *dep)
 	return fd != NULL && fd->leading;
 }
 
+/* ---- spreading leadership ------------------------------------------------ */
+
+/* How many dependencies this instance leads. */
+static size_t
+fleet_leading(const struct fleet *fl)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < fl->ndeps; i++)
+		if (fl->deps[i].leading)
+			n++;
+	return n;
+}
+
+/* ceil(deps / live instances): what each instance should lead at most. */
+static size_t
+fleet_fair_share(const struct fleet *fl)
+{
+	size_t live = membership_live(fl->mb);
+
+	if (live == 0)
+		return fl->ndeps;
+	return (fl->ndeps + live - 1) / live;
+}
+
+/*
+ * How many dependencies id leads, as the state records this instance
+ * holds name their leaders (a hint: a takeover in flight is not counted).
+ */
+static size_t
+fleet_led_by(const struct fleet *fl, const char *id)
+{
+	const struct state_record *rec;
+	size_t i, n = 0;
+
+	for (i = 0; i < fl->ndeps; i++)
+		if ((rec = dep_fleet(fl->deps[i].dep, NULL)) != NULL
+		    && strcmp(rec->leader, id) == 0)
+			n++;
+	return n;
+}
+
+/* The fewest dependencies a live instance leads (state records' word). */
+static size_t
+fleet_min_leading(const struct fleet *fl)
+{
+	size_t i, n, min = SIZE_MAX;
+
+	for (i = 0; i < membership_live(fl->mb); i++)
+		if ((n = fleet_led_by(fl, membership_at(fl->mb, i))) < min)
+			min = n;
+	return min == SIZE_MAX ? 0 : min;
+}
+
+/*
+ * A handover never leaves the successor leading more than we do now,
+ * except while we are over the hard bound (fair share + 1): then it may
+ * go to a successor as loaded as we are, which passes it on a second
+ * later.  That is how a dependency travels down a queue whose front is
+ * made of loaded instances (the ones that joined first) to the idle
+ * ones behind.  Within the bound only moves that narrow the gap are
+ * made, so leadership settles instead of going round.
+ */
+static bool
+fleet_successor_ok(const char *successor, void *arg)
+{
+	struct fdep *fd = arg;
+	size_t n = fleet_led_by(fd->fl, successor);
+	size_t mine = fleet_leading(fd->fl);
+
+	if (n + 1 <= mine)
+		return true;
+	return n <= mine && mine > fleet_fair_share(fd->fl) + 1;
+}
+
+/*
+ * Should this instance give one dependency up?  Above fair share + 1
+ * always; above fair share only while some instance leads fewer than
+ * fair share - 1.  Between the two nothing moves, so leadership does not
+ * flap back and forth over one dependency.
+ */
+static bool
+fleet_overloaded(const struct fleet *fl)
+{
+	size_t mine = fleet_leading(fl), fair = fleet_fair_share(fl);
+
+	if (mine > fair + 1)
+		return true;
+	return mine > fair && fair >= 1 && fleet_min_leading(fl) + 1 < fair;
+}
+
+/* FNV-1a of the instance id and a dependency's name (rendezvous hash). */
+static uint64_t
+fleet_spread_score(const char *id, const char *dep)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	const char *p;
+
+	for (p = id; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+	h = (h ^ 0xff) * 0x100000001b3ULL;
+	for (p = dep; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+	return h;
+}
+
+/* May fd be handed over now (settled state, no write of ours in flight)? */
+static bool
+fleet_may_hand_over(const struct fdep *fd, uint64_t now)
+{
+	const struct state_record *rec = dep_fleet(fd->dep, NULL);
+
+	if (!fd->leading || fd->takeover_busy || fd->recreating
+	    || !election_leader(fd->el) || rec == NULL)
+		return false;
+	if (rec->state != BREAKER_CLOSED && rec->state != BREAKER_OPEN)
+		return false; /* never in the middle of half-open probing */
+	return fd->spread_tried_ms == 0
+	    || now >= fd->spread_tried_ms + FLEET_SPREAD_RETRY_MS;
+}
+
+/*
+ * The dependency to give up: the one whose hash with this instance's id
+ * is lowest.  Each instance ranks differently, so they do not all give
+ * up (and take back) the same ones.
+ */
+static struct fdep *
+fleet_spread_pick(struct fleet *fl, uint64_t now)
+{
+	struct fdep *best = NULL;
+	uint64_t score, low = UINT64_MAX;
+	size_t i;
+
+	for (i = 0; i < fl->ndeps; i++) {
+		struct fdep *fd = &fl->deps[i];
+
+		if (!fleet_may_hand_over(fd, now))
+			continue;
+		score =
+		    fleet_spread_score(fl->cfg->instance_id, dep_name(fd->dep));
+		if (best == NULL || score < low) {
+			best = fd;
+			low = score;
+		}
+	}
+	return best;
+}
+
+/* Every second: hand one dependency over if this instance leads too many. */
+static void
+fleet_spread_cb(int fd_, short ev, void *arg)
+{
+	struct fleet *fl = arg;
+	struct timeval tv = {
+	    FLEET_SPREAD_MS / 1000, (FLEET_SPREAD_MS % 1000) * 1000};
+	uint64_t now = now_mono_ms();
+	struct fdep *fd;
+
+	(void)fd_;
+	(void)ev;
+	if (fl->stopped)
+		return;
+	evtimer_add(fl->spread_ev, &tv);
+	if (!zk_connected(fl->zk) || !fleet_lease_valid(fl, now)
+	    || registry_session(fl->reg) != FLEET_CONNECTED
+	    || !fleet_overloaded(fl)
+	    || (fd = fleet_spread_pick(fl, now)) == NULL)
+		return;
+	fd->spread_tried_ms = now;
+	election_abdicate(fd->el, fleet_successor_ok, fd);
+}
+
 /* ---- publish and force --------------------------------------------------- */
 
 /* Finish an operation. */
@@ -1002,7 +1340,8 @@ fleet_publish_done(const struct zk_result *r, void *arg)
 		    fd->dep, &op->rec, &ver, now_mono_ms(), now_wall_ms());
 		fleet_op_finish(op, 0, (uint64_t)r->stat.version, "published");
 	} else if (r->multi_err[0] == ZNONODE) {
-		election_deposed(fd->el);
+		if (fd->leading) /* else: handed over meanwhile, node rejoined */
+			election_deposed(fd->el);
 		fleet_op_finish(op, PROTO_EBUSY, 0, "deposed: not the leader");
 	} else if (r->multi_err[1] == ZNONODE) {
 		/* Our node is there but the state znode is not. */
@@ -1305,7 +1644,8 @@ fleet_new(struct event_base *base, const struct config *cfg,
 	fl->deps = xcalloc(fl->ndeps ? fl->ndeps : 1, sizeof(*fl->deps));
 	for (i = 0; i < fl->ndeps; i++)
 		fleet_fdep_init(fl, &fl->deps[i], registry_at(reg, i));
-	if ((fl->lease_ev = evtimer_new(base, fleet_lease_cb, fl)) == NULL)
+	if ((fl->lease_ev = evtimer_new(base, fleet_lease_cb, fl)) == NULL
+	    || (fl->spread_ev = evtimer_new(base, fleet_spread_cb, fl)) == NULL)
 		fatalx("fleet_new: evtimer_new");
 	return fl;
 }
@@ -1315,8 +1655,11 @@ int
 fleet_start(struct fleet *fl)
 {
 	struct timeval tv = {0, 250 * 1000};
+	struct timeval spread = {
+	    FLEET_SPREAD_MS / 1000, (FLEET_SPREAD_MS % 1000) * 1000};
 
 	evtimer_add(fl->lease_ev, &tv);
+	evtimer_add(fl->spread_ev, &spread);
 	fleet_session(fl, FLEET_CONNECTING);
 	return zk_start(fl->zk);
 }
@@ -1331,6 +1674,7 @@ fleet_stop(struct fleet *fl)
 		return;
 	fl->stopped = true;
 	evtimer_del(fl->lease_ev);
+	evtimer_del(fl->spread_ev);
 	for (i = 0; i < fl->ndeps; i++)
 		fleet_step_down(&fl->deps[i]);
 	zk_stop(fl->zk);
@@ -1358,6 +1702,7 @@ fleet_free(struct fleet *fl)
 	free(fl->deps);
 	membership_free(fl->mb);
 	event_free(fl->lease_ev);
+	event_free(fl->spread_ev);
 	free(fl->root);
 	free(fl);
 }
@@ -1425,6 +1770,8 @@ fleet_status(const struct fleet *fl, struct evbuffer *out)
 		    dep_name(fl->deps[i].dep), fl->deps[i].votes);
 	}
 	evbuffer_add_printf(out, "leaders=%zu\n", leaders);
+	evbuffer_add_printf(out, "leading=%zu\n", leaders);
+	evbuffer_add_printf(out, "fair_share=%zu\n", fleet_fair_share(fl));
 	evbuffer_add_printf(out, "lease_ms_left=%" PRIu64 "\n",
 	    fleet_lease_valid(fl, now) ? until - now : 0);
 	evbuffer_add_printf(

@@ -303,3 +303,10 @@ membership_is_live(const struct membership *m, const char *id)
 	           &key, m->names, m->live, sizeof(*m->names), membership_cmp)
 	    != NULL;
 }
+
+/* The i-th live id of the last list (sorted). */
+const char *
+membership_at(const struct membership *m, size_t i)
+{
+	return i < m->live ? m->names[i] : "";
+}
