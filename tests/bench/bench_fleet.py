@@ -220,10 +220,14 @@ def leaders(ds, deps):
     return {dep: v[0] for dep, v in found.items() if len(v) == 1}
 
 
-def wait_fleet(ds, deps, timeout=120):
-    """Wait until every daemon is ready with len(ds) live instances and
-    every dep has one leader; returns {dep: leader}."""
+def wait_fleet(ds, deps, timeout=120, stable_s=3.0):
+    """Wait until every daemon is ready with len(ds) live instances, every
+    dep has one leader, and the leader map has not changed for stable_s
+    (leadership spreads over the fleet after a join: measuring while it
+    moves would count handovers and aim PUBLISHes at a past leader);
+    returns {dep: leader}."""
     n = len(ds)
+    last = {"map": None, "since": 0.0}
 
     def settled():
         for d in ds:
@@ -231,7 +235,15 @@ def wait_fleet(ds, deps, timeout=120):
             if st.get("ready") != "1" or st.get("live_instances") != str(n):
                 return None
         lead = leaders(ds, deps)
-        return lead if len(lead) == len(deps) else None
+        if len(lead) != len(deps):
+            return None
+        key = sorted((dep, getattr(d, "name", str(d)))
+                     for dep, d in lead.items())
+        now = time.monotonic()
+        if key != last["map"]:
+            last["map"], last["since"] = key, now
+            return None
+        return lead if now - last["since"] >= stable_s else None
     return h.wait_until(settled, timeout, 0.2, "fleet of %d not settled" % n)
 
 
