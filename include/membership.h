@@ -32,6 +32,8 @@ void membership_reconnected(struct membership *);
 void membership_expired(struct membership *);
 
 bool membership_registered(const struct membership *);
+/* Call fn(arg) each time our node is (re)registered or adopted. */
+void membership_on_registered(struct membership *, void (*fn)(void *));
 size_t membership_live(const struct membership *);
 /* Is id a live instance (a child of the instances directory)? */
 bool membership_is_live(const struct membership *, const char *id);

@@ -448,8 +448,8 @@ check_ip_literal(const char *s, char *msg, size_t msglen)
 
 	if (inet_pton(AF_INET, s, addr) != 1
 	    && inet_pton(AF_INET6, s, addr) != 1) {
-		snprintf(msg, msglen, "\"%.80s\" is not an IP address literal",
-		    s);
+		snprintf(
+		    msg, msglen, "\"%.80s\" is not an IP address literal", s);
 		return -1;
 	}
 	return 0;

@@ -119,6 +119,7 @@ struct fleet {
 	size_t nsynced;
 	bool dirs_ok;        /* the parents are known to exist */
 	bool pending_new;    /* a new session still to start once they do */
+	bool join_pending;   /* elections to join once registered */
 	size_t dirs_pending; /* parent reads not back yet */
 	bool auth_failed;
 	bool stopped;
@@ -381,14 +382,32 @@ fleet_connected_go(struct fleet *fl)
 			dep_set_synced(fd->dep, false, now, wall);
 		fleet_read_override(fd);
 		fleet_read_state(fd, fl->conn_epoch);
-		if (is_new)
-			election_join(fd->el);
-		else
+		/* A new session joins once registered (fleet_registered). */
+		if (!is_new)
 			election_reconnected(fd->el);
 		fleet_vote_sync(fd);
 	}
+	if (is_new)
+		fl->join_pending = true;
 	if (fl->ndeps == 0)
 		fleet_session(fl, FLEET_CONNECTED);
+}
+
+/*
+ * Our instance node exists: only now join the elections, so that a
+ * daemon started with an instance id another live daemon holds (refused
+ * after the wait in membership.c) never leads anything meanwhile.
+ */
+static void
+fleet_registered(void *arg)
+{
+	struct fleet *fl = arg;
+
+	if (!fl->join_pending)
+		return;
+	fl->join_pending = false;
+	for (size_t i = 0; i < fl->ndeps; i++)
+		election_join(fl->deps[i].el);
 }
 
 /*
@@ -1638,6 +1657,7 @@ fleet_new(struct event_base *base, const struct config *cfg,
 	xasprintf(&dir, "%s/instances", fl->root);
 	fl->mb = membership_new(base, fl->zk, dir, cfg->instance_id, json,
 	    fleet_live_cb, fleet_fatal_cb, fl);
+	membership_on_registered(fl->mb, fleet_registered);
 	free(dir);
 	free(json);
 	fl->ndeps = registry_count(reg);

@@ -27,6 +27,7 @@ struct membership {
 	char *json;
 	membership_live_fn live_fn;
 	membership_fatal_fn fatal_fn;
+	void (*registered_fn)(void *);
 	void *arg;
 
 	uint64_t epoch;
@@ -82,6 +83,8 @@ membership_owner_done(const struct zk_result *r, void *arg)
 		m->registered = true;
 		m->conflict_deadline = 0;
 		log_info("membership: %s adopted (our session)", m->path);
+		if (m->registered_fn != NULL)
+			m->registered_fn(m->arg);
 		return;
 	}
 	if (m->conflict_deadline == 0)
@@ -114,6 +117,8 @@ membership_create_done(const struct zk_result *r, void *arg)
 		m->registered = true;
 		m->conflict_deadline = 0;
 		log_info("membership: registered %s", m->path);
+		if (m->registered_fn != NULL)
+			m->registered_fn(m->arg);
 	} else if (r->rc == ZNODEEXISTS) {
 		if (zk_exists(m->zk, m->path, NULL, membership_owner_done, m,
 		        m->epoch)
@@ -277,6 +282,12 @@ membership_expired(struct membership *m)
 	m->epoch++;
 	m->registered = false;
 	evtimer_del(m->retry_ev);
+}
+
+void
+membership_on_registered(struct membership *m, void (*fn)(void *))
+{
+	m->registered_fn = fn;
 }
 
 bool

@@ -4,7 +4,9 @@ error (after waiting long enough for a killed predecessor's session to
 expire), and the first one is not disturbed.
 """
 
-from harness import Daemon, wait_until
+import time
+
+from harness import Daemon, MiniZk, wait_until, zk_root
 
 SHARED_ENSEMBLE = True
 DEPS = ["payments"]
@@ -19,6 +21,12 @@ def test_duplicate_instance_id_refused(ens):
     dup = Daemon("inst-a-dup", deps=DEPS, zk=ens,
                  overrides={"instance_id": "inst-a"})
     dup.start()
+    # While it waits, it has joined no election: only the first daemon's
+    # candidate node is there.
+    time.sleep(1.5)
+    with MiniZk(ens.host(1)) as z:
+        kids = z.children("%s/deps/payments/election" % zk_root())
+    assert len(kids) == 1, kids
     # It waits up to 2T + 1 s for the holder's session to expire, then
     # gives up; bound generously for a loaded machine.
     status = dup.wait_exit(2 * timeout_ms / 1000.0 + 15)
@@ -26,6 +34,7 @@ def test_duplicate_instance_id_refused(ens):
     assert status != 0, status
     log = dup.log_text()
     assert 'instance id "inst-a" is already registered' in log, log
+    assert "became leader" not in log, log
     # The first daemon is untouched: still registered, still answering.
     st = first.status()
     assert st.get("registered") == "1" and st.get("ready") == "1", st

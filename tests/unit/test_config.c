@@ -108,7 +108,8 @@ test_comments(void)
 	/* The metrics listener needs an address literal, not a name. */
 	expect_error("{\"dependencies\": [{\"name\": \"a\"}],\n"
 	             " \"metrics_address\": \"localhost\"}",
-	    "2:21", "metrics_address: \"localhost\" is not an IP address literal");
+	    "2:21",
+	    "metrics_address: \"localhost\" is not an IP address literal");
 	/* Only whole lines: a trailing comment is a JSON error. */
 	expect_error("{\"dependencies\": [{\"name\": \"a\"}],\n"
 	             " \"log_level\": \"info\", # no trailing comments\n"
