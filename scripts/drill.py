@@ -493,6 +493,7 @@ def drill_failover(fleet, dep, sig, short):
     tl = Timeline(fleet)
     tl.sample()
     tl.start()
+    t_kill = time.monotonic()
     os.kill(pid, sig)
     tl.note("%s %s (pid %d, leader of %s; %s %s v%s)" % (
         signame, victim, pid, ", ".join(led), dep, before["state"],
@@ -537,8 +538,31 @@ def drill_failover(fleet, dep, sig, short):
                                           for kv in sorted(after.items()))))
     ck.add(not tl.two_leaders, "never two leaders of one dependency at once"
            + ("" if not tl.two_leaders else ": %r" % tl.two_leaders[:3]))
+    if fleet.dep_cfg(dep).get("health"):
+        ck.add(*probers_in_turn(fleet, t_kill))
     restart(fleet, tl, ck, victim, dep, before["state"])
     return ck.verdict()
+
+
+def probers_in_turn(fleet, t_kill):
+    """(ok, text): in the flaky service's log of requests from 2 s before
+    the signal on (its t_ms is CLOCK_MONOTONIC, like time.monotonic()), no
+    instance probed again once another had taken over: no two instances
+    probing at once."""
+    lo = (t_kill - 2.0) * 1000
+    seq = sorted((r.get("t_ms", 0), r.get("instance") or "?")
+                 for r in fleet.flaky_stats().get("recent", [])
+                 if r.get("t_ms", 0) >= lo)
+    order = []
+    for _, inst in seq:
+        if not order or order[-1] != inst:
+            order.append(inst)
+    # Leadership moves once, from the victim to one survivor: the log must
+    # read victim..., successor... (a handover in between may add a step,
+    # but no instance may come back after another one took over).
+    ok = len(order) == len(set(order))
+    return ok, "probers in turn (flaky service log): %s" % (
+        " -> ".join(order) or "no probes seen")
 
 
 def restart(fleet, tl, ck, victim, dep, state):
