@@ -220,8 +220,7 @@ daemon_force(struct dep *d, enum breaker_state to, uint32_t ttl_s,
 		rec.state = to;
 		rec.until_ms = ttl_s == 0 ? 0 : wall + (uint64_t)ttl_s * 1000;
 		strlcpy_b(rec.by, by, sizeof(rec.by));
-		snprintf(rec.reason, sizeof(rec.reason), "forced by %s%s%s", by,
-		    *reason != '\0' ? ": " : "", reason);
+		strlcpy_b(rec.reason, reason, sizeof(rec.reason));
 		dep_apply_override(d, &rec, NULL, now, wall);
 	}
 	done(0, ++dm->local_override_version, NULL, done_arg);

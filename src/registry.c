@@ -14,6 +14,7 @@
  * view of what it touched and tells the daemon through a hook when the
  * view changed, so WATCH clients and the log hear of every change once.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -401,6 +402,8 @@ int
 dep_apply_override(struct dep *d, const struct override_record *rec,
     const struct znode_ver *ver, uint64_t now_ms, uint64_t wall_ms)
 {
+	char why[256];
+
 	if (rec == NULL) {
 		if (!d->have_override)
 			return 0;
@@ -416,7 +419,12 @@ dep_apply_override(struct dep *d, const struct override_record *rec,
 	if (ver != NULL)
 		d->ovr_ver = *ver;
 	d->have_override = true;
-	dep_refresh(d, now_ms, wall_ms, rec->reason);
+	/* The transition's reason names who forced it, as operators ask. */
+	snprintf(why, sizeof(why), "forced %s by %s%s%s",
+	    rec->state == BREAKER_CLOSED ? "closed" : "open",
+	    rec->by[0] != '\0' ? rec->by : "unknown",
+	    rec->reason[0] != '\0' ? ": " : "", rec->reason);
+	dep_refresh(d, now_ms, wall_ms, why);
 	return 1;
 }
 

@@ -15,15 +15,16 @@ static struct registry *reg;
 static int nchanged, nvotes;
 static struct dep_view last_old, last_new;
 static bool last_tripped;
+static char last_reason[256];
 
 static void
 hook_changed(struct dep *d, const struct dep_view *old,
     const struct dep_view *now, const char *reason, void *arg)
 {
 	(void)d;
-	(void)reason;
 	(void)arg;
 	nchanged++;
+	strlcpy_b(last_reason, reason, sizeof(last_reason));
 	last_old = *old;
 	last_new = *now;
 }
@@ -260,7 +261,11 @@ test_override_and_expiry(void)
 	memset(&o, 0, sizeof(o));
 	o.state = BREAKER_FORCED_OPEN;
 	o.until_ms = 50000;
+	strlcpy_b(o.by, "uid 1000", sizeof(o.by));
+	strlcpy_b(o.reason, "maintenance", sizeof(o.reason));
 	CU_ASSERT_EQUAL(dep_apply_override(d, &o, NULL, 1000, 10000), 1);
+	CU_ASSERT_STRING_EQUAL(
+	    last_reason, "forced open by uid 1000: maintenance");
 	dep_view(d, 1000, 10000, &v);
 	CU_ASSERT_EQUAL(v.state, BREAKER_FORCED_OPEN);
 	CU_ASSERT_FALSE(dep_allow(d, 1000, 10000, &v));
