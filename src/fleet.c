@@ -382,8 +382,12 @@ fleet_connected_go(struct fleet *fl)
 			dep_set_synced(fd->dep, false, now, wall);
 		fleet_read_override(fd);
 		fleet_read_state(fd, fl->conn_epoch);
-		/* A new session joins once registered (fleet_registered). */
-		if (!is_new)
+		/*
+		 * A new session joins once registered (fleet_registered); until
+		 * then there is no candidacy to re-check, and joining here too
+		 * would leave an orphan node of ours at the head of the queue.
+		 */
+		if (!is_new && !fl->join_pending)
 			election_reconnected(fd->el);
 		fleet_vote_sync(fd);
 	}
