@@ -128,7 +128,16 @@ start_server() {
 	    -Dzookeeper.log.dir="$d" \
 	    -cp "$CLASSPATH" "$MAIN" "$d/zoo.cfg" \
 	    </dev/null >>"$d/zk.log" 2>&1 &
-	echo $! >"$d/zk.pid"
+	pid=$!
+	echo "$pid" >"$d/zk.pid"
+	# Until the child has exec'd java its cmdline is still this shell's,
+	# and server_pid would call a starting server dead (seen on a loaded
+	# machine).  Wait, bounded, for the exec or the child's exit.
+	for _ in $(seq 1 100); do
+		server_pid "$n" >/dev/null && return 0
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.05
+	done
 }
 
 # SIGKILL server $1 and wait (bounded) until it is gone.
