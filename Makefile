@@ -36,7 +36,7 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 
-PKGS      := libevent libevent_pthreads jansson
+PKGS      := libevent libevent_pthreads jansson libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -78,6 +78,7 @@ struct config {
 	char *zk_root;                  /* default /breakerd/default */
 	char *zk_credential_file;       /* "user:password" file; NULL = none */
 	enum unreachable_policy unreachable;
+	uint32_t startup_wait_ms; /* hold unsynced answers this long, 2000 */
 
 	int log_level;         /* enum log_level */
 	uint16_t metrics_port; /* 0 = no HTTP metrics listener */

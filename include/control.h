@@ -68,6 +68,7 @@ struct control_stats {
 	uint64_t events;        /* EVENT lines queued to subscribers */
 	uint64_t watch_dropped; /* subscribers dropped: watch buffer full */
 	uint64_t accept_paused; /* times accepting paused (EMFILE...) */
+	uint64_t held;          /* answers held until a fleet state read */
 };
 
 /* Hooks are copied; any hook may be NULL (STATUS/METRICS then have an
@@ -80,6 +81,12 @@ int control_listen(struct control *);
 /* The effective view of a dependency changed: send EVENT to its WATCHers. */
 void control_notify(struct control *, const struct dep_view *);
 void control_stats(const struct control *, struct control_stats *);
+/*
+ * Answers held because a dependency's fleet state was unread may go now
+ * (d's state was read; d NULL: the start-up wait is over).  Each held
+ * answer is computed at this moment and sent in its request's place.
+ */
+void control_release(struct control *, struct dep *);
 /* Closes every client, stops listening and unlinks the socket.  FORCE or
  * PUBLISH still pending complete harmlessly later (their done frees what
  * is left of the connection). */

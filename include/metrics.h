@@ -23,6 +23,6 @@ struct metrics_daemon {
 /* Append every series, HELP and TYPE lines included; prober may be NULL
  * (standalone). */
 void metrics_render(struct evbuffer *, struct registry *, struct prober *,
-    const struct metrics_daemon *, uint64_t now_ms, uint64_t wall_ms);
+    const struct metrics_daemon *, uint64_t now_ms);
 
 #endif

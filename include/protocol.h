@@ -104,6 +104,8 @@ const char *proto_errcode_name(int code);
 /* "<prefix><dep> <STATE> <version> <authority>\n"; prefix may be "". */
 int proto_format_view(
     char *buf, size_t len, const char *prefix, const struct dep_view *);
+/* GET: "OK <dep> <STATE> <version> <authority>[ ttl_left_ms=<n>]\n". */
+int proto_format_get(char *buf, size_t len, const struct dep_view *);
 /* "OK ALLOW\n" or "OK DENY <STATE>\n". */
 int proto_format_allow(
     char *buf, size_t len, bool allowed, const struct dep_view *);

@@ -1,8 +1,7 @@
 /*
  * record.h - the JSON records breakerd keeps in ZooKeeper (DESIGN.md
  * "ZooKeeper layout"): state, override, instance and vote.  A pure codec
- * over jansson: no I/O, no clock (the wall time used to judge an override
- * comes in as a parameter).  Decoders ignore unknown members and reject
+ * over jansson: no I/O, no clock, and nothing judged by a wall clock.  Decoders ignore unknown members and reject
  * wrong types, unknown states, over-long strings and absurd numbers with
  * a message, so that a bad znode never becomes state.
  */
@@ -15,7 +14,7 @@
 #include "registry.h"
 
 #define RECORD_MAX_BYTES       4096 /* larger znodes are rejected unread */
-#define RECORD_OVERRIDE_MAX_MS (30ULL * 24 * 3600 * 1000) /* until_ms ahead */
+#define RECORD_OVERRIDE_MAX_MS (30ULL * 24 * 3600 * 1000) /* longest ttl_ms */
 
 /* What an instance registers under <root>/instances/<id>. */
 struct instance_record {
@@ -39,7 +38,7 @@ struct vote_record {
  */
 int record_state_decode(const char *buf, size_t len, struct state_record *out,
     char *err, size_t errlen);
-int record_override_decode(const char *buf, size_t len, uint64_t wall_ms,
+int record_override_decode(const char *buf, size_t len,
     struct override_record *out, char *err, size_t errlen);
 int record_instance_decode(const char *buf, size_t len,
     struct instance_record *out, char *err, size_t errlen);

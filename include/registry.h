@@ -18,7 +18,7 @@
 
 enum authority {
 	AUTH_AUTHORITATIVE, /* session connected and fleet state current */
-	AUTH_STALE,         /* disconnected: last known fleet state */
+	AUTH_STALE,         /* disconnected or re-reading: last known state */
 	AUTH_LOCAL          /* no fleet state yet, or session lost */
 };
 
@@ -43,10 +43,19 @@ struct state_record {
 	uint32_t failed_recoveries; /* backoff step, carried between leaders */
 };
 
-/* A decoded <root>/deps/<dep>/override record. */
+/*
+ * A decoded <root>/deps/<dep>/override record.  Its duration is ttl_ms,
+ * measured by each instance on its own monotonic clock from when it first
+ * saw this version; the leader removes the override when it runs out.
+ * set_ms and until_ms are wall clocks, for display (and for instances of
+ * older versions, which judge until_ms on their own clocks).
+ */
 struct override_record {
 	enum breaker_state state; /* FORCED_OPEN or CLOSED */
-	uint64_t until_ms;        /* wall clock expiry; 0 = none */
+	uint64_t ttl_ms;          /* duration; 0 = until removed */
+	uint64_t set_ms;          /* wall clock of the FORCE, display only */
+	uint64_t until_ms;        /* wall clock set_ms + ttl_ms, display only */
+	bool legacy;              /* until_ms without ttl_ms: older writer */
 	char by[64];
 	char reason[160];
 };
@@ -64,6 +73,7 @@ struct dep_view {
 	enum breaker_state state;
 	uint64_t version; /* fleet state znode version; 0 if none */
 	enum authority authority;
+	int64_t ttl_left_ms; /* override with a ttl: time left here; else -1 */
 };
 
 /* Counters for METRICS. */
@@ -75,7 +85,8 @@ struct dep_counters {
 	uint64_t
 	    records_rejected;   /* state/override znodes that did not parse */
 	uint64_t records_stale; /* older than what we hold: ignored */
-	int64_t apply_lag_ms;   /* wall: record written -> applied here */
+	uint64_t unsynced_answers; /* local answers after startup_wait_ms */
+	int64_t apply_lag_ms;      /* wall: record written -> applied here */
 };
 
 struct registry;
@@ -90,6 +101,9 @@ struct registry_hooks {
 	void (*local_vote)(struct dep *, bool tripped,
 	    const struct breaker_stats *, void *arg);
 	void *arg;
+	/* Held answers about dep may now be given (fleet state read, or
+	 * the start-up wait over: dep is NULL then, for every one). */
+	void (*release)(struct dep *, void *arg);
 };
 
 struct registry *registry_new(
@@ -103,24 +117,40 @@ struct dep *registry_find(struct registry *, const char *name);
 
 /* Session changes recompute every dependency's authority. */
 void registry_set_session(
-    struct registry *, enum fleet_session, uint64_t now_ms, uint64_t wall_ms);
+    struct registry *, enum fleet_session, uint64_t now_ms);
 enum fleet_session registry_session(const struct registry *);
 /* Standalone, or every dependency's fleet state read since the session
  * (re)started: STATUS says ready=1. */
 bool registry_ready(const struct registry *);
-/* Timers: local open waits, half-open limits, override expiry. */
-void registry_tick(struct registry *, uint64_t now_ms, uint64_t wall_ms);
+/* Timers: local open waits, half-open limits, a standalone override's
+ * expiry (in a fleet the leader removes it from ZooKeeper). */
+void registry_tick(struct registry *, uint64_t now_ms);
+/*
+ * The start-up wait (startup_wait_ms) is over: a dependency whose fleet
+ * state was never read answers from its local breaker (`local`) instead
+ * of being held.
+ */
+void registry_wait_over(struct registry *, uint64_t now_ms);
+bool registry_waiting(const struct registry *);
 
 const char *dep_name(const struct dep *);
 const struct dep_config *dep_config(const struct dep *);
-void dep_view(
-    struct dep *, uint64_t now_ms, uint64_t wall_ms, struct dep_view *);
+void dep_view(struct dep *, uint64_t now_ms, struct dep_view *);
 /* ALLOW: true if the call may go ahead; counts allow/deny. */
-bool dep_allow(
-    struct dep *, uint64_t now_ms, uint64_t wall_ms, struct dep_view *);
+bool dep_allow(struct dep *, uint64_t now_ms, struct dep_view *);
 /* REPORT: feed the local breaker. */
-void dep_report(struct dep *, uint64_t now_ms, uint64_t wall_ms,
-    enum breaker_outcome, uint32_t duration_ms);
+void dep_report(
+    struct dep *, uint64_t now_ms, enum breaker_outcome, uint32_t duration_ms);
+/*
+ * Must answers about this dependency (GET, ALLOW, LIST, a WATCH snapshot)
+ * wait?  True in a fleet while its fleet state has never been read in
+ * this process and the start-up wait is not over: an answer from the
+ * empty local breaker could say ALLOW where the fleet denies.
+ */
+bool dep_must_hold(const struct dep *);
+/* An answer is about to be given: counted (METRICS) if it comes from
+ * the local breaker only because the start-up wait ran out first. */
+void dep_note_answer(struct dep *);
 
 /*
  * Apply a fleet state read from ZooKeeper.  Applied only if newer than the
@@ -129,18 +159,26 @@ void dep_report(struct dep *, uint64_t now_ms, uint64_t wall_ms,
  */
 int dep_apply_state(struct dep *, const struct state_record *,
     const struct znode_ver *, uint64_t now_ms, uint64_t wall_ms);
+/* (wall_ms only computes the displayed apply lag.) */
 /* A state znode did not parse: counted, last good state kept. */
 void dep_reject_record(struct dep *);
 /* Override set (rec != NULL) or removed (rec == NULL). */
 int dep_apply_override(struct dep *, const struct override_record *,
-    const struct znode_ver *, uint64_t now_ms, uint64_t wall_ms);
+    const struct znode_ver *, uint64_t now_ms);
 /* Mark whether this dependency's fleet state has been read since the
  * session (re)started: until then answers are `local`. */
-void dep_set_synced(struct dep *, bool, uint64_t now_ms, uint64_t wall_ms);
+void dep_set_synced(struct dep *, bool, uint64_t now_ms);
 
 const struct state_record *dep_fleet(const struct dep *, struct znode_ver *);
+/* The override in force (obeyed until its znode changes), or NULL. */
 const struct override_record *dep_override(
-    const struct dep *, uint64_t wall_ms);
+    const struct dep *, struct znode_ver *);
+/*
+ * Time left of the override's ttl, measured on the monotonic clock from
+ * when this instance first saw its version: false if no override with a
+ * ttl is in force.
+ */
+bool dep_override_left(const struct dep *, uint64_t now_ms, uint64_t *left);
 struct breaker *dep_breaker(struct dep *);
 const struct dep_counters *dep_counters(const struct dep *);
 /* This instance leads the dependency (set by the election code). */

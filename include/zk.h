@@ -106,5 +106,8 @@ int zk_delete(struct zk *, const char *path, int version, zk_done_fn, void *arg,
 int zk_fenced_write(struct zk *, const char *fence, const char *path,
     const char *data, int len, int version, bool create, zk_done_fn, void *arg,
     uint64_t tag);
+/* One multi: check(fence, -1) + delete(path, version). */
+int zk_fenced_delete(struct zk *, const char *fence, const char *path,
+    int version, zk_done_fn, void *arg, uint64_t tag);
 
 #endif

@@ -3,6 +3,12 @@
  * open the control socket, join the fleet in ZooKeeper (unless
  * standalone) and run the libevent loop until SIGTERM or SIGINT.
  *
+ * Readiness: once every dependency's fleet state has been read (or at
+ * once standalone) the daemon tells systemd READY=1 (sd_notify; a no-op
+ * when not started by systemd); STATUS says ready=1 from the same test.
+ * Until then, answers about an unread dependency are held by the control
+ * socket for at most startup_wait_ms.
+ *
  * This file only wires modules together: what a module reports through a
  * hook is passed on to the modules that care (a changed view goes to the
  * log, to WATCH clients and to the prober; a local trip goes to the vote
@@ -19,6 +25,8 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "config.h"
 #include "control.h"
@@ -41,7 +49,9 @@ struct daemon {
 	struct prober *prober; /* NULL when standalone */
 	struct evhttp *http;   /* metrics listener, or NULL */
 	struct event *tick_ev;
+	struct event *wait_ev; /* startup_wait_ms */
 	struct event *sig_evs[3];
+	bool notified_ready; /* READY=1 sent */
 	uint64_t started_ms;
 	uint64_t local_override_version; /* standalone FORCE count */
 	int exit_status;
@@ -80,10 +90,56 @@ daemon_changed(struct dep *d, const struct dep_view *old,
 		    breaker_state_name(now->state),
 		    authority_name(now->authority),
 		    (unsigned long long)now->version, reason);
-	if (dm->ctl != NULL)
+	if (dm->ctl != NULL) {
 		control_notify(dm->ctl, now);
+		control_release(dm->ctl, d); /* e.g. an override was read */
+	}
 	if (dm->prober != NULL && now->version != old->version)
 		prober_fleet_changed(dm->prober, d);
+}
+
+/* Tell systemd (and the log) once every dependency is synced. */
+static void
+daemon_check_ready(struct daemon *dm)
+{
+	if (dm->notified_ready || !registry_ready(dm->reg))
+		return;
+	dm->notified_ready = true;
+	log_info("ready: every dependency's fleet state is read");
+	sd_notify(0, "READY=1\nSTATUS=ready: every dependency synced");
+}
+
+/* Held answers may go: a fleet state was read, or the wait ended. */
+static void
+daemon_release(struct dep *d, void *arg)
+{
+	struct daemon *dm = arg;
+
+	if (dm->ctl != NULL)
+		control_release(dm->ctl, d);
+	daemon_check_ready(dm);
+}
+
+/* startup_wait_ms is over: unread dependencies answer `local`. */
+static void
+daemon_wait_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *dm = arg;
+	size_t i, unread = 0;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < registry_count(dm->reg); i++)
+		if (dep_must_hold(registry_at(dm->reg, i)))
+			unread++;
+	if (unread > 0) {
+		log_warnx("startup_wait_ms (%u) over with %zu dependencies' "
+		          "fleet state unread: answering them from the local "
+		          "breaker (authority local)",
+		    dm->cfg.startup_wait_ms, unread);
+		sd_notify(0, "STATUS=answering local: fleet state unread");
+	}
+	registry_wait_over(dm->reg, now_mono_ms());
 }
 
 /* The local breaker tripped or recovered. */
@@ -100,12 +156,31 @@ daemon_local_vote(
 	    st->failure_rate_pct);
 }
 
+/* STATUS: an override in force, and its ttl left as measured here. */
+static void
+daemon_status_override(struct evbuffer *out, struct dep *d, uint64_t now)
+{
+	const struct override_record *o = dep_override(d, NULL);
+	uint64_t left;
+
+	if (o == NULL)
+		return;
+	evbuffer_add_printf(
+	    out, "override.%s=%s", dep_name(d), breaker_state_name(o->state));
+	if (dep_override_left(d, now, &left))
+		evbuffer_add_printf(out, " ttl_ms=%llu ttl_left_ms=%llu",
+		    (unsigned long long)o->ttl_ms, (unsigned long long)left);
+	else
+		evbuffer_add_printf(out, " ttl_ms=0");
+	evbuffer_add_printf(out, " by=%s\n", o->by[0] != '\0' ? o->by : "?");
+}
+
 /* STATUS: key=value lines. */
 static void
 daemon_status(struct evbuffer *out, void *arg)
 {
 	struct daemon *dm = arg;
-	uint64_t now = now_mono_ms(), wall = now_wall_ms();
+	uint64_t now = now_mono_ms();
 	struct dep_view v;
 
 	evbuffer_add_printf(out,
@@ -122,14 +197,18 @@ daemon_status(struct evbuffer *out, void *arg)
 		evbuffer_add_printf(out, "zk_session=standalone\nready=1\n");
 	if (dm->prober != NULL)
 		prober_status(dm->prober, out);
+	evbuffer_add_printf(out, "startup_wait=%s\n",
+	    registry_waiting(dm->reg) ? "waiting" : "over");
 	for (size_t i = 0; i < registry_count(dm->reg); i++) {
 		struct dep *d = registry_at(dm->reg, i);
 
-		dep_view(d, now, wall, &v);
-		evbuffer_add_printf(out, "dep.%s=%s %llu %s%s\n", v.name,
+		dep_view(d, now, &v);
+		evbuffer_add_printf(out, "dep.%s=%s %llu %s%s%s\n", v.name,
 		    breaker_state_name(v.state), (unsigned long long)v.version,
 		    authority_name(v.authority),
-		    dep_is_leader(d) ? " leader" : "");
+		    dep_is_leader(d) ? " leader" : "",
+		    dep_must_hold(d) ? " held" : "");
+		daemon_status_override(out, d, now);
 	}
 }
 
@@ -151,7 +230,7 @@ daemon_metrics(struct evbuffer *out, void *arg)
 	if (dm->fleet != NULL)
 		md.live_instances = fleet_live_instances(dm->fleet);
 
-	metrics_render(out, dm->reg, dm->prober, &md, now, now_wall_ms());
+	metrics_render(out, dm->reg, dm->prober, &md, now);
 }
 
 /* GET /metrics on the optional HTTP listener, for Prometheus scrapers. */
@@ -203,7 +282,7 @@ daemon_force(struct dep *d, enum breaker_state to, uint32_t ttl_s,
     void *arg)
 {
 	struct daemon *dm = arg;
-	uint64_t now = now_mono_ms(), wall = now_wall_ms();
+	uint64_t now = now_mono_ms();
 	struct override_record rec;
 	char by[32];
 
@@ -214,14 +293,14 @@ daemon_force(struct dep *d, enum breaker_state to, uint32_t ttl_s,
 		return;
 	}
 	if (to == BREAKER_NSTATES)
-		dep_apply_override(d, NULL, NULL, now, wall);
+		dep_apply_override(d, NULL, NULL, now);
 	else {
 		memset(&rec, 0, sizeof(rec));
 		rec.state = to;
-		rec.until_ms = ttl_s == 0 ? 0 : wall + (uint64_t)ttl_s * 1000;
+		rec.ttl_ms = (uint64_t)ttl_s * 1000; /* ends by registry_tick */
 		strlcpy_b(rec.by, by, sizeof(rec.by));
 		strlcpy_b(rec.reason, reason, sizeof(rec.reason));
-		dep_apply_override(d, &rec, NULL, now, wall);
+		dep_apply_override(d, &rec, NULL, now);
 	}
 	done(0, ++dm->local_override_version, NULL, done_arg);
 }
@@ -320,7 +399,8 @@ daemon_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	registry_tick(dm->reg, now_mono_ms(), now_wall_ms());
+	registry_tick(dm->reg, now_mono_ms());
+	daemon_check_ready(dm);
 }
 
 /* SIGTERM/SIGINT: leave the loop; cleanup closes ZooKeeper first. */
@@ -344,7 +424,11 @@ daemon_signal(evutil_socket_t sig, short what, void *arg)
 static uint64_t
 daemon_seed(void)
 {
-	return now_wall_ms() ^ ((uint64_t)getpid() << 32);
+	uint64_t seed = 0;
+
+	if (getentropy(&seed, sizeof(seed)) == -1)
+		seed = now_mono_ms();
+	return seed ^ ((uint64_t)getpid() << 32);
 }
 
 /* Join the fleet: ZooKeeper session, elections, and the prober. */
@@ -366,7 +450,11 @@ daemon_setup_fleet(struct daemon *dm)
 static void
 daemon_setup(struct daemon *dm)
 {
-	struct registry_hooks rh = {daemon_changed, daemon_local_vote, dm};
+	struct registry_hooks rh = {.changed = daemon_changed,
+	    .local_vote = daemon_local_vote,
+	    .release = daemon_release,
+	    .arg = dm};
+	struct timeval wtv;
 	struct control_hooks ch = {
 	    daemon_status, daemon_metrics, daemon_force, daemon_publish, dm};
 	struct timeval tv = {0, TICK_MS * 1000};
@@ -389,6 +477,12 @@ daemon_setup(struct daemon *dm)
 		daemon_setup_fleet(dm);
 	dm->tick_ev = event_new(dm->base, -1, EV_PERSIST, daemon_tick, dm);
 	event_add(dm->tick_ev, &tv);
+	dm->wait_ev = evtimer_new(dm->base, daemon_wait_over, dm);
+	wtv.tv_sec = dm->cfg.startup_wait_ms / 1000;
+	wtv.tv_usec = (suseconds_t)(dm->cfg.startup_wait_ms % 1000) * 1000;
+	if (dm->cfg.zk_hosts != NULL)
+		evtimer_add(dm->wait_ev, &wtv);
+	daemon_check_ready(dm); /* standalone: ready at once */
 	dm->sig_evs[0] = evsignal_new(dm->base, SIGTERM, daemon_signal, dm);
 	dm->sig_evs[1] = evsignal_new(dm->base, SIGINT, daemon_signal, dm);
 	dm->sig_evs[2] = evsignal_new(dm->base, SIGHUP, daemon_signal, dm);
@@ -420,6 +514,7 @@ daemon_teardown(struct daemon *dm)
 	for (size_t i = 0; i < nitems(dm->sig_evs); i++)
 		event_free(dm->sig_evs[i]);
 	event_free(dm->tick_ev);
+	event_free(dm->wait_ev);
 	registry_free(dm->reg);
 	event_base_free(dm->base);
 	config_free(&dm->cfg);
@@ -482,6 +577,7 @@ main(int argc, char **argv)
 	    BREAKERD_VERSION, dm.cfg.instance_id, dm.cfg.ndeps,
 	    dm.cfg.zk_hosts == NULL ? "standalone" : dm.cfg.zk_hosts);
 	event_base_dispatch(dm.base);
+	sd_notify(0, "STOPPING=1");
 	daemon_teardown(&dm);
 	log_info("stopped");
 	return dm.exit_status;

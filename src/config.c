@@ -80,6 +80,7 @@ config_defaults(struct config *cfg)
 	cfg->socket_group = NULL;
 	cfg->max_clients = 1024;
 	cfg->idle_timeout_ms = 30000;
+	cfg->startup_wait_ms = 2000;
 	cfg->watch_buffer_max = 65536;
 	cfg->zk_hosts = NULL;
 	cfg->zk_session_timeout_ms = 10000;
@@ -947,6 +948,7 @@ static const struct field zk_fields[] = {STR("hosts", zk_hosts, check_zk_hosts),
     U32("session_timeout_ms", struct config, zk_session_timeout_ms, 1000,
         120000),
     STR("root", zk_root, check_zk_root),
+    U32("startup_wait_ms", struct config, startup_wait_ms, 0, 600000),
     STR("credential_file", zk_credential_file, check_abs_path),
     FN("unreachable_policy", set_policy), FN("password", set_secret),
     FN("auth", set_secret), FN("secret", set_secret), FN("digest", set_secret),

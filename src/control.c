@@ -4,6 +4,11 @@
  * protocol.c and dispatches with one switch.  Replies leave in request
  * order even when FORCE or PUBLISH complete later: while any reply is
  * outstanding, later output waits in a per-client queue of reply slots.
+ * The same queue holds the answers about a dependency whose fleet state
+ * this instance has not read yet (dep_must_hold): a held GET, ALLOW, LIST
+ * or WATCH keeps a pending slot and is answered, in its place, when the
+ * read completes or the start-up wait ends (control_release).  The loop
+ * never waits for it; PING and STATUS are never held.
  * Every client's memory is bounded: a line is at most 4096 bytes, a
  * client whose replies pile up is not read until they drain, and a WATCH
  * subscriber that does not keep up is dropped.  Listening follows relayd:
@@ -48,6 +53,13 @@ struct ctl_slot {
 	struct ctl_client *cl;
 	struct evbuffer *buf;
 	bool done; /* false while its FORCE/PUBLISH is in flight */
+
+	/* A held answer (on control.held): what to answer once released. */
+	bool held;
+	TAILQ_ENTRY(ctl_slot) hentry;
+	enum proto_cmd cmd;
+	struct dep **deps; /* GET/ALLOW: one; WATCH: named; NULL: all */
+	size_t ndeps;
 };
 TAILQ_HEAD(ctl_slots, ctl_slot);
 
@@ -86,11 +98,13 @@ struct control {
 	struct evbuffer *scratch;   /* STATUS/METRICS bodies */
 	struct evbuffer *stage;     /* replies of the pass, to write directly */
 	struct ctl_client *staging; /* the client whose pass owns stage */
-	uint64_t mono, wall;        /* clocks cached for a pass */
+	uint64_t mono;              /* the clock cached for a pass */
 	unsigned clock_uses;        /* reads of the cache since refreshed */
 	char *path;                 /* bound socket, unlinked at free */
 	struct ctl_clients clients;
 	struct ctl_clients watchers;
+	struct ctl_slots held;   /* held answers, in arrival order */
+	struct ctl_slot *target; /* a held slot being answered */
 	struct control_stats stats;
 	uint64_t last_refusal_log;
 };
@@ -133,19 +147,16 @@ ctl_backlog(struct ctl_client *cl)
 }
 
 /*
- * The clocks for a request.  Reading them cost a visible share of a GET,
- * so a pass reads them once per 64 requests: a pass takes microseconds
- * to a few milliseconds, far below any breaker interval.
+ * The monotonic clock for a request.  Reading it cost a visible share of
+ * a GET, so a pass reads it once per 64 requests: a pass takes
+ * microseconds to a few milliseconds, far below any breaker interval.
  */
-static void
-ctl_clock(struct control *ctl, uint64_t *mono, uint64_t *wall)
+static uint64_t
+ctl_clock(struct control *ctl)
 {
-	if (ctl->clock_uses++ % 64 == 0) {
+	if (ctl->clock_uses++ % 64 == 0)
 		ctl->mono = now_mono_ms();
-		ctl->wall = now_wall_ms();
-	}
-	*mono = ctl->mono;
-	*wall = ctl->wall;
+	return ctl->mono;
 }
 
 /* Append a slot at the tail of the reply queue. */
@@ -171,6 +182,7 @@ ctl_slot_free(struct ctl_client *cl, struct ctl_slot *s)
 	cl->nslots--;
 	cl->slot_bytes -= evbuffer_get_length(s->buf);
 	evbuffer_free(s->buf);
+	free(s->deps);
 	free(s);
 }
 
@@ -180,6 +192,8 @@ ctl_sink(struct ctl_client *cl)
 {
 	struct ctl_slot *tail;
 
+	if (cl->ctl->target != NULL && cl->ctl->target->cl == cl)
+		return cl->ctl->target->buf;
 	if (TAILQ_EMPTY(&cl->slots))
 		return ctl_out(cl);
 	tail = TAILQ_LAST(&cl->slots, ctl_slots);
@@ -273,6 +287,12 @@ ctl_client_close(struct ctl_client *cl, const char *why)
 		    cl->ctl->stage, evbuffer_get_length(cl->ctl->stage));
 		cl->ctl->staging = NULL;
 	}
+	for (s = TAILQ_FIRST(&cl->slots); s != NULL; s = TAILQ_NEXT(s, entry))
+		if (s->held) {
+			TAILQ_REMOVE(&cl->ctl->held, s, hentry);
+			s->held = false;
+			s->done = true; /* nothing will answer it now */
+		}
 	TAILQ_REMOVE(&cl->ctl->clients, cl, entry);
 	cl->ctl->stats.clients--;
 	bufferevent_free(cl->bev);
@@ -416,38 +436,83 @@ ctl_emit_view(
 	return (size_t)n;
 }
 
+/*
+ * Should this answer wait?  deps == NULL means every dependency (LIST,
+ * WATCH of all); see dep_must_hold.
+ */
+static bool
+ctl_must_hold(struct control *ctl, struct dep *const *deps, size_t n)
+{
+	size_t i, count = deps != NULL ? n : registry_count(ctl->reg);
+
+	for (i = 0; i < count; i++)
+		if (dep_must_hold(
+		        deps != NULL ? deps[i] : registry_at(ctl->reg, i)))
+			return true;
+	return false;
+}
+
+/* Queue a held answer in the client's reply order. */
+static void
+ctl_hold(struct ctl_client *cl, enum proto_cmd cmd, struct dep *const *deps,
+    size_t n)
+{
+	struct ctl_slot *s = ctl_slot_new(cl, false);
+
+	s->held = true;
+	s->cmd = cmd;
+	s->ndeps = n;
+	if (deps != NULL && n > 0) {
+		s->deps = xreallocarray(NULL, n, sizeof *s->deps);
+		memcpy(s->deps, deps, n * sizeof *s->deps);
+	}
+	TAILQ_INSERT_TAIL(&cl->ctl->held, s, hentry);
+	cl->ctl->stats.held++;
+}
+
 /* GET <dep> */
 static void
-ctl_cmd_get(struct ctl_client *cl, const struct proto_request *req)
+ctl_answer_get(struct ctl_client *cl, struct dep *d)
 {
 	struct dep_view v;
-	struct dep *d;
-	uint64_t now, wall;
+	char line[PROTO_REPLY_MAX];
+	int n;
 
-	if ((d = ctl_find(cl, req->dep)) == NULL)
-		return;
-	ctl_clock(cl->ctl, &now, &wall);
-	dep_view(d, now, wall, &v);
-	ctl_emit_view(cl, "OK ", &v);
+	dep_note_answer(d);
+	dep_view(d, ctl_clock(cl->ctl), &v);
+	if ((n = proto_format_get(line, sizeof line, &v)) > 0)
+		ctl_emit(cl, line, (size_t)n);
 }
 
 /* ALLOW <dep> */
 static void
-ctl_cmd_allow(struct ctl_client *cl, const struct proto_request *req)
+ctl_answer_allow(struct ctl_client *cl, struct dep *d)
 {
 	struct dep_view v;
-	struct dep *d;
 	char line[PROTO_REPLY_MAX];
-	uint64_t now, wall;
 	bool ok;
 	int n;
 
-	if ((d = ctl_find(cl, req->dep)) == NULL)
-		return;
-	ctl_clock(cl->ctl, &now, &wall);
-	ok = dep_allow(d, now, wall, &v);
+	dep_note_answer(d);
+	ok = dep_allow(d, ctl_clock(cl->ctl), &v);
 	if ((n = proto_format_allow(line, sizeof line, ok, &v)) > 0)
 		ctl_emit(cl, line, (size_t)n);
+}
+
+/* GET and ALLOW: answer now, or hold until the fleet state is read. */
+static void
+ctl_cmd_dep(struct ctl_client *cl, const struct proto_request *req)
+{
+	struct dep *d;
+
+	if ((d = ctl_find(cl, req->dep)) == NULL)
+		return;
+	if (ctl_must_hold(cl->ctl, &d, 1))
+		ctl_hold(cl, req->cmd, &d, 1);
+	else if (req->cmd == PROTO_GET)
+		ctl_answer_get(cl, d);
+	else
+		ctl_answer_allow(cl, d);
 }
 
 /* REPORT <dep> ok|fail|slow [ms] */
@@ -455,33 +520,42 @@ static void
 ctl_cmd_report(struct ctl_client *cl, const struct proto_request *req)
 {
 	struct dep *d;
-	uint64_t now, wall;
 
 	if ((d = ctl_find(cl, req->dep)) == NULL)
 		return;
-	ctl_clock(cl->ctl, &now, &wall);
-	dep_report(d, now, wall, req->outcome,
+	dep_report(d, ctl_clock(cl->ctl), req->outcome,
 	    req->has_duration ? req->duration_ms : 0);
 	ctl_emit_str(cl, "OK\n");
 }
 
 /* LIST: the count, one line per dependency, END. */
 static void
-ctl_cmd_list(struct ctl_client *cl)
+ctl_answer_list(struct ctl_client *cl)
 {
 	struct registry *reg = cl->ctl->reg;
 	size_t n = registry_count(reg);
-	uint64_t now = now_mono_ms(), wall = now_wall_ms();
+	uint64_t now = now_mono_ms();
 	struct dep_view v;
 	char line[32];
 
 	snprintf(line, sizeof line, "OK %zu\n", n);
 	ctl_emit_str(cl, line);
 	for (size_t i = 0; i < n; i++) {
-		dep_view(registry_at(reg, i), now, wall, &v);
+		dep_note_answer(registry_at(reg, i));
+		dep_view(registry_at(reg, i), now, &v);
 		ctl_emit_view(cl, "", &v);
 	}
 	ctl_emit_str(cl, "END\n");
+}
+
+/* LIST waits while any dependency's fleet state is unread. */
+static void
+ctl_cmd_list(struct ctl_client *cl)
+{
+	if (ctl_must_hold(cl->ctl, NULL, 0))
+		ctl_hold(cl, PROTO_LIST, NULL, 0);
+	else
+		ctl_answer_list(cl);
 }
 
 /* Is d among this subscriber's dependencies? */
@@ -508,26 +582,21 @@ ctl_subscribe(struct ctl_client *cl, struct dep *d)
 
 /*
  * WATCH [<dep> ...]: OK, then the current view of each named dependency
- * (every one when none is named), then events.  A second WATCH adds to
- * the subscription.  Every name is checked before anything changes.
+ * (every one when ds is NULL), then events.  A second WATCH adds to the
+ * subscription.
  */
 static void
-ctl_cmd_watch(struct ctl_client *cl, const struct proto_request *req)
+ctl_answer_watch(struct ctl_client *cl, struct dep *const *list, size_t n)
 {
 	struct control *ctl = cl->ctl;
-	struct dep *ds[PROTO_WATCH_MAX], **list = ds;
-	uint64_t now = now_mono_ms(), wall = now_wall_ms();
+	uint64_t now = now_mono_ms();
 	struct dep_view v;
-	size_t n = req->ndeps, i, j, bytes = 0;
+	size_t i, j, bytes = 0;
 
-	for (i = 0; i < n; i++)
-		if ((ds[i] = ctl_find(cl, req->deps[i])) == NULL)
-			return;
 	ctl_emit_str(cl, "OK\n");
-	if (n == 0) {
+	if (list == NULL) {
 		cl->watch_all = true;
 		n = registry_count(ctl->reg);
-		list = NULL;
 	}
 	for (i = 0; i < n; i++) {
 		struct dep *d = list ? list[i] : registry_at(ctl->reg, i);
@@ -537,7 +606,8 @@ ctl_cmd_watch(struct ctl_client *cl, const struct proto_request *req)
 			continue; /* named twice: one snapshot line */
 		if (list != NULL)
 			ctl_subscribe(cl, d);
-		dep_view(d, now, wall, &v);
+		dep_note_answer(d);
+		dep_view(d, now, &v);
 		bytes += ctl_emit_view(cl, "EVENT ", &v);
 	}
 	cl->watch_extra = bytes;
@@ -546,6 +616,25 @@ ctl_cmd_watch(struct ctl_client *cl, const struct proto_request *req)
 		cl->watching = true;
 		ctl->stats.watchers++;
 	}
+}
+
+/*
+ * WATCH: every name is checked before anything changes; the snapshot
+ * (and the subscription) wait while a named dependency is unread.
+ */
+static void
+ctl_cmd_watch(struct ctl_client *cl, const struct proto_request *req)
+{
+	struct dep *ds[PROTO_WATCH_MAX];
+	size_t n = req->ndeps, i;
+
+	for (i = 0; i < n; i++)
+		if ((ds[i] = ctl_find(cl, req->deps[i])) == NULL)
+			return;
+	if (ctl_must_hold(cl->ctl, n > 0 ? ds : NULL, n))
+		ctl_hold(cl, PROTO_WATCH, n > 0 ? ds : NULL, n);
+	else
+		ctl_answer_watch(cl, n > 0 ? ds : NULL, n);
 }
 
 /* STATUS and METRICS: OK, the hook's text, END. */
@@ -628,10 +717,8 @@ ctl_request(struct ctl_client *cl, char *line, size_t len)
 		ctl_emit_str(cl, "OK PONG\n");
 		break;
 	case PROTO_GET:
-		ctl_cmd_get(cl, &req);
-		break;
 	case PROTO_ALLOW:
-		ctl_cmd_allow(cl, &req);
+		ctl_cmd_dep(cl, &req);
 		break;
 	case PROTO_REPORT:
 		ctl_cmd_report(cl, &req);
@@ -1013,6 +1100,7 @@ control_new(struct event_base *base, const struct config *cfg,
 		ctl->hooks = *hooks;
 	TAILQ_INIT(&ctl->clients);
 	TAILQ_INIT(&ctl->watchers);
+	TAILQ_INIT(&ctl->held);
 	ctl->pause_ev = evtimer_new(base, ctl_pause_cb, ctl);
 	ctl->scratch = evbuffer_new();
 	ctl->stage = evbuffer_new();
@@ -1195,6 +1283,52 @@ control_notify(struct control *ctl, const struct dep_view *v)
 			ctl_error(cl, PROTO_EBUSY, "watch buffer overflow");
 			ctl_stop_reading(cl);
 		}
+	}
+}
+
+/* Answer one held slot now, in its place in the client's order. */
+static void
+ctl_release_slot(struct control *ctl, struct ctl_slot *s)
+{
+	struct ctl_client *cl = s->cl;
+
+	TAILQ_REMOVE(&ctl->held, s, hentry);
+	s->held = false;
+	ctl->target = s;
+	switch (s->cmd) {
+	case PROTO_GET:
+		ctl_answer_get(cl, s->deps[0]);
+		break;
+	case PROTO_ALLOW:
+		ctl_answer_allow(cl, s->deps[0]);
+		break;
+	case PROTO_LIST:
+		ctl_answer_list(cl);
+		break;
+	default:
+		ctl_answer_watch(cl, s->deps, s->ndeps);
+		break;
+	}
+	ctl->target = NULL;
+	s->done = true;
+	ctl_flush(cl);
+	ctl_maybe_close(cl);
+}
+
+/* See control.h: give every held answer that no longer has to wait. */
+void
+control_release(struct control *ctl, struct dep *d)
+{
+	struct ctl_slot *s, *next;
+
+	ctl->clock_uses = 0; /* outside a pass: read the clock afresh */
+	for (s = TAILQ_FIRST(&ctl->held); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, hentry);
+		if (d != NULL && s->deps != NULL && s->ndeps == 1
+		    && s->deps[0] != d)
+			continue;
+		if (!ctl_must_hold(ctl, s->deps, s->ndeps))
+			ctl_release_slot(ctl, s);
 	}
 }
 

@@ -20,6 +20,13 @@
  * over: it stops acting, deletes its election node and joins again last,
  * and the successor takes over with its own fenced write.
  *
+ * Overrides: every instance obeys one until its znode changes.  Its
+ * ttl is a duration, run by the dependency's leader on its monotonic
+ * clock from when it first saw that version; when it runs out the leader
+ * deletes the override with a fenced multi (check(own election node) +
+ * delete(override, version)).  A new leader runs it from its own first
+ * sight, so an override outlives its ttl by at most a failover.
+ *
  * Records are ordered by their znode versions (the registry ignores
  * older ones), never by wall clocks; a record that does not parse is
  * counted and logged and the last good one is kept.
@@ -53,6 +60,7 @@
 #define FLEET_CRED_MAX        512
 #define FLEET_SPREAD_MS       1000 /* at most one handover per tick */
 #define FLEET_SPREAD_RETRY_MS 5000 /* after an attempt that did not go */
+#define FLEET_EXPIRE_RETRY_MS 250  /* an override delete that did not go */
 
 /* One dependency's ZooKeeper side. */
 struct fdep {
@@ -68,6 +76,9 @@ struct fdep {
 	struct zk_watch votes_w;
 	struct zk_watch vote_data_w; /* every vote child's data (leader) */
 	struct election *el;
+	struct event *expire_ev; /* the leader's override ttl timer */
+	bool expiring;           /* its fenced delete is out */
+	uint64_t legacy_warned;  /* mzxid of the last legacy record logged */
 
 	uint64_t synced_epoch; /* conn epoch whose state read completed */
 	bool leading;          /* takeover written, announced */
@@ -144,6 +155,7 @@ struct fleet_op {
 static void fleet_read_state(struct fdep *, uint64_t tag);
 static void fleet_read_override(struct fdep *);
 static void fleet_takeover(struct fdep *);
+static void fleet_expiry_arm(struct fdep *, uint64_t retry_ms);
 
 /* Find the ZooKeeper side of a registry dependency. */
 static struct fdep *
@@ -197,7 +209,7 @@ fleet_read_credential(
 static void
 fleet_session(struct fleet *fl, enum fleet_session s)
 {
-	registry_set_session(fl->reg, s, now_mono_ms(), now_wall_ms());
+	registry_set_session(fl->reg, s, now_mono_ms());
 }
 
 /* A state read of this connect completed: maybe the fleet is ready. */
@@ -209,7 +221,7 @@ fleet_mark_synced(struct fdep *fd, uint64_t tag)
 	if (tag != fl->conn_epoch || fd->synced_epoch == tag)
 		return;
 	fd->synced_epoch = tag;
-	dep_set_synced(fd->dep, true, now_mono_ms(), now_wall_ms());
+	dep_set_synced(fd->dep, true, now_mono_ms());
 	if (++fl->nsynced == fl->ndeps && zk_connected(fl->zk)) {
 		log_info("fleet: every state read; ready");
 		fleet_session(fl, FLEET_CONNECTED);
@@ -366,7 +378,6 @@ static void fleet_vote_sync(struct fdep *);
 static void
 fleet_connected_go(struct fleet *fl)
 {
-	uint64_t now = now_mono_ms(), wall = now_wall_ms();
 	bool is_new = fl->pending_new;
 	size_t i;
 
@@ -378,8 +389,6 @@ fleet_connected_go(struct fleet *fl)
 	for (i = 0; i < fl->ndeps; i++) {
 		struct fdep *fd = &fl->deps[i];
 
-		if (is_new)
-			dep_set_synced(fd->dep, false, now, wall);
 		fleet_read_override(fd);
 		fleet_read_state(fd, fl->conn_epoch);
 		/*
@@ -427,6 +436,9 @@ fleet_connected(struct fleet *fl, bool is_new)
 	if (is_new) {
 		fl->pending_new = true;
 		fleet_session(fl, FLEET_CONNECTING);
+		/* Nothing is read in this session yet: stale at best. */
+		for (size_t i = 0; i < fl->ndeps; i++)
+			dep_set_synced(fl->deps[i].dep, false, now_mono_ms());
 	}
 	if (fl->dirs_ok)
 		fleet_connected_go(fl);
@@ -443,6 +455,8 @@ fleet_step_down(struct fdep *fd)
 	fd->takeover_epoch++;
 	fd->takeover_busy = false;
 	fd->recreating = false; /* an old session's create is dropped */
+	fd->expiring = false;
+	evtimer_del(fd->expire_ev);
 	if (!fd->leading)
 		return;
 	fd->leading = false;
@@ -502,6 +516,16 @@ fleet_seen(struct fdep *fd, const struct Stat *st)
 	fd->seen_ver.version = st->version;
 }
 
+/* Hand a state record to the registry (which orders it by version). */
+static void
+fleet_apply(struct fdep *fd, const struct state_record *rec,
+    const struct znode_ver *ver)
+{
+	uint64_t wall = now_wall_ms(); /* display only: the apply lag */
+
+	dep_apply_state(fd->dep, rec, ver, now_mono_ms(), wall);
+}
+
 /* Repair done: only logged. */
 static void
 fleet_repair_done(int code, uint64_t version, const char *msg, void *arg)
@@ -553,7 +577,7 @@ fleet_apply_state(
 	ver.czxid = r->stat.czxid;
 	ver.mzxid = r->stat.mzxid;
 	ver.version = r->stat.version;
-	dep_apply_state(fd->dep, rec, &ver, now_mono_ms(), now_wall_ms());
+	fleet_apply(fd, rec, &ver);
 	return 0;
 }
 
@@ -619,6 +643,26 @@ fleet_override_exists_done(const struct zk_result *r, void *arg)
 		fleet_read_override(fd);
 }
 
+/*
+ * An override written by an older version: until_ms, a wall-clock expiry,
+ * and no ttl_ms.  It may long have run out (older versions never deleted
+ * an expired override) and only a wall clock could tell, so it is not
+ * obeyed; it is logged once per version.  An untimed one (until_ms 0)
+ * decodes as an ordinary override and keeps its meaning.
+ */
+static void
+fleet_legacy_override(struct fdep *fd, const struct zk_result *r)
+{
+	if (fd->legacy_warned != (uint64_t)r->stat.mzxid) {
+		fd->legacy_warned = (uint64_t)r->stat.mzxid;
+		log_warnx("fleet: %s has until_ms but no ttl_ms (written by an "
+		          "older breakerd): not obeyed; FORCE it again",
+		    fd->override_path);
+	}
+	dep_apply_override(fd->dep, NULL, NULL, now_mono_ms());
+	fleet_expiry_arm(fd, 0);
+}
+
 /* An override read: apply, remove, or reject. */
 static void
 fleet_override_done(const struct zk_result *r, void *arg)
@@ -627,10 +671,10 @@ fleet_override_done(const struct zk_result *r, void *arg)
 	struct override_record ovr;
 	struct znode_ver ver;
 	char err[160];
-	uint64_t wall = now_wall_ms();
 
 	if (r->rc == ZNONODE) {
-		dep_apply_override(fd->dep, NULL, NULL, now_mono_ms(), wall);
+		dep_apply_override(fd->dep, NULL, NULL, now_mono_ms());
+		fleet_expiry_arm(fd, 0);
 		zk_exists(fd->fl->zk, fd->override_path, &fd->override_w,
 		    fleet_override_exists_done, fd, 0);
 		return;
@@ -638,18 +682,22 @@ fleet_override_done(const struct zk_result *r, void *arg)
 	if (r->rc != ZOK)
 		return;
 	if (record_override_decode(r->data,
-	        r->datalen < 0 ? 0 : (size_t)r->datalen, wall, &ovr, err,
-	        sizeof(err))
+	        r->datalen < 0 ? 0 : (size_t)r->datalen, &ovr, err, sizeof(err))
 	    == -1) {
 		fd->fl->records_rejected++;
 		dep_reject_record(fd->dep);
 		log_warnx("fleet: %s rejected: %s", fd->override_path, err);
 		return;
 	}
+	if (ovr.legacy) {
+		fleet_legacy_override(fd, r);
+		return;
+	}
 	ver.czxid = r->stat.czxid;
 	ver.mzxid = r->stat.mzxid;
 	ver.version = r->stat.version;
-	dep_apply_override(fd->dep, &ovr, &ver, now_mono_ms(), wall);
+	dep_apply_override(fd->dep, &ovr, &ver, now_mono_ms());
+	fleet_expiry_arm(fd, 0);
 }
 
 /* Read the override and leave a watch. */
@@ -876,7 +924,7 @@ fleet_vote(struct fleet *fl, struct dep *dep, bool tripped,
 		    : (uint32_t)st->failure_rate_pct;
 		fd->vote.calls = st->calls;
 	}
-	fd->vote.since_ms = now_wall_ms();
+	fd->vote.since_ms = now_wall_ms(); /* display only */
 	fleet_vote_sync(fd);
 }
 
@@ -895,6 +943,7 @@ fleet_announce(struct fdep *fd)
 	log_info(
 	    "fleet: leader of %s, term %" PRIu64, dep_name(fd->dep), fd->term);
 	fleet_list_votes(fd);
+	fleet_expiry_arm(fd, 0);
 	if (fl->hooks.leader != NULL)
 		fl->hooks.leader(fd->dep, true, fl->hooks.arg);
 }
@@ -916,8 +965,7 @@ fleet_takeover_written(const struct zk_result *r, void *arg)
 		ver.mzxid = r->stat.mzxid;
 		ver.version = r->stat.version;
 		fleet_seen(fd, &r->stat);
-		dep_apply_state(fd->dep, &fd->takeover_rec, &ver, now_mono_ms(),
-		    now_wall_ms());
+		fleet_apply(fd, &fd->takeover_rec, &ver);
 		fleet_announce(fd);
 	} else if (r->multi_err[0] == ZNONODE) {
 		log_warnx("fleet: %s: election node gone; deposed",
@@ -993,7 +1041,7 @@ fleet_recreate(struct fdep *fd)
 	strlcpy_b(rec.leader, fl->cfg->instance_id, sizeof(rec.leader));
 	snprintf(rec.reason, sizeof(rec.reason), "recreated by %s",
 	    fl->cfg->instance_id);
-	rec.changed_ms = now_wall_ms();
+	rec.changed_ms = now_wall_ms(); /* display only */
 	if ((json = record_state_encode(&rec)) == NULL)
 		return;
 	log_warnx("fleet: %s is gone; recreating it", fd->state_path);
@@ -1016,7 +1064,7 @@ fleet_takeover_write(
 	strlcpy_b(rec->leader, fl->cfg->instance_id, sizeof(rec->leader));
 	snprintf(rec->reason, sizeof(rec->reason), "%s by %s",
 	    create ? "created" : "leader takeover", fl->cfg->instance_id);
-	rec->changed_ms = now_wall_ms();
+	rec->changed_ms = now_wall_ms(); /* display only */
 	fd->takeover_created = create;
 	if (!fleet_lease_valid(fl, now_mono_ms())
 	    || (json = record_state_encode(rec)) == NULL) {
@@ -1359,8 +1407,7 @@ fleet_publish_done(const struct zk_result *r, void *arg)
 		ver.version = r->stat.version;
 		fd->fl->publishes++;
 		fleet_seen(fd, &r->stat);
-		dep_apply_state(
-		    fd->dep, &op->rec, &ver, now_mono_ms(), now_wall_ms());
+		fleet_apply(fd, &op->rec, &ver);
 		fleet_op_finish(op, 0, (uint64_t)r->stat.version, "published");
 	} else if (r->multi_err[0] == ZNONODE) {
 		if (fd->leading) /* else: handed over meanwhile, node rejoined */
@@ -1432,7 +1479,7 @@ fleet_publish(struct fleet *fl, struct dep *dep, enum breaker_state state,
 	strlcpy_b(op->rec.leader, fl->cfg->instance_id, sizeof(op->rec.leader));
 	strlcpy_b(op->rec.reason, reason != NULL ? reason : "",
 	    sizeof(op->rec.reason));
-	op->rec.changed_ms = now_wall_ms();
+	op->rec.changed_ms = now_wall_ms(); /* display only */
 	if ((op->json = record_state_encode(&op->rec)) == NULL) {
 		fleet_op_finish(op, PROTO_EPROTO, 0, "reason is not UTF-8");
 		return;
@@ -1453,8 +1500,8 @@ fleet_force_applied(struct fleet_op *op, const struct zk_result *r)
 	ver.czxid = r->stat.czxid;
 	ver.mzxid = r->stat.mzxid;
 	ver.version = r->stat.version;
-	dep_apply_override(
-	    op->fd->dep, &op->ovr, &ver, now_mono_ms(), now_wall_ms());
+	dep_apply_override(op->fd->dep, &op->ovr, &ver, now_mono_ms());
+	fleet_expiry_arm(op->fd, 0);
 	fleet_op_finish(op, 0, (uint64_t)r->stat.version, "override set");
 }
 
@@ -1502,8 +1549,8 @@ fleet_unforce_done(const struct zk_result *r, void *arg)
 	struct fleet_op *op = arg;
 
 	if (r->rc == ZOK || r->rc == ZNONODE) {
-		dep_apply_override(
-		    op->fd->dep, NULL, NULL, now_mono_ms(), now_wall_ms());
+		dep_apply_override(op->fd->dep, NULL, NULL, now_mono_ms());
+		fleet_expiry_arm(op->fd, 0);
 		fleet_op_finish(op, 0, 0, "override removed");
 	} else
 		fleet_op_finish(op, PROTO_EUNAVAIL, 0, zerror(r->rc));
@@ -1546,7 +1593,9 @@ fleet_force(struct fleet *fl, struct dep *dep, enum breaker_state to,
 	}
 	op->ovr.state =
 	    to == BREAKER_CLOSED ? BREAKER_CLOSED : BREAKER_FORCED_OPEN;
-	op->ovr.until_ms = ttl_s ? now_wall_ms() + (uint64_t)ttl_s * 1000 : 0;
+	op->ovr.ttl_ms = (uint64_t)ttl_s * 1000;
+	op->ovr.set_ms = now_wall_ms(); /* display only */
+	op->ovr.until_ms = ttl_s ? op->ovr.set_ms + op->ovr.ttl_ms : 0;
 	strlcpy_b(op->ovr.by, by != NULL ? by : "", sizeof(op->ovr.by));
 	strlcpy_b(op->ovr.reason, reason != NULL ? reason : "",
 	    sizeof(op->ovr.reason));
@@ -1555,6 +1604,87 @@ fleet_force(struct fleet *fl, struct dep *dep, enum breaker_state to,
 		return;
 	}
 	fleet_force_send(op, false);
+}
+
+/* ---- override expiry (leader) ------------------------------------------ */
+
+/* The fenced delete of an override whose ttl ran out came back. */
+static void
+fleet_expire_done(const struct zk_result *r, void *arg)
+{
+	struct fdep *fd = arg;
+
+	if (r->tag != fd->takeover_epoch)
+		return; /* stepped down meanwhile */
+	fd->expiring = false;
+	if (r->rc == ZOK
+	    || (r->rc != ZOK && r->multi_err[0] == ZOK
+	        && r->multi_err[1] == ZNONODE)) {
+		log_info("fleet: %s: override ended (ttl ran out)",
+		    dep_name(fd->dep));
+		dep_apply_override(fd->dep, NULL, NULL, now_mono_ms());
+	} else if (r->multi_err[0] == ZNONODE) {
+		log_warnx("fleet: %s: election node gone; deposed",
+		    dep_name(fd->dep));
+		election_deposed(fd->el);
+	} else if (r->multi_err[1] == ZBADVERSION) {
+		fleet_read_override(fd); /* a new FORCE: its own ttl */
+	} else {
+		if (zk_rc_answered(r->rc))
+			log_warnx("fleet: %s: ending the override: %s",
+			    dep_name(fd->dep), zerror(r->rc));
+		fleet_expiry_arm(fd, FLEET_EXPIRE_RETRY_MS);
+	}
+}
+
+/* The ttl timer: remove the override if it is still the one timed. */
+static void
+fleet_expire_cb(int fd_, short ev, void *arg)
+{
+	struct fdep *fd = arg;
+	struct fleet *fl = fd->fl;
+	struct znode_ver ver;
+	uint64_t left;
+
+	(void)fd_;
+	(void)ev;
+	if (!fd->leading || fd->expiring || fl->stopped
+	    || dep_override(fd->dep, &ver) == NULL
+	    || !dep_override_left(fd->dep, now_mono_ms(), &left))
+		return;
+	if (left > 0 || !election_leader(fd->el)
+	    || !fleet_lease_valid(fl, now_mono_ms())) {
+		fleet_expiry_arm(fd, left > 0 ? 0 : FLEET_EXPIRE_RETRY_MS);
+		return;
+	}
+	if (zk_fenced_delete(fl->zk, election_node(fd->el), fd->override_path,
+	        ver.version, fleet_expire_done, fd, fd->takeover_epoch)
+	    == 0)
+		fd->expiring = true;
+	else
+		fleet_expiry_arm(fd, FLEET_EXPIRE_RETRY_MS);
+}
+
+/*
+ * (Re)arm the leader's ttl timer for the override in force: at the time
+ * left, or after retry_ms when a delete could not go.  Not leading, or
+ * no override with a ttl: no timer.
+ */
+static void
+fleet_expiry_arm(struct fdep *fd, uint64_t retry_ms)
+{
+	struct timeval tv;
+	uint64_t left;
+
+	evtimer_del(fd->expire_ev);
+	if (!fd->leading || fd->expiring
+	    || !dep_override_left(fd->dep, now_mono_ms(), &left))
+		return;
+	if (retry_ms > left)
+		left = retry_ms;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	evtimer_add(fd->expire_ev, &tv);
 }
 
 /* ---- membership hooks -------------------------------------------------- */
@@ -1601,7 +1731,7 @@ fleet_instance_json(const struct config *cfg)
 		strlcpy_b(ir.host, "unknown", sizeof(ir.host));
 	ir.pid = (int64_t)getpid();
 	strlcpy_b(ir.version, BREAKERD_VERSION, sizeof(ir.version));
-	ir.started_ms = now_wall_ms();
+	ir.started_ms = now_wall_ms(); /* display only */
 	strlcpy_b(ir.socket, cfg->socket_path != NULL ? cfg->socket_path : "",
 	    sizeof(ir.socket));
 	if ((json = record_instance_encode(&ir)) == NULL)
@@ -1630,6 +1760,9 @@ fleet_fdep_init(struct fleet *fl, struct fdep *fd, struct dep *dep)
 	fd->el = election_new(
 	    fl->base, fl->zk, el, fl->cfg->instance_id, fleet_election_cb, fd);
 	free(el);
+	if ((fd->expire_ev = evtimer_new(fl->base, fleet_expire_cb, fd))
+	    == NULL)
+		fatalx("fleet: evtimer_new");
 }
 
 /* Build the fleet side; fatal at start-up if the credential is bad. */
@@ -1717,6 +1850,7 @@ fleet_free(struct fleet *fl)
 		struct fdep *fd = &fl->deps[i];
 
 		election_free(fd->el);
+		event_free(fd->expire_ev);
 		free(fd->dir);
 		free(fd->state_path);
 		free(fd->override_path);

@@ -24,15 +24,14 @@ metrics_family(
 }
 
 static void
-metrics_states(struct evbuffer *out, struct registry *reg, uint64_t now_ms,
-    uint64_t wall_ms)
+metrics_states(struct evbuffer *out, struct registry *reg, uint64_t now_ms)
 {
 	struct dep_view v;
 
 	metrics_family(out, "state", "gauge",
 	    "Effective breaker state: 1 for the current state, 0 otherwise.");
 	for (size_t i = 0; i < registry_count(reg); i++) {
-		dep_view(registry_at(reg, i), now_ms, wall_ms, &v);
+		dep_view(registry_at(reg, i), now_ms, &v);
 		for (int s = 0; s < BREAKER_NSTATES; s++)
 			evbuffer_add_printf(out,
 			    M "state{dep=\"%s\",state=\"%s\"} %d\n", v.name,
@@ -42,7 +41,7 @@ metrics_states(struct evbuffer *out, struct registry *reg, uint64_t now_ms,
 	metrics_family(out, "authority", "gauge",
 	    "Authority of the answers: 1 for the current one.");
 	for (size_t i = 0; i < registry_count(reg); i++) {
-		dep_view(registry_at(reg, i), now_ms, wall_ms, &v);
+		dep_view(registry_at(reg, i), now_ms, &v);
 		for (int a = AUTH_AUTHORITATIVE; a <= AUTH_LOCAL; a++)
 			evbuffer_add_printf(out,
 			    M "authority{dep=\"%s\",authority=\"%s\"} %d\n",
@@ -52,7 +51,7 @@ metrics_states(struct evbuffer *out, struct registry *reg, uint64_t now_ms,
 	metrics_family(out, "fleet_version", "gauge",
 	    "Version of the fleet state znode last applied.");
 	for (size_t i = 0; i < registry_count(reg); i++) {
-		dep_view(registry_at(reg, i), now_ms, wall_ms, &v);
+		dep_view(registry_at(reg, i), now_ms, &v);
 		evbuffer_add_printf(out, M "fleet_version{dep=\"%s\"} %llu\n",
 		    v.name, (unsigned long long)v.version);
 	}
@@ -152,6 +151,16 @@ metrics_fleet(struct evbuffer *out, struct registry *reg)
 		    M "apply_lag_milliseconds{dep=\"%s\"} %lld\n", dep_name(d),
 		    (long long)dep_counters(d)->apply_lag_ms);
 	}
+	metrics_family(out, "unsynced_answers_total", "counter",
+	    "Answers given from the local breaker (authority local) because "
+	    "startup_wait_ms ran out before the fleet state was read.");
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		struct dep *d = registry_at(reg, i);
+
+		evbuffer_add_printf(out,
+		    M "unsynced_answers_total{dep=\"%s\"} %llu\n", dep_name(d),
+		    (unsigned long long)dep_counters(d)->unsynced_answers);
+	}
 }
 
 static void
@@ -230,9 +239,9 @@ metrics_probes(struct evbuffer *out, struct registry *reg, struct prober *pr)
 
 void
 metrics_render(struct evbuffer *out, struct registry *reg, struct prober *pr,
-    const struct metrics_daemon *dm, uint64_t now_ms, uint64_t wall_ms)
+    const struct metrics_daemon *dm, uint64_t now_ms)
 {
-	metrics_states(out, reg, now_ms, wall_ms);
+	metrics_states(out, reg, now_ms);
 	metrics_transitions(out, reg);
 	metrics_calls(out, reg);
 	metrics_fleet(out, reg);

@@ -181,7 +181,7 @@ prober_publish(
 {
 	struct prober *pr = pd->pr;
 	struct prober_pub *pub;
-	uint64_t wall = now_wall_ms();
+	uint64_t wall = now_wall_ms(); /* display only: record times */
 
 	if (!pr->ops.may_act(pd->dep, pr->ops.arg)) {
 		lead_publish_failed(pd->lead);
@@ -293,7 +293,7 @@ prober_tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct prober_dep *pd = arg;
 	struct prober *pr = pd->pr;
 	uint64_t now = now_mono_ms();
-	bool forced = dep_override(pd->dep, now_wall_ms()) != NULL;
+	bool forced = dep_override(pd->dep, NULL) != NULL;
 
 	(void)fd;
 	(void)what;

@@ -520,6 +520,32 @@ proto_format_view(
 	return proto_out_end(&o, len);
 }
 
+/*
+ * GET's answer: the view, and while an override with a ttl is in force
+ * " ttl_left_ms=<n>", the time left as this instance measures it.
+ */
+int
+proto_format_get(char *buf, size_t len, const struct dep_view *v)
+{
+	struct proto_out o;
+
+	proto_out_init(&o, buf, len);
+	proto_out_put(&o, "OK ", 3);
+	proto_out_str(&o, v->name);
+	proto_out_put(&o, " ", 1);
+	proto_out_str(&o, breaker_state_name(v->state));
+	proto_out_put(&o, " ", 1);
+	proto_out_u64(&o, v->version);
+	proto_out_put(&o, " ", 1);
+	proto_out_str(&o, authority_name(v->authority));
+	if (v->ttl_left_ms >= 0) {
+		proto_out_str(&o, " ttl_left_ms=");
+		proto_out_u64(&o, (uint64_t)v->ttl_left_ms);
+	}
+	proto_out_put(&o, "\n", 1);
+	return proto_out_end(&o, len);
+}
+
 /* ALLOW's answer: the state is given only on a denial. */
 int
 proto_format_allow(

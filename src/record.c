@@ -181,10 +181,30 @@ out:
 	return rc;
 }
 
-/* Decode an override; its expiry must be at most 30 days after wall_ms. */
+/* The numeric members of an override: a ttl, and wall times to show. */
+static int
+record_override_numbers(
+    json_t *root, struct override_record *r, char *err, size_t errlen)
+{
+	if (record_uint(root, "ttl_ms", RECORD_OVERRIDE_MAX_MS, false,
+	        &r->ttl_ms, err, errlen)
+	        == -1
+	    || record_uint(root, "set_ms", RECORD_INT_MAX, false, &r->set_ms,
+	           err, errlen)
+	        == -1
+	    || record_uint(root, "until_ms", RECORD_INT_MAX, false,
+	           &r->until_ms, err, errlen)
+	        == -1)
+		return -1;
+	/* Written by a version that judged until_ms by wall clocks. */
+	r->legacy = r->until_ms != 0 && json_object_get(root, "ttl_ms") == NULL;
+	return 0;
+}
+
+/* Decode an override; its ttl must be at most 30 days. */
 int
-record_override_decode(const char *buf, size_t len, uint64_t wall_ms,
-    struct override_record *out, char *err, size_t errlen)
+record_override_decode(const char *buf, size_t len, struct override_record *out,
+    char *err, size_t errlen)
 {
 	struct override_record r;
 	json_t *root;
@@ -194,9 +214,7 @@ record_override_decode(const char *buf, size_t len, uint64_t wall_ms,
 		return -1;
 	memset(&r, 0, sizeof(r));
 	if (record_state_member(root, &state, err, errlen) == -1
-	    || record_uint(root, "until_ms", RECORD_INT_MAX, false, &r.until_ms,
-	           err, errlen)
-	        == -1
+	    || record_override_numbers(root, &r, err, errlen) == -1
 	    || record_str(root, "by", r.by, sizeof(r.by), err, errlen) == -1
 	    || record_str(
 	           root, "reason", r.reason, sizeof(r.reason), err, errlen)
@@ -208,10 +226,6 @@ record_override_decode(const char *buf, size_t len, uint64_t wall_ms,
 		r.state = BREAKER_CLOSED;
 	else {
 		snprintf(err, errlen, "override state must be OPEN or CLOSED");
-		goto out;
-	}
-	if (r.until_ms > wall_ms + RECORD_OVERRIDE_MAX_MS) {
-		snprintf(err, errlen, "\"until_ms\" more than 30 days ahead");
 		goto out;
 	}
 	*out = r;
@@ -315,12 +329,16 @@ record_state_encode(const struct state_record *r)
 	    (json_int_t)r->failed_recoveries));
 }
 
-/* Encode an override; FORCED_OPEN is written as "OPEN". */
+/*
+ * Encode an override; FORCED_OPEN is written as "OPEN".  until_ms is
+ * still written for instances of older versions during an upgrade.
+ */
 char *
 record_override_encode(const struct override_record *r)
 {
-	return record_dump(json_pack("{s:s, s:I, s:s, s:s}", "state",
-	    r->state == BREAKER_CLOSED ? "CLOSED" : "OPEN", "until_ms",
+	return record_dump(json_pack("{s:s, s:I, s:I, s:I, s:s, s:s}", "state",
+	    r->state == BREAKER_CLOSED ? "CLOSED" : "OPEN", "ttl_ms",
+	    (json_int_t)r->ttl_ms, "set_ms", (json_int_t)r->set_ms, "until_ms",
 	    (json_int_t)r->until_ms, "by", r->by, "reason", r->reason));
 }
 

@@ -10,6 +10,14 @@
  * ZooKeeper looks like decides the authority of the answer and, while
  * disconnected, the configured policy decides what is told.
  *
+ * An override is obeyed until its znode changes: no instance ends it on
+ * its own clock; its ttl is measured here only to show the time left and,
+ * standalone, to end it (in a fleet the leader removes the znode).  A
+ * dependency whose fleet state was never read is held (dep_must_hold)
+ * until the read or the end of the start-up wait; one that was read
+ * before keeps answering with its last known state (`stale`) while a new
+ * session re-reads it.
+ *
  * Nothing here does I/O or reads a clock; every entry point recomputes the
  * view of what it touched and tells the daemon through a hook when the
  * view changed, so WATCH clients and the log hear of every change once.
@@ -33,8 +41,10 @@ struct dep {
 	bool have_override;
 	struct override_record ovr;
 	struct znode_ver ovr_ver;
+	uint64_t ovr_seen_ms; /* monotonic: this version first seen here */
 
 	bool synced; /* fleet state read in this session */
+	bool known;  /* fleet state read at least once in this process */
 	bool leader;
 	bool voted;           /* our trip vote is out */
 	struct dep_view last; /* last view reported through the hook */
@@ -47,6 +57,7 @@ struct registry {
 	enum fleet_session session;
 	enum unreachable_policy policy;
 	struct registry_hooks hooks;
+	bool wait_over; /* startup_wait_ms passed: never hold again */
 };
 
 static const char *const authority_names[] = {
@@ -54,7 +65,7 @@ static const char *const authority_names[] = {
 static const char *const session_names[] = {
     "standalone", "connecting", "connected", "suspended", "lost"};
 
-static void dep_refresh(struct dep *, uint64_t, uint64_t, const char *);
+static void dep_refresh(struct dep *, uint64_t, const char *);
 
 /* Build the registry for every configured dependency; cfg must outlive it. */
 struct registry *
@@ -76,7 +87,9 @@ registry_new(const struct config *cfg, uint64_t seed, uint64_t now_ms)
 		d->last.name = d->cfg->name;
 		d->last.state = breaker_state(d->local);
 		d->last.authority = AUTH_LOCAL;
+		d->last.ttl_left_ms = -1;
 	}
+	reg->wait_over = reg->session == FLEET_STANDALONE;
 	return reg;
 }
 
@@ -122,15 +135,14 @@ registry_find(struct registry *reg, const char *name)
 
 /* Session changes move every dependency's authority. */
 void
-registry_set_session(struct registry *reg, enum fleet_session s,
-    uint64_t now_ms, uint64_t wall_ms)
+registry_set_session(
+    struct registry *reg, enum fleet_session s, uint64_t now_ms)
 {
 	if (reg->session == s)
 		return;
 	reg->session = s;
 	for (size_t i = 0; i < reg->ndeps; i++)
-		dep_refresh(
-		    &reg->deps[i], now_ms, wall_ms, fleet_session_name(s));
+		dep_refresh(&reg->deps[i], now_ms, fleet_session_name(s));
 }
 
 enum fleet_session
@@ -152,19 +164,53 @@ registry_ready(const struct registry *reg)
 	return true;
 }
 
+/* Standalone, this daemon is its own leader: it ends its overrides. */
+static void
+dep_expire_standalone(struct dep *d, uint64_t now_ms)
+{
+	uint64_t left;
+
+	if (d->reg->session != FLEET_STANDALONE
+	    || !dep_override_left(d, now_ms, &left) || left > 0)
+		return;
+	d->have_override = false;
+	dep_refresh(d, now_ms, "override expired");
+}
+
 /* Timers: local open waits and half-open limits, override expiry. */
 void
-registry_tick(struct registry *reg, uint64_t now_ms, uint64_t wall_ms)
+registry_tick(struct registry *reg, uint64_t now_ms)
 {
 	for (size_t i = 0; i < reg->ndeps; i++) {
 		struct dep *d = &reg->deps[i];
 		struct breaker_event ev;
 
+		dep_expire_standalone(d, now_ms);
 		if (breaker_tick(d->local, now_ms, &ev) == 1)
-			dep_refresh(d, now_ms, wall_ms, ev.reason);
+			dep_refresh(d, now_ms, ev.reason);
 		else
-			dep_refresh(d, now_ms, wall_ms, "override expired");
+			dep_refresh(d, now_ms, "timer");
 	}
+}
+
+/* The start-up wait ran out: release whatever is still held. */
+void
+registry_wait_over(struct registry *reg, uint64_t now_ms)
+{
+	const struct registry_hooks *h = &reg->hooks;
+
+	(void)now_ms;
+	if (reg->wait_over)
+		return;
+	reg->wait_over = true;
+	if (h->release != NULL)
+		h->release(NULL, h->arg);
+}
+
+bool
+registry_waiting(const struct registry *reg)
+{
+	return !reg->wait_over;
 }
 
 const char *
@@ -179,15 +225,48 @@ dep_config(const struct dep *d)
 	return d->cfg;
 }
 
-/* The override, if one is set and has not expired. */
+/* The override, if one is set: obeyed until its znode changes. */
 const struct override_record *
-dep_override(const struct dep *d, uint64_t wall_ms)
+dep_override(const struct dep *d, struct znode_ver *ver)
 {
 	if (!d->have_override)
 		return NULL;
-	if (d->ovr.until_ms != 0 && wall_ms >= d->ovr.until_ms)
-		return NULL;
+	if (ver != NULL)
+		*ver = d->ovr_ver;
 	return &d->ovr;
+}
+
+bool
+dep_override_left(const struct dep *d, uint64_t now_ms, uint64_t *left)
+{
+	uint64_t ran;
+
+	if (!d->have_override || d->ovr.ttl_ms == 0)
+		return false;
+	ran = now_ms > d->ovr_seen_ms ? now_ms - d->ovr_seen_ms : 0;
+	*left = ran >= d->ovr.ttl_ms ? 0 : d->ovr.ttl_ms - ran;
+	return true;
+}
+
+/* Has this dependency a fleet answer to give (current or last known)? */
+static bool
+dep_has_fleet_word(const struct dep *d)
+{
+	return d->synced || d->known || d->have_fleet || d->have_override;
+}
+
+bool
+dep_must_hold(const struct dep *d)
+{
+	return !d->reg->wait_over && d->reg->session != FLEET_STANDALONE
+	    && !dep_has_fleet_word(d);
+}
+
+void
+dep_note_answer(struct dep *d)
+{
+	if (d->reg->session != FLEET_STANDALONE && !dep_has_fleet_word(d))
+		d->counters.unsynced_answers++;
 }
 
 /* How much the answer can be trusted, from the session and the sync. */
@@ -198,9 +277,11 @@ dep_authority(const struct dep *d)
 	case FLEET_STANDALONE:
 		return AUTH_LOCAL;
 	case FLEET_CONNECTED:
-		return d->synced ? AUTH_AUTHORITATIVE : AUTH_LOCAL;
 	case FLEET_CONNECTING:
-		return AUTH_LOCAL;
+		/* Read in this session: current; else the last known, stale. */
+		if (d->synced)
+			return AUTH_AUTHORITATIVE;
+		return dep_has_fleet_word(d) ? AUTH_STALE : AUTH_LOCAL;
 	case FLEET_SUSPENDED:
 	case FLEET_LOST:
 		if (d->reg->policy == POLICY_LOCAL)
@@ -227,7 +308,7 @@ dep_unreachable(const struct dep *d)
  * whether the fleet's word still counts.
  */
 static enum breaker_state
-dep_effective(const struct dep *d, uint64_t wall_ms)
+dep_effective(const struct dep *d)
 {
 	const struct override_record *o;
 	bool use_fleet = true;
@@ -245,7 +326,7 @@ dep_effective(const struct dep *d, uint64_t wall_ms)
 			break;
 		}
 	}
-	if (use_fleet && (o = dep_override(d, wall_ms)) != NULL)
+	if (use_fleet && (o = dep_override(d, NULL)) != NULL)
 		return o->state;
 	if (use_fleet && d->have_fleet && d->fleet.state != BREAKER_CLOSED)
 		return d->fleet.state;
@@ -253,24 +334,27 @@ dep_effective(const struct dep *d, uint64_t wall_ms)
 }
 
 void
-dep_view(struct dep *d, uint64_t now_ms, uint64_t wall_ms, struct dep_view *out)
+dep_view(struct dep *d, uint64_t now_ms, struct dep_view *out)
 {
-	(void)now_ms;
+	uint64_t left;
+
 	out->name = d->cfg->name;
-	out->state = dep_effective(d, wall_ms);
+	out->state = dep_effective(d);
 	out->version = d->have_fleet ? (uint64_t)d->fleet_ver.version : 0;
 	out->authority = dep_authority(d);
+	out->ttl_left_ms = -1;
+	if (out->state == d->ovr.state && dep_override_left(d, now_ms, &left))
+		out->ttl_left_ms = (int64_t)left;
 }
 
 /* Recompute the view; count and report it if it changed. */
 static void
-dep_refresh(
-    struct dep *d, uint64_t now_ms, uint64_t wall_ms, const char *reason)
+dep_refresh(struct dep *d, uint64_t now_ms, const char *reason)
 {
 	struct dep_view now, old = d->last;
 	const struct registry_hooks *h = &d->reg->hooks;
 
-	dep_view(d, now_ms, wall_ms, &now);
+	dep_view(d, now_ms, &now);
 	if (now.state == old.state && now.version == old.version
 	    && now.authority == old.authority)
 		return;
@@ -301,36 +385,35 @@ dep_update_vote(struct dep *d, uint64_t now_ms)
 
 /* Does the fleet's word decide this call (not the local breaker)? */
 static bool
-dep_fleet_decides(const struct dep *d, uint64_t wall_ms)
+dep_fleet_decides(const struct dep *d)
 {
 	if (dep_unreachable(d) && d->reg->policy == POLICY_LOCAL)
 		return false;
-	if (dep_override(d, wall_ms) != NULL)
+	if (dep_override(d, NULL) != NULL)
 		return true;
 	return d->have_fleet && d->fleet.state != BREAKER_CLOSED;
 }
 
 bool
-dep_allow(
-    struct dep *d, uint64_t now_ms, uint64_t wall_ms, struct dep_view *out)
+dep_allow(struct dep *d, uint64_t now_ms, struct dep_view *out)
 {
 	struct breaker_event ev;
 	bool allowed, changed = false;
 
-	dep_view(d, now_ms, wall_ms, out);
+	dep_view(d, now_ms, out);
 	if (dep_unreachable(d) && d->reg->policy == POLICY_FAIL_CLOSED)
 		allowed = false;
 	else if (dep_unreachable(d) && d->reg->policy == POLICY_FAIL_OPEN)
 		allowed = true;
-	else if (dep_fleet_decides(d, wall_ms))
+	else if (dep_fleet_decides(d))
 		/* HALF_OPEN fleet-wide: only the leader's probes go through. */
 		allowed = breaker_state_permits(out->state);
 	else {
 		allowed = breaker_allow(d->local, now_ms, &ev, &changed);
 		if (changed) {
-			dep_refresh(d, now_ms, wall_ms, ev.reason);
+			dep_refresh(d, now_ms, ev.reason);
 			dep_update_vote(d, now_ms);
-			dep_view(d, now_ms, wall_ms, out);
+			dep_view(d, now_ms, out);
 		}
 	}
 	if (allowed)
@@ -341,15 +424,15 @@ dep_allow(
 }
 
 void
-dep_report(struct dep *d, uint64_t now_ms, uint64_t wall_ms,
-    enum breaker_outcome outcome, uint32_t duration_ms)
+dep_report(struct dep *d, uint64_t now_ms, enum breaker_outcome outcome,
+    uint32_t duration_ms)
 {
 	struct breaker_event ev;
 
 	if ((unsigned)outcome < BREAKER_NOUTCOMES)
 		d->counters.calls[outcome]++;
 	if (breaker_record(d->local, now_ms, outcome, duration_ms, &ev) == 1) {
-		dep_refresh(d, now_ms, wall_ms, ev.reason);
+		dep_refresh(d, now_ms, ev.reason);
 		dep_update_vote(d, now_ms);
 	}
 }
@@ -388,7 +471,7 @@ dep_apply_state(struct dep *d, const struct state_record *rec,
 		breaker_reset(d->local, now_ms);
 		dep_update_vote(d, now_ms);
 	}
-	dep_refresh(d, now_ms, wall_ms, rec->reason);
+	dep_refresh(d, now_ms, rec->reason);
 	return 1;
 }
 
@@ -400,7 +483,7 @@ dep_reject_record(struct dep *d)
 
 int
 dep_apply_override(struct dep *d, const struct override_record *rec,
-    const struct znode_ver *ver, uint64_t now_ms, uint64_t wall_ms)
+    const struct znode_ver *ver, uint64_t now_ms)
 {
 	char why[256];
 
@@ -408,7 +491,7 @@ dep_apply_override(struct dep *d, const struct override_record *rec,
 		if (!d->have_override)
 			return 0;
 		d->have_override = false;
-		dep_refresh(d, now_ms, wall_ms, "override removed");
+		dep_refresh(d, now_ms, "override removed");
 		return 1;
 	}
 	if (d->have_override && ver != NULL && !znode_newer(&d->ovr_ver, ver)) {
@@ -418,24 +501,32 @@ dep_apply_override(struct dep *d, const struct override_record *rec,
 	d->ovr = *rec;
 	if (ver != NULL)
 		d->ovr_ver = *ver;
+	/* Its ttl runs from now: the first sight of this version here. */
+	d->ovr_seen_ms = now_ms;
 	d->have_override = true;
 	/* The transition's reason names who forced it, as operators ask. */
 	snprintf(why, sizeof(why), "forced %s by %s%s%s",
 	    rec->state == BREAKER_CLOSED ? "closed" : "open",
 	    rec->by[0] != '\0' ? rec->by : "unknown",
 	    rec->reason[0] != '\0' ? ": " : "", rec->reason);
-	dep_refresh(d, now_ms, wall_ms, why);
+	dep_refresh(d, now_ms, why);
 	return 1;
 }
 
 void
-dep_set_synced(struct dep *d, bool synced, uint64_t now_ms, uint64_t wall_ms)
+dep_set_synced(struct dep *d, bool synced, uint64_t now_ms)
 {
+	const struct registry_hooks *h = &d->reg->hooks;
+
 	if (d->synced == synced)
 		return;
 	d->synced = synced;
-	dep_refresh(d, now_ms, wall_ms,
+	if (synced)
+		d->known = true;
+	dep_refresh(d, now_ms,
 	    synced ? "fleet state read" : "fleet state not read yet");
+	if (synced && h->release != NULL)
+		h->release(d, h->arg);
 }
 
 const struct state_record *

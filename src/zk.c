@@ -843,3 +843,25 @@ zk_fenced_write(struct zk *zk, const char *fence, const char *path,
 	rc = zoo_amulti(zk->zh, 2, req->ops, req->results, zk_multi_done, req);
 	return zk_req_sent(zk, req, rc, "zk_fenced_write");
 }
+
+/*
+ * One multi: check(fence, -1) + delete(path, version).  The leader ends
+ * an override this way: a deposed leader cannot, and a changed override
+ * (a new FORCE) is not removed by the expiry of the one before.
+ */
+int
+zk_fenced_delete(struct zk *zk, const char *fence, const char *path,
+    int version, zk_done_fn done, void *arg, uint64_t tag)
+{
+	struct zk_req *req;
+	int rc;
+
+	if ((req = zk_req_new(zk, path, done, arg, tag)) == NULL)
+		return -1;
+	req->fence = xstrdup(fence);
+	zoo_check_op_init(&req->ops[0], req->fence, -1);
+	zoo_delete_op_init(&req->ops[1], req->path, version);
+	req->results[0].err = req->results[1].err = ZOK;
+	rc = zoo_amulti(zk->zh, 2, req->ops, req->results, zk_multi_done, req);
+	return zk_req_sent(zk, req, rc, "zk_fenced_delete");
+}

@@ -40,8 +40,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[160];
 
 	fuzz_state(buf, size);
-	record_override_decode(
-	    buf, size, 1764250000000ULL, &o, err, sizeof(err));
+	record_override_decode(buf, size, &o, err, sizeof(err));
 	record_instance_decode(buf, size, &i, err, sizeof(err));
 	record_vote_decode(buf, size, &v, err, sizeof(err));
 	return 0;

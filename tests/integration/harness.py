@@ -442,12 +442,15 @@ class Daemon:
 
     def __init__(self, name="inst-a", deps=("payments",), zk=None,
                  overrides=None, dep_overrides=None, env=None, args=None,
-                 binary=None):
+                 binary=None, prefix=None):
         ctx = current()
         self.name = name
         self.zk = zk
         self.env = env or {}
         self.extra_args = list(args or [])
+        # A command the daemon runs under (e.g. ["valgrind", "-q"]); the
+        # pid the harness signals is then the prefix's.
+        self.prefix = list(prefix or [])
         self.binary = Path(binary) if binary else BUILD / "breakerd"
         self.dir = ctx.run_dir
         self.socket_path = str(self.dir / ("%s.sock" % name))
@@ -489,7 +492,8 @@ class Daemon:
         self.write_config()
         if not self.binary.exists():
             raise AssertionError("%s not built (make)" % self.binary)
-        args = [self.binary, "-f", self.config_path] + self.extra_args
+        args = self.prefix + [self.binary, "-f", self.config_path] + \
+            self.extra_args
         self.proc = Proc(args, name=self.name, env=self.env,
                          log_path=self.log_path)
         if wait:
@@ -601,6 +605,22 @@ class Daemon:
 
     def __repr__(self):
         return "<Daemon %s pid %s>" % (self.name, self.pid)
+
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
+
+def faketime_env(offset):
+    """Environment that runs a process with its wall clock moved by offset
+    ("+2h", "-2h", libfaketime's syntax) and its monotonic clock left
+    alone, like a host whose wall clock is wrong.  The libfaketime library
+    is preloaded directly (not through the faketime wrapper, which forks:
+    the harness must signal the daemon itself).  None if libfaketime is
+    not installed."""
+    if not os.path.exists(FAKETIME_LIB):
+        return None
+    return {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": offset,
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
 
 
 # ---------------------------------------------------------------- ZooKeeper

@@ -189,7 +189,8 @@ def test_override_ttl(ens):
     reply = ds[1].cmd("FORCE %s open 3 maintenance" % DEP)
     assert reply.startswith("OK"), reply
     _wait_all(ds, "FORCED_OPEN", 10, "after FORCE")
-    # The ttl is wall-clock: 3 s, with generous room for propagation.
+    # The ttl (3 s) runs on the leader's monotonic clock, which then
+    # deletes the override: generous room for propagation.
     _wait_all(ds, "CLOSED", 15, "after the override's ttl")
     # The override paused the leader (checks every 500 ms otherwise): none
     # in the middle of it, well clear of its start and its end.

@@ -123,7 +123,11 @@ def test_force_is_ordered_with_later_requests():
     first = c.readline(5)
     assert first.startswith("OK ") and first[3:].isdigit(), first
     assert c.readline(5) == "OK DENY FORCED_OPEN"
-    assert c.readline(5) == "OK payments FORCED_OPEN 0 local"
+    # GET shows the ttl left, as this daemon's monotonic clock measures it.
+    got = c.readline(5)
+    head, _, left = got.partition(" ttl_left_ms=")
+    assert head == "OK payments FORCED_OPEN 0 local", got
+    assert 55000 <= int(left) <= 60000, got
     assert c.readline(5).startswith("OK ")
     assert c.readline(5) == "OK payments CLOSED 0 local"
 

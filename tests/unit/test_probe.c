@@ -322,7 +322,7 @@ fake_publish(struct dep *d, const struct state_record *next,
 		reqs_at[npubs] = requests;
 		pubs[npubs++] = *next;
 	}
-	dep_apply_state(d, next, &ver, now_mono_ms(), now_wall_ms());
+	dep_apply_state(d, next, &ver, now_mono_ms(), 0);
 	done(0, (uint64_t)zversion, "ok", done_arg);
 	prober_fleet_changed(pr, d);
 	if (next->state == stop_at)
@@ -500,7 +500,7 @@ test_prober_votes_and_override(void)
 	/* An override pauses the leader: no checks at all. */
 	prober_setup();
 	answer_status = 500;
-	dep_apply_override(pdep, &o, &ov, now_mono_ms(), now_wall_ms());
+	dep_apply_override(pdep, &o, &ov, now_mono_ms());
 	prober_leader_changed(pr, pdep, true);
 	run_loop(400);
 	CU_ASSERT_EQUAL(requests, 0);

@@ -346,7 +346,7 @@ test_errcode_names(void)
 static void
 test_format_view(void)
 {
-	struct dep_view v = {"payments", BREAKER_HALF_OPEN, 42, AUTH_STALE};
+	struct dep_view v = {"payments", BREAKER_HALF_OPEN, 42, AUTH_STALE, -1};
 	char out[128];
 	int n;
 
@@ -371,9 +371,16 @@ test_format_view(void)
 static void
 test_format_other(void)
 {
-	struct dep_view v = {"p", BREAKER_FORCED_OPEN, 3, AUTH_LOCAL};
+	struct dep_view v = {"p", BREAKER_FORCED_OPEN, 3, AUTH_LOCAL, -1};
 	char out[128];
 
+	proto_format_get(out, sizeof out, &v);
+	CU_ASSERT_STRING_EQUAL(out, "OK p FORCED_OPEN 3 local\n");
+	v.ttl_left_ms = 2875;
+	proto_format_get(out, sizeof out, &v);
+	CU_ASSERT_STRING_EQUAL(
+	    out, "OK p FORCED_OPEN 3 local ttl_left_ms=2875\n");
+	v.ttl_left_ms = -1;
 	proto_format_allow(out, sizeof out, true, &v);
 	CU_ASSERT_STRING_EQUAL(out, "OK ALLOW\n");
 	proto_format_allow(out, sizeof out, false, &v);

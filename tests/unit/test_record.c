@@ -141,7 +141,11 @@ test_state_too_long(void)
 	free(buf);
 }
 
-/* Overrides: OPEN means FORCED_OPEN, bounded expiry, other states refused. */
+/*
+ * Overrides: OPEN means FORCED_OPEN, a ttl of at most 30 days, other
+ * states refused; nothing depends on the reader's clock; a record with
+ * until_ms but no ttl_ms is marked legacy.
+ */
 static void
 test_override(void)
 {
@@ -150,33 +154,49 @@ test_override(void)
 	const char *j;
 
 	j = "{\"state\":\"OPEN\",\"until_ms\":1764250060000,\"by\":\"ops\"}";
-	CU_ASSERT_EQUAL(record_override_decode(
-	                    j, strlen(j), NOW_WALL, &o, err, sizeof(err)),
-	    0);
+	CU_ASSERT_EQUAL(
+	    record_override_decode(j, strlen(j), &o, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(o.state, BREAKER_FORCED_OPEN);
 	CU_ASSERT_EQUAL(o.until_ms, 1764250060000ULL);
+	CU_ASSERT_TRUE(o.legacy);
+	CU_ASSERT_EQUAL(o.ttl_ms, 0);
 	CU_ASSERT_STRING_EQUAL(o.by, "ops");
+	j = "{\"state\":\"OPEN\",\"until_ms\":0}";
+	CU_ASSERT_EQUAL(
+	    record_override_decode(j, strlen(j), &o, err, sizeof(err)), 0);
+	CU_ASSERT_FALSE(o.legacy);
 	j = "{\"state\":\"HALF_OPEN\"}";
-	CU_ASSERT_EQUAL(record_override_decode(
-	                    j, strlen(j), NOW_WALL, &o, err, sizeof(err)),
-	    -1);
+	CU_ASSERT_EQUAL(
+	    record_override_decode(j, strlen(j), &o, err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "OPEN or CLOSED"));
-	j = "{\"state\":\"CLOSED\",\"until_ms\":1766842000001}";
-	CU_ASSERT_EQUAL(record_override_decode(
-	                    j, strlen(j), NOW_WALL, &o, err, sizeof(err)),
-	    -1);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "30 days"));
+	j = "{\"state\":\"CLOSED\",\"ttl_ms\":2592000001}";
+	CU_ASSERT_EQUAL(
+	    record_override_decode(j, strlen(j), &o, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "ttl_ms"));
+	/* A wall-clock expiry years ahead is display only: accepted. */
+	j = "{\"state\":\"CLOSED\",\"ttl_ms\":1000,"
+	    "\"until_ms\":1921930000000}";
+	CU_ASSERT_EQUAL(
+	    record_override_decode(j, strlen(j), &o, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(o.ttl_ms, 1000);
+	CU_ASSERT_FALSE(o.legacy);
 	memset(&in, 0, sizeof(in));
 	in.state = BREAKER_FORCED_OPEN;
-	in.until_ms = NOW_WALL + 1000;
+	in.ttl_ms = 300000;
+	in.set_ms = NOW_WALL;
+	in.until_ms = NOW_WALL + 300000;
 	strlcpy_b(in.reason, "maintenance", sizeof(in.reason));
 	s = record_override_encode(&in);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"state\":\"OPEN\""));
-	CU_ASSERT_EQUAL(record_override_decode(
-	                    s, strlen(s), NOW_WALL, &o, err, sizeof(err)),
-	    0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"ttl_ms\":300000"));
+	CU_ASSERT_EQUAL(
+	    record_override_decode(s, strlen(s), &o, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(o.state, BREAKER_FORCED_OPEN);
+	CU_ASSERT_EQUAL(o.ttl_ms, 300000);
+	CU_ASSERT_EQUAL(o.set_ms, NOW_WALL);
+	CU_ASSERT_EQUAL(o.until_ms, NOW_WALL + 300000);
+	CU_ASSERT_FALSE(o.legacy);
 	CU_ASSERT_STRING_EQUAL(o.reason, "maintenance");
 	free(s);
 }

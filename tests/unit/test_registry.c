@@ -45,7 +45,7 @@ static void
 setup(enum unreachable_policy policy, bool fleet)
 {
 	static const struct registry_hooks hooks = {
-	    hook_changed, hook_vote, NULL};
+	    hook_changed, hook_vote, NULL, NULL};
 
 	memset(&cfg, 0, sizeof(cfg));
 	memset(depcfg, 0, sizeof(depcfg));
@@ -101,8 +101,8 @@ static void
 connect_all(void)
 {
 	for (size_t i = 0; i < registry_count(reg); i++)
-		dep_set_synced(registry_at(reg, i), true, 1000, 0);
-	registry_set_session(reg, FLEET_CONNECTED, 1000, 0);
+		dep_set_synced(registry_at(reg, i), true, 1000);
+	registry_set_session(reg, FLEET_CONNECTED, 1000);
 }
 
 static void
@@ -126,11 +126,11 @@ test_standalone_local(void)
 	setup(POLICY_LAST_KNOWN, false);
 	d = registry_find(reg, "payments");
 	CU_ASSERT_TRUE(registry_ready(reg));
-	dep_view(d, 1000, 0, &v);
+	dep_view(d, 1000, &v);
 	CU_ASSERT_EQUAL(v.state, BREAKER_CLOSED);
 	CU_ASSERT_EQUAL(v.authority, AUTH_LOCAL);
 	CU_ASSERT_EQUAL(v.version, 0);
-	CU_ASSERT_TRUE(dep_allow(d, 1000, 0, &v));
+	CU_ASSERT_TRUE(dep_allow(d, 1000, &v));
 	teardown();
 }
 
@@ -143,21 +143,21 @@ test_local_trip_votes(void)
 	setup(POLICY_LAST_KNOWN, false);
 	d = registry_find(reg, "payments");
 	for (int i = 0; i < 4; i++)
-		dep_report(d, 1000 + i, 0, BREAKER_FAIL, 10);
-	dep_view(d, 1010, 0, &v);
+		dep_report(d, 1000 + i, BREAKER_FAIL, 10);
+	dep_view(d, 1010, &v);
 	CU_ASSERT_EQUAL(v.state, BREAKER_OPEN);
 	CU_ASSERT_EQUAL(nvotes, 1);
 	CU_ASSERT_TRUE(last_tripped);
 	CU_ASSERT_EQUAL(nchanged, 1);
 	CU_ASSERT_EQUAL(last_old.state, BREAKER_CLOSED);
 	CU_ASSERT_EQUAL(last_new.state, BREAKER_OPEN);
-	CU_ASSERT_FALSE(dep_allow(d, 1010, 0, &v));
+	CU_ASSERT_FALSE(dep_allow(d, 1010, &v));
 	CU_ASSERT_EQUAL(dep_counters(d)->denied, 1);
 	CU_ASSERT_EQUAL(dep_counters(d)->calls[BREAKER_FAIL], 4);
 	CU_ASSERT_EQUAL(
 	    dep_counters(d)->transitions[BREAKER_CLOSED][BREAKER_OPEN], 1);
 	/* The other dependency is untouched. */
-	dep_view(registry_find(reg, "ledger"), 1010, 0, &v);
+	dep_view(registry_find(reg, "ledger"), 1010, &v);
 	CU_ASSERT_EQUAL(v.state, BREAKER_CLOSED);
 	teardown();
 }
@@ -172,22 +172,22 @@ test_fleet_overrides_local(void)
 
 	setup(POLICY_LAST_KNOWN, true);
 	d = registry_find(reg, "payments");
-	dep_view(d, 1000, 0, &v);
+	dep_view(d, 1000, &v);
 	CU_ASSERT_EQUAL(v.authority, AUTH_LOCAL);
 	CU_ASSERT_FALSE(registry_ready(reg));
 	connect_all();
 	CU_ASSERT_TRUE(registry_ready(reg));
 	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 1);
-	dep_view(d, 1000, 0, &v);
+	dep_view(d, 1000, &v);
 	CU_ASSERT_EQUAL(v.state, BREAKER_OPEN);
 	CU_ASSERT_EQUAL(v.version, 3);
 	CU_ASSERT_EQUAL(v.authority, AUTH_AUTHORITATIVE);
-	CU_ASSERT_FALSE(dep_allow(d, 1000, 0, &v));
+	CU_ASSERT_FALSE(dep_allow(d, 1000, &v));
 	/* HALF_OPEN fleet-wide denies app calls everywhere. */
 	r = rec(BREAKER_HALF_OPEN);
 	zv = ver(5, 10, 4);
 	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 1);
-	CU_ASSERT_FALSE(dep_allow(d, 1000, 0, &v));
+	CU_ASSERT_FALSE(dep_allow(d, 1000, &v));
 	CU_ASSERT_EQUAL(v.state, BREAKER_HALF_OPEN);
 	teardown();
 }
@@ -211,12 +211,12 @@ test_ordering(void)
 	zv = ver(5, 30, 6);
 	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 0);
 	CU_ASSERT_EQUAL(dep_counters(d)->records_stale, 2);
-	dep_view(d, 1000, 0, &v);
+	dep_view(d, 1000, &v);
 	CU_ASSERT_EQUAL(v.state, BREAKER_OPEN);
 	/* A recreated znode (new czxid) counts by mzxid. */
 	zv = ver(40, 41, 0);
 	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 1);
-	dep_view(d, 1000, 0, &v);
+	dep_view(d, 1000, &v);
 	CU_ASSERT_EQUAL(v.state, BREAKER_CLOSED);
 	zv = ver(3, 4, 99);
 	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 0);
@@ -235,7 +235,7 @@ test_fleet_close_resets_and_withdraws(void)
 	connect_all();
 	d = registry_find(reg, "payments");
 	for (int i = 0; i < 4; i++)
-		dep_report(d, 1000, 0, BREAKER_FAIL, 10);
+		dep_report(d, 1000, BREAKER_FAIL, 10);
 	CU_ASSERT_TRUE(last_tripped);
 	dep_apply_state(d, &r, &zv, 1000, 0);
 	r = rec(BREAKER_CLOSED);
@@ -243,9 +243,9 @@ test_fleet_close_resets_and_withdraws(void)
 	dep_apply_state(d, &r, &zv, 1000, 0);
 	CU_ASSERT_FALSE(last_tripped);
 	CU_ASSERT_EQUAL(nvotes, 2);
-	dep_view(d, 1000, 0, &v);
+	dep_view(d, 1000, &v);
 	CU_ASSERT_EQUAL(v.state, BREAKER_CLOSED);
-	CU_ASSERT_TRUE(dep_allow(d, 1000, 0, &v));
+	CU_ASSERT_TRUE(dep_allow(d, 1000, &v));
 	teardown();
 }
 
@@ -255,36 +255,132 @@ test_override_and_expiry(void)
 	struct override_record o;
 	struct dep_view v;
 	struct dep *d;
+	uint64_t left;
 
 	setup(POLICY_LAST_KNOWN, false);
 	d = registry_find(reg, "payments");
 	memset(&o, 0, sizeof(o));
 	o.state = BREAKER_FORCED_OPEN;
-	o.until_ms = 50000;
+	o.ttl_ms = 40000;
+	o.until_ms =
+	    1; /* wall clock, display only: long past, must not matter */
 	strlcpy_b(o.by, "uid 1000", sizeof(o.by));
 	strlcpy_b(o.reason, "maintenance", sizeof(o.reason));
-	CU_ASSERT_EQUAL(dep_apply_override(d, &o, NULL, 1000, 10000), 1);
+	CU_ASSERT_EQUAL(dep_apply_override(d, &o, NULL, 1000), 1);
 	CU_ASSERT_STRING_EQUAL(
 	    last_reason, "forced open by uid 1000: maintenance");
-	dep_view(d, 1000, 10000, &v);
+	dep_view(d, 1000, &v);
 	CU_ASSERT_EQUAL(v.state, BREAKER_FORCED_OPEN);
-	CU_ASSERT_FALSE(dep_allow(d, 1000, 10000, &v));
-	/* Expiry is by the wall clock, noticed by the tick. */
+	CU_ASSERT_EQUAL(v.ttl_left_ms, 40000);
+	CU_ASSERT_FALSE(dep_allow(d, 1000, &v));
+	CU_ASSERT_TRUE(dep_override_left(d, 31000, &left));
+	CU_ASSERT_EQUAL(left, 10000);
+	/* Standalone, the ttl runs on the monotonic clock, seen by the tick. */
 	nchanged = 0;
-	registry_tick(reg, 2000, 50000);
+	registry_tick(reg, 40999);
+	CU_ASSERT_EQUAL(nchanged, 0);
+	CU_ASSERT_PTR_NOT_NULL(dep_override(d, NULL));
+	registry_tick(reg, 41000);
 	CU_ASSERT_EQUAL(nchanged, 1);
 	CU_ASSERT_EQUAL(last_new.state, BREAKER_CLOSED);
-	CU_ASSERT_PTR_NULL(dep_override(d, 50000));
+	CU_ASSERT_PTR_NULL(dep_override(d, NULL));
 	/* Override CLOSED beats an OPEN local breaker. */
 	for (int i = 0; i < 4; i++)
-		dep_report(d, 3000, 60000, BREAKER_FAIL, 10);
+		dep_report(d, 43000, BREAKER_FAIL, 10);
 	o.state = BREAKER_CLOSED;
-	o.until_ms = 0;
-	dep_apply_override(d, &o, NULL, 3000, 60000);
-	CU_ASSERT_TRUE(dep_allow(d, 3000, 60000, &v));
-	CU_ASSERT_EQUAL(dep_apply_override(d, NULL, NULL, 3000, 60000), 1);
-	CU_ASSERT_FALSE(dep_allow(d, 3000, 60000, &v));
-	CU_ASSERT_EQUAL(dep_apply_override(d, NULL, NULL, 3000, 60000), 0);
+	o.ttl_ms = 0;
+	dep_apply_override(d, &o, NULL, 43000);
+	CU_ASSERT_FALSE(dep_override_left(d, 43000, &left));
+	dep_view(d, 43000, &v);
+	CU_ASSERT_EQUAL(v.ttl_left_ms, -1);
+	CU_ASSERT_TRUE(dep_allow(d, 43000, &v));
+	CU_ASSERT_EQUAL(dep_apply_override(d, NULL, NULL, 43000), 1);
+	CU_ASSERT_FALSE(dep_allow(d, 43000, &v));
+	CU_ASSERT_EQUAL(dep_apply_override(d, NULL, NULL, 43000), 0);
+	teardown();
+}
+
+/*
+ * In a fleet no instance ends an override on its own clock: it is obeyed
+ * until the znode changes (the leader deletes it), however long ago the
+ * ttl ran out here.
+ */
+static void
+test_override_fleet_no_local_expiry(void)
+{
+	struct override_record o;
+	struct znode_ver zv = ver(7, 7, 0);
+	struct dep_view v;
+	struct dep *d;
+	uint64_t left;
+
+	setup(POLICY_LAST_KNOWN, true);
+	connect_all();
+	d = registry_find(reg, "payments");
+	memset(&o, 0, sizeof(o));
+	o.state = BREAKER_FORCED_OPEN;
+	o.ttl_ms = 1000;
+	CU_ASSERT_EQUAL(dep_apply_override(d, &o, &zv, 5000), 1);
+	registry_tick(reg, 5000 + 3600000);
+	dep_view(d, 5000 + 3600000, &v);
+	CU_ASSERT_EQUAL(v.state, BREAKER_FORCED_OPEN);
+	CU_ASSERT_EQUAL(v.ttl_left_ms, 0);
+	CU_ASSERT_TRUE(dep_override_left(d, 5000 + 3600000, &left));
+	CU_ASSERT_EQUAL(left, 0);
+	/* The same version read again keeps its first sight. */
+	CU_ASSERT_EQUAL(dep_apply_override(d, &o, &zv, 9000), 0);
+	CU_ASSERT_TRUE(dep_override_left(d, 5500, &left));
+	CU_ASSERT_EQUAL(left, 500);
+	/* A new version (a new FORCE) runs its ttl from its own sight. */
+	zv = ver(7, 8, 1);
+	CU_ASSERT_EQUAL(dep_apply_override(d, &o, &zv, 9000), 1);
+	CU_ASSERT_TRUE(dep_override_left(d, 9400, &left));
+	CU_ASSERT_EQUAL(left, 600);
+	teardown();
+}
+
+/*
+ * Joining: an unread dependency is held until its read or the end of the
+ * start-up wait; then local answers are counted.  After a session expiry
+ * the last known state answers, stale, and nothing is held.
+ */
+static void
+test_hold_until_synced(void)
+{
+	struct state_record r = rec(BREAKER_OPEN);
+	struct znode_ver zv = ver(5, 9, 1);
+	struct dep_view v;
+	struct dep *d;
+
+	setup(POLICY_LAST_KNOWN, true);
+	d = registry_find(reg, "payments");
+	CU_ASSERT_TRUE(dep_must_hold(d));
+	CU_ASSERT_TRUE(registry_waiting(reg));
+	dep_apply_state(d, &r, &zv, 1000, 0);
+	dep_set_synced(d, true, 1000);
+	CU_ASSERT_FALSE(dep_must_hold(d));
+	CU_ASSERT_TRUE(dep_must_hold(registry_find(reg, "ledger")));
+	/* A new session (expiry): last known, stale, not held. */
+	registry_set_session(reg, FLEET_LOST, 2000);
+	registry_set_session(reg, FLEET_CONNECTING, 2000);
+	dep_set_synced(d, false, 2000);
+	CU_ASSERT_FALSE(dep_must_hold(d));
+	dep_view(d, 2000, &v);
+	CU_ASSERT_EQUAL(v.state, BREAKER_OPEN);
+	CU_ASSERT_EQUAL(v.authority, AUTH_STALE);
+	CU_ASSERT_FALSE(dep_allow(d, 2000, &v));
+	/* The wait runs out: the never-read one answers local, counted. */
+	registry_wait_over(reg, 3000);
+	CU_ASSERT_FALSE(registry_waiting(reg));
+	d = registry_find(reg, "ledger");
+	CU_ASSERT_FALSE(dep_must_hold(d));
+	dep_note_answer(d);
+	dep_view(d, 3000, &v);
+	CU_ASSERT_EQUAL(v.authority, AUTH_LOCAL);
+	CU_ASSERT_EQUAL(dep_counters(d)->unsynced_answers, 1);
+	dep_note_answer(registry_find(reg, "payments"));
+	CU_ASSERT_EQUAL(
+	    dep_counters(registry_find(reg, "payments"))->unsynced_answers, 0);
 	teardown();
 }
 
@@ -301,17 +397,17 @@ test_suspended_last_known(void)
 	d = registry_find(reg, "payments");
 	dep_apply_state(d, &r, &zv, 1000, 0);
 	nchanged = 0;
-	registry_set_session(reg, FLEET_SUSPENDED, 1000, 0);
+	registry_set_session(reg, FLEET_SUSPENDED, 1000);
 	CU_ASSERT_EQUAL(nchanged, 2); /* both deps change authority */
-	dep_view(d, 1000, 0, &v);
+	dep_view(d, 1000, &v);
 	CU_ASSERT_EQUAL(v.state, BREAKER_OPEN);
 	CU_ASSERT_EQUAL(v.authority, AUTH_STALE);
 	CU_ASSERT_FALSE(registry_ready(reg));
 	/* A dependency with no fleet record is answered locally. */
-	dep_view(registry_find(reg, "ledger"), 1000, 0, &v);
+	dep_view(registry_find(reg, "ledger"), 1000, &v);
 	CU_ASSERT_EQUAL(v.authority, AUTH_LOCAL);
-	registry_set_session(reg, FLEET_CONNECTED, 1000, 0);
-	dep_view(d, 1000, 0, &v);
+	registry_set_session(reg, FLEET_CONNECTED, 1000);
+	dep_view(d, 1000, &v);
 	CU_ASSERT_EQUAL(v.authority, AUTH_AUTHORITATIVE);
 	CU_ASSERT_EQUAL(v.state, BREAKER_OPEN);
 	teardown();
@@ -329,16 +425,16 @@ test_policies(void)
 	connect_all();
 	d = registry_find(reg, "payments");
 	dep_apply_state(d, &r, &zv, 1000, 0);
-	registry_set_session(reg, FLEET_SUSPENDED, 1000, 0);
-	CU_ASSERT_TRUE(dep_allow(d, 1000, 0, &v));
+	registry_set_session(reg, FLEET_SUSPENDED, 1000);
+	CU_ASSERT_TRUE(dep_allow(d, 1000, &v));
 	CU_ASSERT_EQUAL(v.state, BREAKER_CLOSED);
 	teardown();
 
 	setup(POLICY_FAIL_CLOSED, true);
 	connect_all();
 	d = registry_find(reg, "ledger");
-	registry_set_session(reg, FLEET_LOST, 1000, 0);
-	CU_ASSERT_FALSE(dep_allow(d, 1000, 0, &v));
+	registry_set_session(reg, FLEET_LOST, 1000);
+	CU_ASSERT_FALSE(dep_allow(d, 1000, &v));
 	CU_ASSERT_EQUAL(v.state, BREAKER_OPEN);
 	CU_ASSERT_EQUAL(v.authority, AUTH_STALE);
 	teardown();
@@ -347,8 +443,8 @@ test_policies(void)
 	connect_all();
 	d = registry_find(reg, "payments");
 	dep_apply_state(d, &r, &zv, 1000, 0);
-	registry_set_session(reg, FLEET_SUSPENDED, 1000, 0);
-	CU_ASSERT_TRUE(dep_allow(d, 1000, 0, &v));
+	registry_set_session(reg, FLEET_SUSPENDED, 1000);
+	CU_ASSERT_TRUE(dep_allow(d, 1000, &v));
 	CU_ASSERT_EQUAL(v.state, BREAKER_CLOSED);
 	CU_ASSERT_EQUAL(v.authority, AUTH_LOCAL);
 	teardown();
@@ -378,6 +474,9 @@ main(void)
 	    {"fleet close resets window and vote",
 	        test_fleet_close_resets_and_withdraws},
 	    {"override and its expiry", test_override_and_expiry},
+	    {"fleet override ends only by its znode",
+	        test_override_fleet_no_local_expiry},
+	    {"unread dependency is held", test_hold_until_synced},
 	    {"suspended keeps last known", test_suspended_last_known},
 	    {"unreachable policies", test_policies},
 	    {"names", test_names},
