@@ -77,6 +77,8 @@ static const char ctl_usage_text[] =
     "  publish DEP STATE [--reason TEXT]                      (admin)\n"
     "  metrics                       Prometheus metrics\n"
     "  ping                          is the daemon answering?\n"
+    "  ready                         is every dependency synced? (STATUS "
+    "ready=1)\n"
     "\n"
     "options:\n"
     "  -s, --socket PATH   daemon socket (default $BREAKERD_SOCKET or\n"
@@ -335,6 +337,42 @@ ctl_cmd_ping(struct ctl *ctl)
 	return CTL_EXIT_OK;
 }
 
+/* The " ttl_left_ms=N" word of a GET reply: N, or -1 if absent. */
+static long long
+ctl_ttl_left(const char *reply)
+{
+	const char *p = strstr(reply, " ttl_left_ms=");
+	char *end;
+	long long n;
+
+	if (p == NULL)
+		return -1;
+	n = strtoll(p + 13, &end, 10);
+	return end == p + 13 || n < 0 ? -1 : n;
+}
+
+/* get's output: the view, and the time left of an override's ttl. */
+static void
+ctl_get_print(const struct ctl *ctl, const struct bd_view *v, long long left)
+{
+	json_t *o;
+
+	if (ctl->json) {
+		o = ctl_view_json(v);
+		if (left >= 0)
+			json_object_set_new(
+			    o, "ttl_left_ms", json_integer(left));
+		ctl_json_print(o);
+		return;
+	}
+	ctl_view_header(ctl);
+	ctl_view_print(ctl, v);
+	if (left >= 0)
+		printf("override ends in %lld.%03llds (as this daemon measures "
+		       "it)\n",
+		    left / 1000, left % 1000);
+}
+
 /* get DEP: exits 1 when the state stops calls. */
 static int
 ctl_cmd_get(struct ctl *ctl)
@@ -350,9 +388,33 @@ ctl_cmd_get(struct ctl *ctl)
 		return rc;
 	if (bd_parse_view(reply, &v) != 0)
 		return ctl_fail(ctl, BD_EBADREPLY, NULL);
-	ctl_view_header(ctl);
-	ctl_view_print(ctl, &v);
+	ctl_get_print(ctl, &v, ctl_ttl_left(reply));
 	return ctl_state_denies(v.state) ? CTL_EXIT_DENY : CTL_EXIT_OK;
+}
+
+/* ready: exit 0 if STATUS says ready=1 (every dependency synced), else 1. */
+static int
+ctl_cmd_ready(struct ctl *ctl)
+{
+	struct ctl_lines l = {NULL, 0};
+	int ready = 0;
+	json_t *o;
+	size_t i;
+	int rc;
+
+	if ((rc = ctl_query(ctl, "STATUS", &l)) != 0)
+		return rc;
+	for (i = 1; i < l.n; i++)
+		if (strcmp(l.v[i], "ready=1") == 0)
+			ready = 1;
+	ctl_lines_free(&l);
+	if (ctl->json) {
+		o = json_object();
+		json_object_set_new(o, "ready", json_boolean(ready));
+		ctl_json_print(o);
+	} else
+		printf("%s\n", ready ? "ready" : "not ready");
+	return ready ? CTL_EXIT_OK : CTL_EXIT_DENY;
 }
 
 /* allow DEP: "OK ALLOW" exits 0, "OK DENY <STATE>" exits 1. */
@@ -731,6 +793,7 @@ static const struct ctl_cmd ctl_cmds[] = {
     {"publish", 2, 2, ctl_cmd_publish},
     {"metrics", 0, 0, ctl_cmd_metrics},
     {"ping", 0, 0, ctl_cmd_ping},
+    {"ready", 0, 0, ctl_cmd_ready},
 };
 
 /*

@@ -1912,8 +1912,8 @@ fleet_status(const struct fleet *fl, struct evbuffer *out)
 	evbuffer_add_printf(
 	    out, "zk_generation=%" PRIu64 "\n", zk_generation(fl->zk));
 	evbuffer_add_printf(out, "zk_auth=%d\n", zk_has_auth(fl->zk));
-	evbuffer_add_printf(
-	    out, "ready=%d\n", registry_session(fl->reg) == FLEET_CONNECTED);
+	/* The same test as READY=1 to systemd and `breakerctl ready`. */
+	evbuffer_add_printf(out, "ready=%d\n", registry_ready(fl->reg));
 	evbuffer_add_printf(
 	    out, "registered=%d\n", membership_registered(fl->mb));
 	evbuffer_add_printf(

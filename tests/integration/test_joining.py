@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 
-from harness import Client, Daemon, free_ports, wait_until
+from harness import BUILD, Client, Daemon, free_ports, run_tool, wait_until
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 150
@@ -259,4 +259,58 @@ def test_held_list_and_watch_keep_order(ens):
     assert c.readline(5) == "OK"
     ev = c.readline(5).split()
     assert ev[:3] == ["EVENT", DEP, "FORCED_OPEN"], ev
+    s.close()
+
+
+def _notify_socket(run_dir, name):
+    """A datagram socket standing in for systemd's NOTIFY_SOCKET."""
+    path = str(run_dir / ("%s.notify" % name))
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    s.settimeout(0.1)
+    return s, path
+
+
+def _notifications(s):
+    out = []
+    while True:
+        try:
+            out.append(s.recv(4096).decode())
+        except (socket.timeout, BlockingIOError):
+            return out
+
+
+def test_ready_means_synced_everywhere(ens, run_dir):
+    """READY=1 to systemd, STATUS ready=1 and `breakerctl ready` agree:
+    not while ZooKeeper is out of reach (even past startup_wait_ms), yes
+    once every dependency's state is read."""
+    ctl = str(BUILD / "breakerctl")
+    port = free_ports(1)[0]
+    s, path = _notify_socket(run_dir, "lonely")
+    d = Daemon("lonely", deps=[DEP, OTHER], zk="127.0.0.1:%d" % port,
+               env={"NOTIFY_SOCKET": path},
+               overrides={"zookeeper": {"startup_wait_ms": 300}}).start()
+    wait_until(lambda: d.status().get("startup_wait") == "over", 10, 0.05,
+               "startup wait never ended")
+    assert d.status()["ready"] == "0"
+    r = run_tool([ctl, "-s", d.socket_path, "ready"])
+    assert r.returncode == 1 and "not ready" in r.stdout, r.stdout
+    assert not any("READY=1" in m for m in _notifications(s))
+    d.stop()
+    s.close()
+
+    s, path = _notify_socket(run_dir, "joiner")
+    j = _daemon(ens, "joiner", env={"NOTIFY_SOCKET": path}).start()
+    got = []
+    wait_until(lambda: got.extend(_notifications(s)) or
+               any("READY=1" in m for m in got), 15, 0.05,
+               "no READY=1: %r" % got)
+    st = j.status()
+    assert st["ready"] == "1", st
+    assert all(st["dep.%s" % n].split()[2] == "authoritative"
+               for n in (DEP, OTHER)), st
+    r = run_tool([ctl, "-s", j.socket_path, "ready"])
+    assert r.returncode == 0 and r.stdout.strip() == "ready", r.stdout
+    j.stop()
+    assert any("STOPPING=1" in m for m in _notifications(s))
     s.close()
