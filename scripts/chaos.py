@@ -10,7 +10,8 @@ HTTP service per dependency (with a request log) and N breakerd instances
 Client threads hammer every instance's socket with GET/ALLOW/REPORT at a
 bounded rate and record every answer; a seeded fault loop meanwhile kills
 leaders (SIGKILL or SIGTERM) and other instances and restarts them, pauses
-leaders (SIGSTOP for up to 3 s, then SIGCONT), kills,
+leaders (SIGSTOP for up to 3 s, then SIGCONT), restarts an instance under
+a wall clock two hours ahead or behind (libfaketime), kills,
 pauses and restarts ZooKeeper servers (never more than one of three down,
 except the "quorum loss" phase that takes two down for a few seconds),
 switches dependencies into outages (error, hang, refuse, slow) and
@@ -395,6 +396,25 @@ class Chaos:
         self.later(self.rng.uniform(0.5, 3.0),
                    lambda: self.start_inst(inst), "start " + inst.name)
 
+    def f_clock_skew(self):
+        """Restart an instance with its wall clock 2 h ahead or behind (or
+        right again): its monotonic clock stays right, as on a real host,
+        and no answer may change.  The skew stays until the next one."""
+        env = harness.faketime_env("+0")
+        cand = [i for i in self.insts if i.up and not i.paused]
+        if env is None or len(cand) < 2:
+            return False
+        inst = self.rng.choice(cand)
+        offset = self.rng.choice(("+2h", "-2h", None))
+        self.stop_inst(inst, signal.SIGTERM)
+        inst.d.env = harness.faketime_env(offset) if offset else {}
+        self.h.event("SIGTERM %s pid %s, restart with wall clock %s" % (
+            inst.name, inst.d.pid, offset or "right"))
+        self.later(self.rng.uniform(0.5, 2.0),
+                   lambda: self.start_inst(inst), "start " + inst.name)
+        return "clock_skew_" + {"+2h": "ahead", "-2h": "behind",
+                                None: "right"}[offset]
+
     def f_pause_leader(self):
         """SIGSTOP a leader (a long GC pause, a frozen VM) for up to 3 s:
         on SIGCONT it must check its lease before it probes again."""
@@ -496,7 +516,7 @@ class Chaos:
 
     def fault_loop(self):
         kinds = [(self.f_kill_leader, 3), (self.f_restart, 2),
-                 (self.f_pause_leader, 1.5),
+                 (self.f_pause_leader, 1.5), (self.f_clock_skew, 1.5),
                  (self.f_zk_kill, 3), (self.f_quorum_loss, 0.5),
                  (self.f_outage, 3), (self.f_publish, 3)]
         fns = [k for k, _ in kinds]

@@ -88,7 +88,8 @@ run_integration() {
 # that drive it hardest; the harness fails a test whose daemon logged a
 # sanitizer or LeakSanitizer report.
 SAN_FILES="test_socket.py test_breakerctl.py test_metrics_http.py test_identity.py
-test_fleet.py test_spread.py test_probes.py test_abuse.py test_partition.py"
+test_fleet.py test_spread.py test_probes.py test_abuse.py test_partition.py
+test_joining.py"
 run_integration_san() {
 	local out="$LOGDIR/integration-san.log" line files=()
 	for f in $SAN_FILES; do files+=("tests/integration/$f"); done
