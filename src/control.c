@@ -1315,21 +1315,36 @@ ctl_release_slot(struct control *ctl, struct ctl_slot *s)
 	ctl_maybe_close(cl);
 }
 
-/* See control.h: give every held answer that no longer has to wait. */
+/* The first held answer that may go now, or NULL. */
+static struct ctl_slot *
+ctl_next_release(struct control *ctl)
+{
+	struct ctl_slot *s;
+
+	for (s = TAILQ_FIRST(&ctl->held); s != NULL; s = TAILQ_NEXT(s, hentry))
+		if (!ctl_must_hold(ctl, s->deps, s->ndeps))
+			return s;
+	return NULL;
+}
+
+/*
+ * See control.h: give every held answer that no longer has to wait.
+ * Answering one can change a view and call back here (through the
+ * daemon's hook), and can free slots: so the nested call does nothing and
+ * the scan starts again from the head after each answer.  d is a hint
+ * only; every held answer is checked.
+ */
 void
 control_release(struct control *ctl, struct dep *d)
 {
-	struct ctl_slot *s, *next;
+	struct ctl_slot *s;
 
+	(void)d;
+	if (ctl->target != NULL || TAILQ_EMPTY(&ctl->held))
+		return;
 	ctl->clock_uses = 0; /* outside a pass: read the clock afresh */
-	for (s = TAILQ_FIRST(&ctl->held); s != NULL; s = next) {
-		next = TAILQ_NEXT(s, hentry);
-		if (d != NULL && s->deps != NULL && s->ndeps == 1
-		    && s->deps[0] != d)
-			continue;
-		if (!ctl_must_hold(ctl, s->deps, s->ndeps))
-			ctl_release_slot(ctl, s);
-	}
+	while ((s = ctl_next_release(ctl)) != NULL)
+		ctl_release_slot(ctl, s);
 }
 
 /* A copy of the counters, for STATUS and METRICS. */

@@ -187,6 +187,8 @@ get_hooks(void)
 
 /* ---- set-up and tear-down ---- */
 
+static bool setup_fleet; /* the next setup() is a fleet member */
+
 /* A config built in code, one server with three dependencies. */
 static void
 setup(uint32_t max_clients, uint32_t idle_ms, uint32_t watch_max)
@@ -209,6 +211,8 @@ setup(uint32_t max_clients, uint32_t idle_ms, uint32_t watch_max)
 	T.cfg.idle_timeout_ms = idle_ms;
 	T.cfg.watch_buffer_max = watch_max;
 	T.cfg.unreachable = POLICY_LAST_KNOWN;
+	/* Never connected to: only makes the registry a fleet member's. */
+	T.cfg.zk_hosts = setup_fleet ? (char *)(uintptr_t) "127.0.0.1:1" : NULL;
 	T.cfg.deps = T.deps;
 	T.cfg.ndeps = NDEPS;
 	T.base = event_base_new();
@@ -935,6 +939,82 @@ test_listen(void)
 	teardown();
 }
 
+/* On the loop: payments' fleet state (OPEN) is read; release. */
+static void
+sync_payments_fn(void *arg)
+{
+	struct dep *d = registry_find(T.reg, "payments");
+	struct state_record r;
+	struct znode_ver zv = {3, 3, 1};
+
+	(void)arg;
+	memset(&r, 0, sizeof r);
+	r.state = BREAKER_OPEN;
+	r.term = 1;
+	dep_apply_state(d, &r, &zv, now_mono_ms(), 0);
+	dep_set_synced(d, true, now_mono_ms());
+	control_release(T.ctl, d);
+}
+
+/* On the loop: the start-up wait is over; release the rest. */
+static void
+wait_over_fn(void *arg)
+{
+	(void)arg;
+	registry_wait_over(T.reg, now_mono_ms());
+	control_release(T.ctl, NULL);
+}
+
+/*
+ * A fleet member that has not read a dependency holds GET/ALLOW/LIST
+ * about it, in request order, while PING on another connection answers
+ * at once; the read releases them with the fleet's state, the end of
+ * the start-up wait with the local breaker's.  A client that leaves
+ * with held answers costs nothing.
+ */
+static void
+test_held_until_synced(void)
+{
+	struct client a, b, c;
+	struct control_stats st;
+	char line[512];
+
+	setup_fleet = true;
+	setup(16, 30000, 65536);
+	setup_fleet = false;
+	CU_ASSERT_EQUAL_FATAL(client_connect(&a), 0);
+	CU_ASSERT_EQUAL_FATAL(client_connect(&b), 0);
+	CU_ASSERT_EQUAL_FATAL(client_connect(&c), 0);
+	client_puts(&c, "GET ledger\n");
+	client_puts(&a,
+	    "ALLOW payments\nPING\nGET payments\nLIST\n"
+	    "ALLOW ledger\nPING\n");
+	expect(&b, "PING\n", "OK PONG");
+	CU_ASSERT_EQUAL(client_line_t(&a, line, sizeof line, 200), -2);
+	close(c.fd); /* leaves with a held answer */
+	loop_call(sync_payments_fn, NULL);
+	expect(&a, NULL, "OK DENY OPEN");
+	expect(&a, NULL, "OK PONG");
+	expect(&a, NULL, "OK payments OPEN 1 authoritative");
+	/* LIST still waits: ledger and search are unread. */
+	CU_ASSERT_EQUAL(client_line_t(&a, line, sizeof line, 200), -2);
+	loop_call(wait_over_fn, NULL);
+	expect(&a, NULL, "OK 3");
+	expect(&a, NULL, "payments OPEN 1 authoritative");
+	expect(&a, NULL, "ledger CLOSED 0 local");
+	expect(&a, NULL, "search CLOSED 0 local");
+	expect(&a, NULL, "END");
+	expect(&a, NULL, "OK ALLOW");
+	expect(&a, NULL, "OK PONG");
+	/* Nothing is held any more. */
+	expect(&b, "GET search\n", "OK search CLOSED 0 local");
+	st = get_stats();
+	CU_ASSERT_EQUAL(st.held, 5);
+	close(a.fd);
+	close(b.fd);
+	teardown();
+}
+
 static const struct harness_test tests[] = {
     {"basic_commands", test_basic_commands},
     {"pipelining", test_pipelining},
@@ -949,6 +1029,7 @@ static const struct harness_test tests[] = {
     {"idle_timeout", test_idle_timeout},
     {"half_close", test_half_close},
     {"listen", test_listen},
+    {"held_until_synced", test_held_until_synced},
     {NULL, NULL},
 };
 
