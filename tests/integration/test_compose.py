@@ -26,7 +26,7 @@ ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
 TEMPLATE = ROOT / "conf" / "fleet.json.in"
 LEGACY = ROOT / "docker" / "legacy-app"
 RUNTIME_PKGS = {"libzookeeper-mt2", "libevent-2.1-7",
-                "libevent-pthreads-2.1-7", "libjansson4"}
+                "libevent-pthreads-2.1-7", "libjansson4", "libsystemd0"}
 ZK_SERVICES = ("zk1", "zk2", "zk3")
 BD_SERVICES = ("breakerd-a", "breakerd-b", "breakerd-c")
 
@@ -243,6 +243,18 @@ def test_dockerfile_stages_and_runtime_libraries():
     if run_tool(["which", "dpkg"]).returncode != 0:
         raise Skip("no dpkg")
     allowed = RUNTIME_PKGS | {"libc6", "libevent-core-2.1-7"}
+    # apt-get installs what a runtime package depends on with it (and so
+    # on down): the closure of their Depends.
+    todo = list(RUNTIME_PKGS)
+    while todo:
+        deps = run_tool(["dpkg-query", "-W", "-f=${Depends}",
+                         todo.pop()]).stdout
+        for alt in deps.split(","):
+            for d in alt.split("|"):
+                name = d.split()[0].split(":")[0] if d.strip() else ""
+                if name and name not in allowed:
+                    allowed.add(name)
+                    todo.append(name)
     # The plain build, as the image makes it (a sanitizer build would add
     # libasan, which the image never has).
     for exe in (ROOT / "build" / "breakerd", ROOT / "build" / "breakerctl"):
