@@ -204,6 +204,13 @@ test_ranges(void)
 	expect_error("{\"zookeeper\": {\"session_timeout_ms\": 500}, "
 	             "\"dependencies\": [{\"name\": \"a\"}]}",
 	    "1:38", "500 is out of range 1000..120000");
+	expect_error("{\"zookeeper\": {\"startup_wait_ms\": 600001}, "
+	             "\"dependencies\": [{\"name\": \"a\"}]}",
+	    "1:35",
+	    "zookeeper.startup_wait_ms: 600001 is out of range 0..600000");
+	expect_error("{\"zookeeper\": {\"startup_wait_ms\": -1}, "
+	             "\"dependencies\": [{\"name\": \"a\"}]}",
+	    "1:35", "startup_wait_ms");
 	expect_error("{\"socket\": {\"mode\": \"1777\"}, \"dependencies\": "
 	             "[{\"name\": \"a\"}]}",
 	    "1:21", "mode 1777 is out of range 0..0777");
@@ -395,6 +402,7 @@ test_minimal_defaults(void)
 	CU_ASSERT_EQUAL(cfg.watch_buffer_max, 65536);
 	CU_ASSERT_PTR_NULL(cfg.zk_hosts);
 	CU_ASSERT_EQUAL(cfg.zk_session_timeout_ms, 10000);
+	CU_ASSERT_EQUAL(cfg.startup_wait_ms, 2000);
 	CU_ASSERT_STRING_EQUAL(cfg.zk_root, "/breakerd/default");
 	CU_ASSERT_PTR_NULL(cfg.zk_credential_file);
 	CU_ASSERT_EQUAL(cfg.unreachable, POLICY_LAST_KNOWN);
@@ -437,6 +445,7 @@ static const char full_config[] =
     "  \"zookeeper\": {\"hosts\": "
     "\"127.0.0.1:2181,[::1]:2182,10.1.2.3:2183\",\n"
     "                \"session_timeout_ms\": 4000, \"root\": \"/bk/test-1\",\n"
+    "                \"startup_wait_ms\": 0,\n"
     "                \"credential_file\": \"/etc/breakerd/zk.secret\",\n"
     "                \"unreachable_policy\": \"fail-closed\"},\n"
     "  \"log_level\": \"debug\",\n"
@@ -483,6 +492,7 @@ test_full(void)
 	CU_ASSERT_STRING_EQUAL(
 	    cfg.zk_hosts, "127.0.0.1:2181,[::1]:2182,10.1.2.3:2183");
 	CU_ASSERT_EQUAL(cfg.zk_session_timeout_ms, 4000);
+	CU_ASSERT_EQUAL(cfg.startup_wait_ms, 0);
 	CU_ASSERT_STRING_EQUAL(cfg.zk_root, "/bk/test-1");
 	CU_ASSERT_STRING_EQUAL(
 	    cfg.zk_credential_file, "/etc/breakerd/zk.secret");
