@@ -55,7 +55,6 @@ struct override_record {
 	uint64_t ttl_ms;          /* duration; 0 = until removed */
 	uint64_t set_ms;          /* wall clock of the FORCE, display only */
 	uint64_t until_ms;        /* wall clock set_ms + ttl_ms, display only */
-	bool legacy;              /* until_ms without ttl_ms: older writer */
 	char by[64];
 	char reason[160];
 };

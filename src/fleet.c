@@ -78,7 +78,6 @@ struct fdep {
 	struct election *el;
 	struct event *expire_ev; /* the leader's override ttl timer */
 	bool expiring;           /* its fenced delete is out */
-	uint64_t legacy_warned;  /* mzxid of the last legacy record logged */
 
 	uint64_t synced_epoch; /* conn epoch whose state read completed */
 	bool leading;          /* takeover written, announced */
@@ -643,26 +642,6 @@ fleet_override_exists_done(const struct zk_result *r, void *arg)
 		fleet_read_override(fd);
 }
 
-/*
- * An override written by an older version: until_ms, a wall-clock expiry,
- * and no ttl_ms.  It may long have run out (older versions never deleted
- * an expired override) and only a wall clock could tell, so it is not
- * obeyed; it is logged once per version.  An untimed one (until_ms 0)
- * decodes as an ordinary override and keeps its meaning.
- */
-static void
-fleet_legacy_override(struct fdep *fd, const struct zk_result *r)
-{
-	if (fd->legacy_warned != (uint64_t)r->stat.mzxid) {
-		fd->legacy_warned = (uint64_t)r->stat.mzxid;
-		log_warnx("fleet: %s has until_ms but no ttl_ms (written by an "
-		          "older breakerd): not obeyed; FORCE it again",
-		    fd->override_path);
-	}
-	dep_apply_override(fd->dep, NULL, NULL, now_mono_ms());
-	fleet_expiry_arm(fd, 0);
-}
-
 /* An override read: apply, remove, or reject. */
 static void
 fleet_override_done(const struct zk_result *r, void *arg)
@@ -687,10 +666,6 @@ fleet_override_done(const struct zk_result *r, void *arg)
 		fd->fl->records_rejected++;
 		dep_reject_record(fd->dep);
 		log_warnx("fleet: %s rejected: %s", fd->override_path, err);
-		return;
-	}
-	if (ovr.legacy) {
-		fleet_legacy_override(fd, r);
 		return;
 	}
 	ver.czxid = r->stat.czxid;

@@ -196,8 +196,17 @@ record_override_numbers(
 	           &r->until_ms, err, errlen)
 	        == -1)
 		return -1;
-	/* Written by a version that judged until_ms by wall clocks. */
-	r->legacy = r->until_ms != 0 && json_object_get(root, "ttl_ms") == NULL;
+	/*
+	 * until_ms without ttl_ms: written by a version that judged its
+	 * expiry by wall clocks.  It may long have run out, and only a wall
+	 * clock could tell: rejected (the last good override is kept).
+	 */
+	if (r->until_ms != 0 && json_object_get(root, "ttl_ms") == NULL) {
+		snprintf(err, errlen,
+		    "\"until_ms\" without \"ttl_ms\" (an older version's "
+		    "wall-clock expiry): FORCE it again");
+		return -1;
+	}
 	return 0;
 }
 

@@ -144,7 +144,7 @@ test_state_too_long(void)
 /*
  * Overrides: OPEN means FORCED_OPEN, a ttl of at most 30 days, other
  * states refused; nothing depends on the reader's clock; a record with
- * until_ms but no ttl_ms is marked legacy.
+ * until_ms but no ttl_ms (an older version's) is rejected.
  */
 static void
 test_override(void)
@@ -153,18 +153,18 @@ test_override(void)
 	char err[128], *s;
 	const char *j;
 
+	/* An older version's timed override: only a wall clock could judge. */
 	j = "{\"state\":\"OPEN\",\"until_ms\":1764250060000,\"by\":\"ops\"}";
+	CU_ASSERT_EQUAL(
+	    record_override_decode(j, strlen(j), &o, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "without \"ttl_ms\""));
+	/* Its untimed override keeps its meaning. */
+	j = "{\"state\":\"OPEN\",\"until_ms\":0,\"by\":\"ops\"}";
 	CU_ASSERT_EQUAL(
 	    record_override_decode(j, strlen(j), &o, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(o.state, BREAKER_FORCED_OPEN);
-	CU_ASSERT_EQUAL(o.until_ms, 1764250060000ULL);
-	CU_ASSERT_TRUE(o.legacy);
 	CU_ASSERT_EQUAL(o.ttl_ms, 0);
 	CU_ASSERT_STRING_EQUAL(o.by, "ops");
-	j = "{\"state\":\"OPEN\",\"until_ms\":0}";
-	CU_ASSERT_EQUAL(
-	    record_override_decode(j, strlen(j), &o, err, sizeof(err)), 0);
-	CU_ASSERT_FALSE(o.legacy);
 	j = "{\"state\":\"HALF_OPEN\"}";
 	CU_ASSERT_EQUAL(
 	    record_override_decode(j, strlen(j), &o, err, sizeof(err)), -1);
@@ -179,7 +179,6 @@ test_override(void)
 	CU_ASSERT_EQUAL(
 	    record_override_decode(j, strlen(j), &o, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(o.ttl_ms, 1000);
-	CU_ASSERT_FALSE(o.legacy);
 	memset(&in, 0, sizeof(in));
 	in.state = BREAKER_FORCED_OPEN;
 	in.ttl_ms = 300000;
@@ -196,7 +195,6 @@ test_override(void)
 	CU_ASSERT_EQUAL(o.ttl_ms, 300000);
 	CU_ASSERT_EQUAL(o.set_ms, NOW_WALL);
 	CU_ASSERT_EQUAL(o.until_ms, NOW_WALL + 300000);
-	CU_ASSERT_FALSE(o.legacy);
 	CU_ASSERT_STRING_EQUAL(o.reason, "maintenance");
 	free(s);
 }
