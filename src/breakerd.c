@@ -90,10 +90,8 @@ daemon_changed(struct dep *d, const struct dep_view *old,
 		    breaker_state_name(now->state),
 		    authority_name(now->authority),
 		    (unsigned long long)now->version, reason);
-	if (dm->ctl != NULL) {
+	if (dm->ctl != NULL)
 		control_notify(dm->ctl, now);
-		control_release(dm->ctl, d); /* e.g. an override was read */
-	}
 	if (dm->prober != NULL && now->version != old->version)
 		prober_fleet_changed(dm->prober, d);
 }

@@ -255,17 +255,28 @@ dep_has_fleet_word(const struct dep *d)
 	return d->synced || d->known || d->have_fleet || d->have_override;
 }
 
+/*
+ * Has this process ever completed a read of the dependency's fleet state?
+ * (Not merely applied a record: the read completes, and the answer is
+ * current, only once it is marked synced right after.)
+ */
+static bool
+dep_ever_read(const struct dep *d)
+{
+	return d->synced || d->known;
+}
+
 bool
 dep_must_hold(const struct dep *d)
 {
 	return !d->reg->wait_over && d->reg->session != FLEET_STANDALONE
-	    && !dep_has_fleet_word(d);
+	    && !dep_ever_read(d);
 }
 
 void
 dep_note_answer(struct dep *d)
 {
-	if (d->reg->session != FLEET_STANDALONE && !dep_has_fleet_word(d))
+	if (d->reg->session != FLEET_STANDALONE && !dep_ever_read(d))
 		d->counters.unsynced_answers++;
 }
 
