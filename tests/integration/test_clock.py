@@ -15,13 +15,16 @@ a follower and both, at +2 h and -2 h:
   reads (the guard of the rule can fail).
 """
 
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import time
 
-from harness import (ROOT, Daemon, FlakyService, faketime_env, wait_until)
+from harness import (BUILD, ROOT, Daemon, FlakyService, faketime_env,
+                     run_tool, wait_until)
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 150
@@ -272,3 +275,29 @@ def test_check_clock_guard(run_dir):
     r = subprocess.run([str(script), str(tree)], capture_output=True,
                        text=True)
     assert r.returncode == 1 and "breaker.c" in r.stdout, r.stdout
+
+
+def test_breakerctl_shows_time_left():
+    """`breakerctl get` and `status` show an override's time left, as the
+    answering daemon measures it; nothing when the override has no ttl."""
+    ctl = str(BUILD / "breakerctl")
+    d = Daemon("solo-ctl", deps=[DEP]).start()
+    assert d.cmd("FORCE %s open 60 window" % DEP).startswith("OK ")
+    r = run_tool([ctl, "-s", d.socket_path, "get", DEP])
+    assert r.returncode == 1, r.stdout + r.stderr   # FORCED_OPEN denies
+    m = re.search(r"override ends in (\d+)\.(\d{3})s", r.stdout)
+    assert m and 55 <= int(m.group(1)) <= 60, r.stdout
+    r = run_tool([ctl, "-s", d.socket_path, "--json", "get", DEP])
+    doc = json.loads(r.stdout.strip().splitlines()[-1])
+    assert doc["state"] == "FORCED_OPEN" and \
+        55000 <= doc["ttl_left_ms"] <= 60000, doc
+    r = run_tool([ctl, "-s", d.socket_path, "status"])
+    line = [ln for ln in r.stdout.splitlines()
+            if ln.startswith("override.%s" % DEP)]
+    assert line and "ttl_ms=60000" in line[0] and "ttl_left_ms=" in line[0], \
+        r.stdout
+    assert d.cmd("FORCE %s open" % DEP).startswith("OK ")
+    r = run_tool([ctl, "-s", d.socket_path, "get", DEP])
+    assert "override ends" not in r.stdout, r.stdout
+    r = run_tool([ctl, "-s", d.socket_path, "status"])
+    assert "ttl_ms=0" in r.stdout, r.stdout
