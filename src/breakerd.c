@@ -179,6 +179,7 @@ daemon_status(struct evbuffer *out, void *arg)
 {
 	struct daemon *dm = arg;
 	uint64_t now = now_mono_ms();
+	struct control_stats cs;
 	struct dep_view v;
 
 	evbuffer_add_printf(out,
@@ -195,8 +196,10 @@ daemon_status(struct evbuffer *out, void *arg)
 		evbuffer_add_printf(out, "zk_session=standalone\nready=1\n");
 	if (dm->prober != NULL)
 		prober_status(dm->prober, out);
-	evbuffer_add_printf(out, "startup_wait=%s\n",
-	    registry_waiting(dm->reg) ? "waiting" : "over");
+	control_stats(dm->ctl, &cs);
+	evbuffer_add_printf(out, "startup_wait=%s\nanswers_held=%llu\n",
+	    registry_waiting(dm->reg) ? "waiting" : "over",
+	    (unsigned long long)cs.held);
 	for (size_t i = 0; i < registry_count(dm->reg); i++) {
 		struct dep *d = registry_at(dm->reg, i);
 

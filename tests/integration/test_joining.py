@@ -137,7 +137,7 @@ class _Hammer(threading.Thread):
     def __init__(self, d, stop):
         super().__init__(daemon=True)
         self.d, self.stop = d, stop
-        self.answers = self.allows = 0
+        self.answers = self.allows = self.connects = 0
         self.versions = []
         self.errors = []
 
@@ -150,6 +150,7 @@ class _Hammer(threading.Thread):
                 s.close()
                 time.sleep(0.002)
                 continue
+            self.connects += 1
             c = _client_on(s, self.d.socket_path)
             try:
                 while not self.stop.is_set():
@@ -190,8 +191,10 @@ def test_rolling_restart_under_load(ens):
             h.join(10)
     for d, h in zip(ds, hs):
         back = [(a, b) for a, b in zip(h.versions, h.versions[1:]) if b < a]
-        print("%s: %d answers, %d ALLOW, versions %s..%s" % (
-            d.name, h.answers, h.allows, h.versions[:1], h.versions[-1:]))
+        print("%s: %d connections, %d answers, %d ALLOW, versions %s..%s"
+              % (d.name, h.connects, h.answers, h.allows, h.versions[:1],
+                 h.versions[-1:]))
+        assert h.connects >= 2, "%s: never reconnected" % d.name
         assert h.allows == 0, (d.name, h.allows)
         assert not back, (d.name, back[:5])
         assert h.versions and min(h.versions) > 0, (d.name, h.versions[:5])
@@ -217,6 +220,7 @@ def test_startup_bound_zookeeper_unreachable(run_dir):
     assert time.monotonic() - t1 < 1.0
     st = dict(ln.split("=", 1) for ln in lines[1:-1] if "=" in ln)
     assert st["ready"] == "0" and st["startup_wait"] == "waiting", st
+    assert st["answers_held"] == "1", st
     assert "held" in st["dep.%s" % DEP], st
     got = c.readline(10)
     waited = time.monotonic() - t0
