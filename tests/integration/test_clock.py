@@ -7,7 +7,8 @@ a follower and both, at +2 h and -2 h:
 
 - an override with a ttl is in force on every instance within the
   propagation bound, shows its time left, and ends on every instance
-  within ttl + a small bound (+ the failover time when its leader stops);
+  within ttl + a small bound (+ the failover time when its leader stops
+  or is killed: the next leader times it from its own first sight);
   nobody ends it early (the old bug of a clock ahead) or late (behind);
 - a skewed leader's open wait and backoff, and its lease, are the same;
 - a skewed standalone daemon's open wait and half-open limit are the same;
@@ -90,7 +91,10 @@ def _wall_skew_seen(d, offset):
 def _override_round(ds, forcer, ttl_s, stop_leader=False):
     """FORCE open with a ttl on forcer; every instance FORCED_OPEN within
     the propagation bound, none CLOSED before the ttl, all CLOSED within
-    ttl (+ failover) + slack.  Returns seconds from FORCE to all CLOSED."""
+    ttl (+ failover) + slack.  stop_leader: SIGTERM ds[0] (the leader)
+    once it is in force, or signal.SIGKILL to kill it (its session must
+    expire first: T + tickTime).  Returns seconds from FORCE to all
+    CLOSED."""
     t0 = time.monotonic()
     reply = forcer.cmd("FORCE %s open %d clock test" % (DEP, ttl_s))
     assert reply.startswith("OK "), reply
@@ -106,7 +110,10 @@ def _override_round(ds, forcer, ttl_s, stop_leader=False):
     alive = ds
     t_stop = None
     if stop_leader:
-        ds[0].stop()
+        if stop_leader == signal.SIGKILL:
+            ds[0].kill()
+        else:
+            ds[0].stop()
         t_stop = time.monotonic()
         alive = ds[1:]
     # Nobody ends it early: a clock ahead used to end it at once.
@@ -115,7 +122,11 @@ def _override_round(ds, forcer, ttl_s, stop_leader=False):
         assert all(s == "FORCED_OPEN" for s in _states(alive)), \
             (time.monotonic() - t0, _states(alive))
         time.sleep(0.1)
-    bound = ttl_s + SLACK_S + (3.0 if stop_leader else 0)
+    failover = 0
+    if stop_leader:
+        failover = 3.0 if stop_leader != signal.SIGKILL else \
+            2.0 + 0.5 + 3.0   # T + tickTime + election and takeover
+    bound = ttl_s + SLACK_S + failover
     wait_until(lambda: _states(alive) == ["CLOSED"] * len(alive),
                max(0.5, t0 + bound - time.monotonic()), 0.05,
                "not all CLOSED %ss after FORCE (ttl %ss%s): %s" % (
@@ -144,6 +155,10 @@ def test_override_skewed_leader_behind_follower_ahead(ens):
     _wall_skew_seen(ds[0], "-2h")
     _override_round(ds, ds[1], 4)   # forced on the clock ahead
     _override_round(ds, ds[0], 3)   # forced on the leader itself
+    # The leader dies with a 1 s override in force: it outlives its ttl
+    # by the failover (the next leader, +2 h, deletes it at once).
+    took = _override_round(ds, ds[2], 1, stop_leader=signal.SIGKILL)
+    assert took >= 1.0, took
 
 
 
