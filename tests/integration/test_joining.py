@@ -10,6 +10,7 @@ backwards.  With ZooKeeper unreachable at start the held answers come, as
 pipelined replies keep their order.
 """
 
+import signal
 import socket
 import threading
 import time
@@ -318,3 +319,34 @@ def test_ready_means_synced_everywhere(ens, run_dir):
     j.stop()
     assert any("STOPPING=1" in m for m in _notifications(s))
     s.close()
+
+
+def test_session_expiry_keeps_last_known(ens):
+    """An instance whose session expired (SIGSTOPped past the session
+    timeout) answers from its last known fleet state, `stale`, until its
+    new session has re-read it; never `local` from the empty breaker."""
+    ds = _fleet(ens, 2)
+    _hold_open(ds, forced=False)
+    b = ds[1]
+    gen = int(b.status()["zk_generation"])
+    timeout_s = int(b.status()["zk_timeout_ms"]) / 1000.0
+    b.signal(signal.SIGSTOP)
+    try:
+        time.sleep(timeout_s + 2.0)   # the servers expire the session
+    finally:
+        b.signal(signal.SIGCONT)
+    seen = []
+    end = time.monotonic() + 3.0
+    with b.client() as c:
+        while time.monotonic() < end:
+            w = c.cmd("GET %s" % DEP, timeout=5).split()
+            seen.append((w[2], w[4]))
+            a = c.cmd("ALLOW %s" % DEP, timeout=5)
+            assert a == "OK DENY OPEN", (a, seen[-5:])
+    wait_until(lambda: int(b.status()["zk_generation"]) > gen, 10, 0.1,
+               "the session did not expire (generation %d)" % gen)
+    kinds = sorted(set(seen))
+    print("after expiry: %d answers, %s" % (len(seen), kinds))
+    assert all(s == "OPEN" for s, _ in seen), kinds
+    assert all(a in ("stale", "authoritative") for _, a in seen), kinds
+    assert seen[-1][1] == "authoritative", seen[-1]
