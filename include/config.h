@@ -30,6 +30,8 @@ struct health_config {
 	uint32_t unhealthy_threshold; /* failures in a row to open the fleet */
 	uint16_t status_min;          /* HTTP: expected status range */
 	uint16_t status_max;
+	uint32_t witness_checks; /* a witness's checks before a trip; 0 off */
+	uint32_t blind_hold_ms; /* a blind leader keeps off leading that long */
 };
 
 /* Fleet-wide trip: open when votes >= min_votes AND >= fraction of live. */

@@ -16,6 +16,7 @@
 #include "breaker.h"
 #include "config.h"
 #include "registry.h"
+#include "witness.h"
 
 struct event_base;
 struct evbuffer;
@@ -78,6 +79,21 @@ size_t fleet_vote_count(const struct fleet *, const struct dep *);
 uint64_t fleet_records_rejected(const struct fleet *);
 /* key=value lines for STATUS; never the credential. */
 void fleet_status(const struct fleet *, struct evbuffer *);
+
+/* Who runs the checks this instance is asked for as a witness. */
+void fleet_set_witness_hooks(struct fleet *, const struct witness_hooks *);
+/*
+ * Leader only: ask the next candidate in dep's election to run checks
+ * health checks (witness.h); done is called exactly once, with
+ * WITNESS_ALONE when there is no witness, no answer within timeout_ms,
+ * or this instance is not the acting leader.
+ */
+void fleet_corroborate(struct fleet *, struct dep *, uint32_t checks,
+    uint32_t timeout_ms, witness_done_fn, void *arg);
+/* Leader only: hand dep to the next candidate (blind for it). */
+void fleet_hand_over(struct fleet *, struct dep *);
+/* Requests this instance answered as a witness for dep. */
+uint64_t fleet_witness_answered(const struct fleet *, const struct dep *);
 
 /* Read "user:password" from a credential file (trailing newline cut).
  * -1 and a message on error; never logs the content. */

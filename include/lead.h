@@ -75,6 +75,12 @@ int lead_tick(struct lead *, uint64_t now_ms, struct state_record *next);
 void lead_published(
     struct lead *, const struct state_record *, uint64_t now_ms);
 void lead_publish_failed(struct lead *);
+/*
+ * A witness saw the dependency healthy: the OPEN asked for is dropped and
+ * the current phase starts again from now_ms (fresh health counts, or a
+ * fresh probe sequence and half-open limit).
+ */
+void lead_overruled(struct lead *, uint64_t now_ms);
 
 /* Should health checks run now (leader, CLOSED, checks configured)? */
 bool lead_wants_health(const struct lead *);

@@ -35,6 +35,14 @@ typedef void (*probe_done_cb)(const struct probe_result *, void *arg);
  */
 struct probe *probe_start(struct event_base *, const struct health_config *hc,
     const char *instance_id, probe_done_cb done, void *arg);
+/*
+ * The same check as a witness for the leader witness_for (its instance
+ * id): HTTP checks also carry X-Breakerd-Witness: <witness_for>, so that
+ * the dependency's log tells them from the leader's own checks.
+ */
+struct probe *probe_start_witness(struct event_base *,
+    const struct health_config *hc, const char *instance_id,
+    const char *witness_for, probe_done_cb done, void *arg);
 /* Stop a running probe and free it; done is not called. */
 void probe_cancel(struct probe *);
 
@@ -51,6 +59,8 @@ void probe_set_impl(struct probe *, void *impl, probe_stop_cb stop);
 void probe_finish(struct probe *, bool ok, int http_status, const char *fmt,
     ...) __attribute__((format(printf, 4, 5)));
 struct event_base *probe_base(const struct probe *);
+/* "" or the leader a witness check is for. */
+const char *probe_witness_for(const struct probe *);
 /* Turn a connect errno into a short detail ("connect refused"). */
 const char *probe_errno_detail(int err);
 

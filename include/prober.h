@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "registry.h"
+#include "witness.h"
 
 struct event_base;
 struct evbuffer;
@@ -33,6 +34,12 @@ struct prober_ops {
 	size_t (*votes)(struct dep *, void *arg); /* trip votes for dep */
 	size_t (*live)(void *arg);                /* live instances */
 	void *arg;
+	/* Optional: ask a witness before the leader's own checks open dep;
+	 * done is called exactly once (witness.h). */
+	void (*corroborate)(struct dep *, uint32_t checks, uint32_t timeout_ms,
+	    witness_done_fn done, void *done_arg, void *arg);
+	/* Optional: give dep's leadership to another instance (blind). */
+	void (*hand_over)(struct dep *, void *arg);
 };
 
 /* Counters for METRICS, per dependency, since start. */
@@ -45,6 +52,11 @@ struct prober_counters {
 	uint64_t probes_failed;
 	uint64_t publishes;
 	uint64_t publish_failures;
+	uint64_t witness_confirmed; /* asked a witness: it failed too */
+	uint64_t witness_alone;     /* asked: no witness or no answer */
+	uint64_t witness_blind;     /* asked: it saw dep healthy */
+	uint64_t witness_checks;    /* checks run as another's witness */
+	bool blind;                 /* the blind mark is held now */
 };
 
 /* The registry must outlive the prober; seed drives every jitter. */
@@ -57,6 +69,13 @@ void prober_leader_changed(struct prober *, struct dep *, bool is_leader);
 void prober_fleet_changed(struct prober *, struct dep *);
 /* dep's trip votes or the live membership changed. */
 void prober_votes_changed(struct prober *, struct dep *);
+/* Run n witness checks of dep for leader (witness.h's check hook). */
+void prober_witness_check(struct prober *, struct dep *, const char *leader,
+    uint32_t n, witness_check_done_fn, void *ctx);
+/* Stop dep's witness checks; their done is not called. */
+void prober_witness_cancel(struct prober *, struct dep *);
+/* Is this instance blind for dep (a witness saw it healthy lately)? */
+bool prober_blind(struct prober *, const struct dep *);
 /* key=value lines for STATUS: probe.<dep>.* for every dep led. */
 void prober_status(struct prober *, struct evbuffer *);
 /* dep's counters; -1 if dep is unknown. */

@@ -109,5 +109,8 @@ int zk_fenced_write(struct zk *, const char *fence, const char *path,
 /* One multi: check(fence, -1) + delete(path, version). */
 int zk_fenced_delete(struct zk *, const char *fence, const char *path,
     int version, zk_done_fn, void *arg, uint64_t tag);
+/* One multi: check(fence, -1) + create(path) with flags (ZOO_EPHEMERAL). */
+int zk_fenced_create(struct zk *, const char *fence, const char *path,
+    const char *data, int len, int flags, zk_done_fn, void *arg, uint64_t tag);
 
 #endif

@@ -548,11 +548,12 @@ def probers_in_turn(fleet, t_kill):
     """(ok, text): in the flaky service's log of requests from 2 s before
     the signal on (its t_ms is CLOCK_MONOTONIC, like time.monotonic()), no
     instance probed again once another had taken over: no two instances
-    probing at once."""
+    probing at once.  Witness checks (marked "witness") are left out: a
+    leader asks for them, a bounded number from one witness at a time."""
     lo = (t_kill - 2.0) * 1000
     seq = sorted((r.get("t_ms", 0), r.get("instance") or "?")
                  for r in fleet.flaky_stats().get("recent", [])
-                 if r.get("t_ms", 0) >= lo)
+                 if r.get("t_ms", 0) >= lo and not r.get("witness"))
     order = []
     for _, inst in seq:
         if not order or order[-1] != inst:

@@ -393,6 +393,44 @@ prober_live(void *arg)
 	return fleet_live_instances(dm->fleet);
 }
 
+/* Ask the next candidate before our own checks open dep for everyone. */
+static void
+prober_corroborate(struct dep *d, uint32_t checks, uint32_t timeout_ms,
+    witness_done_fn done, void *done_arg, void *arg)
+{
+	struct daemon *dm = arg;
+
+	fleet_corroborate(dm->fleet, d, checks, timeout_ms, done, done_arg);
+}
+
+/* Blind for dep: let a seeing instance lead it. */
+static void
+prober_hand_over(struct dep *d, void *arg)
+{
+	struct daemon *dm = arg;
+
+	fleet_hand_over(dm->fleet, d);
+}
+
+/* Another leader asks us, as its witness, to check dep. */
+static void
+daemon_witness_check(struct dep *d, const char *leader, uint32_t n,
+    witness_check_done_fn done, void *ctx, void *arg)
+{
+	struct daemon *dm = arg;
+
+	prober_witness_check(dm->prober, d, leader, n, done, ctx);
+}
+
+/* That request went away. */
+static void
+daemon_witness_cancel(struct dep *d, void *arg)
+{
+	struct daemon *dm = arg;
+
+	prober_witness_cancel(dm->prober, d);
+}
+
 static void
 daemon_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -437,12 +475,20 @@ static void
 daemon_setup_fleet(struct daemon *dm)
 {
 	struct fleet_hooks fh = {daemon_leader, daemon_votes, daemon_fatal, dm};
-	struct prober_ops po = {
-	    prober_may_act, prober_publish, prober_votes, prober_live, dm};
+	struct prober_ops po = {.may_act = prober_may_act,
+	    .publish = prober_publish,
+	    .votes = prober_votes,
+	    .live = prober_live,
+	    .arg = dm,
+	    .corroborate = prober_corroborate,
+	    .hand_over = prober_hand_over};
+	struct witness_hooks wh = {
+	    daemon_witness_check, daemon_witness_cancel, dm};
 
 	dm->fleet = fleet_new(dm->base, &dm->cfg, dm->reg, &fh);
 	dm->prober = prober_new(dm->base, dm->reg, dm->cfg.instance_id, &po,
 	    daemon_seed() ^ 0x9e3779b97f4a7c15ULL);
+	fleet_set_witness_hooks(dm->fleet, &wh);
 	if (fleet_start(dm->fleet) == -1)
 		fatalx("cannot start the ZooKeeper session to %s",
 		    dm->cfg.zk_hosts);

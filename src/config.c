@@ -104,6 +104,8 @@ config_dep_defaults(struct dep_config *d)
 	d->health.timeout_ms = 1000;
 	d->health.healthy_threshold = 2;
 	d->health.unhealthy_threshold = 3;
+	d->health.witness_checks = 2;
+	d->health.blind_hold_ms = 60000;
 	d->health.status_min = 200;
 	d->health.status_max = 399;
 	d->quorum.min_votes = 1;
@@ -911,7 +913,10 @@ static const struct field health_fields[] = {FN("http", set_http),
     U32("healthy_threshold", struct health_config, healthy_threshold, 1, 1000),
     U32("unhealthy_threshold", struct health_config, unhealthy_threshold, 1,
         1000),
-    FN("expected_status", set_status), {.key = NULL}};
+    FN("expected_status", set_status),
+    U32("witness_checks", struct health_config, witness_checks, 0, 10),
+    U32("blind_hold_ms", struct health_config, blind_hold_ms, 0, DAY_MS),
+    {.key = NULL}};
 
 static const struct field quorum_fields[] = {
     U32("min_votes", struct quorum_config, min_votes, 1, 100000),

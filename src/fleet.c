@@ -51,6 +51,7 @@
 #include "protocol.h"
 #include "record.h"
 #include "util.h"
+#include "witness.h"
 #include "zk.h"
 
 #ifndef BREAKERD_VERSION
@@ -98,6 +99,7 @@ struct fdep {
 	bool recreating;    /* a fenced create of a deleted state is out */
 	uint64_t vote_gen;  /* session generation that may hold our vote */
 	uint64_t spread_tried_ms; /* last handover attempt (monotonic) */
+	bool blind_handover;      /* the handover under way: we are blind */
 };
 
 /* One count of the votes: the data reads of one children list. */
@@ -121,6 +123,7 @@ struct fleet {
 	struct fleet_hooks hooks;
 	struct zk *zk;
 	struct membership *mb;
+	struct witness *wit; /* second opinions before a fleet trip */
 	struct fdep *deps;
 	size_t ndeps;
 	char *root;
@@ -269,6 +272,10 @@ fleet_mkdir_dep(struct fdep *fd, const struct zk_result *r)
 	}
 	if (r == NULL || !fleet_has_child(r, "votes"))
 		fleet_mkdir(fd->fl, fd->votes_dir);
+	if (r == NULL || !fleet_has_child(r, "witness")) {
+		snprintf(path, sizeof(path), "%s/witness", fd->dir);
+		fleet_mkdir(fd->fl, path);
+	}
 }
 
 static void fleet_connected_go(struct fleet *);
@@ -401,6 +408,7 @@ fleet_connected_go(struct fleet *fl)
 	}
 	if (is_new)
 		fl->join_pending = true;
+	witness_connected(fl->wit);
 	if (fl->ndeps == 0)
 		fleet_session(fl, FLEET_CONNECTED);
 }
@@ -456,6 +464,7 @@ fleet_step_down(struct fdep *fd)
 	fd->recreating = false; /* an old session's create is dropped */
 	fd->expiring = false;
 	evtimer_del(fd->expire_ev);
+	witness_cancel(fl->wit, fd->dep);
 	if (!fd->leading)
 		return;
 	fd->leading = false;
@@ -1123,11 +1132,16 @@ fleet_election_cb(bool leader, void *arg)
 	struct fdep *fd = arg;
 
 	if (!leader) {
-		if (fd->leading && election_abdicating(fd->el))
+		if (fd->leading && election_abdicating(fd->el)
+		    && fd->blind_handover)
+			log_info("fleet: %s: handing leadership over (blind)",
+			    dep_name(fd->dep));
+		else if (fd->leading && election_abdicating(fd->el))
 			log_info("fleet: %s: handing leadership over (leading "
 			         "%zu of %zu deps, fair share %zu)",
 			    dep_name(fd->dep), fleet_leading(fd->fl),
 			    fd->fl->ndeps, fleet_fair_share(fd->fl));
+		fd->blind_handover = false;
 		fleet_step_down(fd);
 		return;
 	}
@@ -1353,6 +1367,7 @@ fleet_spread_cb(int fd_, short ev, void *arg)
 	    || (fd = fleet_spread_pick(fl, now)) == NULL)
 		return;
 	fd->spread_tried_ms = now;
+	fd->blind_handover = false;
 	election_abdicate(fd->el, fleet_successor_ok, fd);
 }
 
@@ -1772,6 +1787,7 @@ fleet_new(struct event_base *base, const struct config *cfg,
 	membership_on_registered(fl->mb, fleet_registered);
 	free(dir);
 	free(json);
+	fl->wit = witness_new(base, fl->zk, reg, fl->root, cfg->instance_id);
 	fl->ndeps = registry_count(reg);
 	fl->deps = xcalloc(fl->ndeps ? fl->ndeps : 1, sizeof(*fl->deps));
 	for (i = 0; i < fl->ndeps; i++)
@@ -1833,6 +1849,7 @@ fleet_free(struct fleet *fl)
 		free(fd->vote_path);
 	}
 	free(fl->deps);
+	witness_free(fl->wit);
 	membership_free(fl->mb);
 	event_free(fl->lease_ev);
 	event_free(fl->spread_ev);
@@ -1911,4 +1928,48 @@ fleet_status(const struct fleet *fl, struct evbuffer *out)
 	    out, "records_rejected=%" PRIu64 "\n", fl->records_rejected);
 	evbuffer_add_printf(out, "publishes=%" PRIu64 "\n", fl->publishes);
 	evbuffer_add_printf(out, "takeovers=%" PRIu64 "\n", fl->takeovers);
+}
+
+/* ---- witnesses ---------------------------------------------------------- */
+
+/* Who runs the checks this instance is asked for as a witness. */
+void
+fleet_set_witness_hooks(struct fleet *fl, const struct witness_hooks *h)
+{
+	witness_set_hooks(fl->wit, h);
+}
+
+/* Leader only: ask the next candidate for a second opinion (fenced). */
+void
+fleet_corroborate(struct fleet *fl, struct dep *dep, uint32_t checks,
+    uint32_t timeout_ms, witness_done_fn done, void *arg)
+{
+	struct fdep *fd = fleet_fdep(fl, dep);
+
+	if (fd == NULL || !fd->leading || !election_leader(fd->el)
+	    || !fleet_lease_valid(fl, now_mono_ms())) {
+		done(WITNESS_ALONE, NULL, "not acting leader", arg);
+		return;
+	}
+	witness_ask(fl->wit, dep, election_node(fd->el), fd->term, checks,
+	    timeout_ms, done, arg);
+}
+
+/* A blind leader gives dep to the next candidate (if there is one). */
+void
+fleet_hand_over(struct fleet *fl, struct dep *dep)
+{
+	struct fdep *fd = fleet_fdep(fl, dep);
+
+	if (fd == NULL || !fd->leading || !election_leader(fd->el))
+		return;
+	fd->blind_handover = true;
+	election_abdicate(fd->el, NULL, NULL);
+}
+
+/* Requests this instance answered as a witness for dep. */
+uint64_t
+fleet_witness_answered(const struct fleet *fl, const struct dep *dep)
+{
+	return witness_answered(fl->wit, dep);
 }

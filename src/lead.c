@@ -312,6 +312,14 @@ lead_publish_failed(struct lead *l)
 	l->pending = false;
 }
 
+/* A witness overruled the OPEN asked for: start the phase again. */
+void
+lead_overruled(struct lead *l, uint64_t now_ms)
+{
+	l->pending = false;
+	lead_phase_start(l, now_ms);
+}
+
 /*
  * A health check result.  Failures count until healthy_threshold successes
  * in a row reset them (with a threshold of 1, Envoy's behaviour); reaching

@@ -237,6 +237,46 @@ metrics_probes(struct evbuffer *out, struct registry *reg, struct prober *pr)
 	    PF_PUBLISHES);
 }
 
+/* Second opinions: asked as leader (by outcome), run as witness, blind. */
+static void
+metrics_witness(struct evbuffer *out, struct registry *reg, struct prober *pr)
+{
+	struct prober_counters c;
+
+	metrics_family(out, "witness_requests_total", "counter",
+	    "Witnesses this instance asked as leader before opening, by "
+	    "outcome (confirmed, alone: no witness or no answer, blind).");
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		const char *d = dep_name(registry_at(reg, i));
+
+		if (prober_counters(pr, registry_at(reg, i), &c) == -1)
+			continue;
+		evbuffer_add_printf(out,
+		    M
+		    "witness_requests_total{dep=\"%s\",outcome=\"confirmed\"} "
+		    "%llu\n" M "witness_requests_total{dep=\"%s\","
+		    "outcome=\"alone\"} %llu\n" M "witness_requests_total{"
+		    "dep=\"%s\",outcome=\"blind\"} %llu\n",
+		    d, (unsigned long long)c.witness_confirmed, d,
+		    (unsigned long long)c.witness_alone, d,
+		    (unsigned long long)c.witness_blind);
+	}
+	metrics_family(out, "witness_checks_total", "counter",
+	    "Health checks this instance ran as another leader's witness.");
+	for (size_t i = 0; i < registry_count(reg); i++)
+		if (prober_counters(pr, registry_at(reg, i), &c) == 0)
+			evbuffer_add_printf(out,
+			    M "witness_checks_total{dep=\"%s\"} %llu\n",
+			    dep_name(registry_at(reg, i)),
+			    (unsigned long long)c.witness_checks);
+	metrics_family(out, "blind", "gauge",
+	    "1 while this instance holds a blind mark for the dependency.");
+	for (size_t i = 0; i < registry_count(reg); i++)
+		if (prober_counters(pr, registry_at(reg, i), &c) == 0)
+			evbuffer_add_printf(out, M "blind{dep=\"%s\"} %d\n",
+			    dep_name(registry_at(reg, i)), c.blind);
+}
+
 void
 metrics_render(struct evbuffer *out, struct registry *reg, struct prober *pr,
     const struct metrics_daemon *dm, uint64_t now_ms)
@@ -247,5 +287,7 @@ metrics_render(struct evbuffer *out, struct registry *reg, struct prober *pr,
 	metrics_fleet(out, reg);
 	if (pr != NULL)
 		metrics_probes(out, reg, pr);
+	if (pr != NULL)
+		metrics_witness(out, reg, pr);
 	metrics_daemon(out, dm);
 }

@@ -27,6 +27,7 @@ struct probe {
 	uint64_t started_ms;
 	uint32_t timeout_ms;
 	bool finished;
+	char witness_for[64]; /* a witness check: the leader that asked */
 	struct probe_result result;
 };
 
@@ -79,11 +80,22 @@ struct probe *
 probe_start(struct event_base *base, const struct health_config *hc,
     const char *instance_id, probe_done_cb done, void *arg)
 {
+	return probe_start_witness(base, hc, instance_id, NULL, done, arg);
+}
+
+/* The one check start; witness_for tags a check a leader asked for. */
+struct probe *
+probe_start_witness(struct event_base *base, const struct health_config *hc,
+    const char *instance_id, const char *witness_for, probe_done_cb done,
+    void *arg)
+{
 	struct probe *p;
 	struct timeval tv;
 	int rc;
 
 	p = xcalloc(1, sizeof(*p));
+	if (witness_for != NULL)
+		strlcpy_b(p->witness_for, witness_for, sizeof(p->witness_for));
 	p->base = base;
 	p->done = done;
 	p->arg = arg;
@@ -132,6 +144,13 @@ struct event_base *
 probe_base(const struct probe *p)
 {
 	return p->base;
+}
+
+/* The leader a witness check is for; "" for the leader's own checks. */
+const char *
+probe_witness_for(const struct probe *p)
+{
+	return p->witness_for;
 }
 
 /* Record the one result and deliver it from a fresh loop iteration. */

@@ -129,8 +129,8 @@ probe_http_target(const char *url)
 
 /* Fill the request's headers. */
 static void
-probe_http_headers(struct evhttp_request *req, const struct health_config *hc,
-    const char *instance_id)
+probe_http_headers(struct evhttp_request *req, const struct probe *p,
+    const struct health_config *hc, const char *instance_id)
 {
 	struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
 	char host[300];
@@ -142,6 +142,9 @@ probe_http_headers(struct evhttp_request *req, const struct health_config *hc,
 	evhttp_add_header(hdr, "Host", host);
 	evhttp_add_header(hdr, "User-Agent", "breakerd/" BREAKERD_VERSION);
 	evhttp_add_header(hdr, "X-Breakerd-Instance", instance_id);
+	if (*probe_witness_for(p) != '\0')
+		evhttp_add_header(
+		    hdr, "X-Breakerd-Witness", probe_witness_for(p));
 	evhttp_add_header(hdr, "Connection", "close");
 }
 
@@ -175,7 +178,7 @@ probe_http_start(
 	evhttp_connection_set_max_body_size(h->evcon, PROBE_HTTP_BODY_MAX);
 	req = evhttp_request_new(probe_http_done_cb, h);
 	evhttp_request_set_error_cb(req, probe_http_error_cb);
-	probe_http_headers(req, hc, instance_id);
+	probe_http_headers(req, p, hc, instance_id);
 	target = probe_http_target(hc->url);
 	rc = evhttp_make_request(h->evcon, req, EVHTTP_REQ_GET, target);
 	free(target);

@@ -9,6 +9,14 @@
  * through struct prober_ops only; may_act() (leader and lease valid) is
  * asked right before every check, probe and publish, because a process
  * that was stopped can wake up with timers due and its lease gone.
+ *
+ * One vantage point is not evidence: an OPEN that comes from this
+ * instance's own checks or probes is first put to a witness (ops
+ * corroborate).  A witness that saw the dependency healthy overrules
+ * it: nothing is published, this instance marks itself blind for the
+ * dependency, hands its leadership over and, while the mark holds, hands
+ * it over again whenever it wins it back.  The prober also runs the
+ * checks other leaders ask this instance for as their witness.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +45,28 @@ struct prober_dep {
 	uint64_t next_health; /* monotonic */
 	uint64_t gen;         /* bumped on every leadership change */
 	struct prober_counters c;
+
+	/* An OPEN held back while a witness is asked. */
+	bool asking;
+	enum breaker_state held_from;
+	struct state_record held;
+	/* The blind mark: a witness saw dep healthy while we did not. */
+	uint64_t blind_until; /* monotonic; 0 = never blind */
+	char blind_why[256];
+	/* Checks run as another leader's witness. */
+	struct probe *wprobe;
+	struct witness_run wrun;
+	witness_check_done_fn wdone;
+	void *wctx;
+	char wleader[WITNESS_ID_MAX + 1];
+};
+
+/* A witness asked for; orphaned (pr NULL) if the prober goes first. */
+struct prober_ask {
+	struct prober *pr;
+	size_t idx;
+	uint64_t gen;
+	struct prober_ask *next;
 };
 
 /* A publish in flight; orphaned (pr NULL) if the prober goes first. */
@@ -58,6 +88,7 @@ struct prober {
 	struct prober_dep *deps;
 	size_t ndeps;
 	struct prober_pub *pubs;
+	struct prober_ask *asks;
 };
 
 static void prober_schedule(struct prober_dep *, uint64_t);
@@ -204,6 +235,146 @@ prober_publish(
 	pr->ops.publish(pd->dep, next, prober_published, pub, pr->ops.arg);
 }
 
+/* Is this instance's blind mark for pd held at now? */
+static bool
+prober_blind_now(const struct prober_dep *pd, uint64_t now)
+{
+	return pd->blind_until != 0 && now < pd->blind_until;
+}
+
+/*
+ * Does this decision need a second opinion?  An OPEN that rests on this
+ * instance's own checks or probes does; one from the trip votes already
+ * is the fleet's evidence, and without a target there is nothing a
+ * witness could check.
+ */
+static bool
+prober_wants_witness(const struct prober_dep *pd, enum prober_input in,
+    enum breaker_state from, const struct state_record *next)
+{
+	const struct health_config *hc = &dep_config(pd->dep)->health;
+
+	if (next->state != BREAKER_OPEN || pd->pr->ops.corroborate == NULL
+	    || hc->kind == HEALTH_NONE || hc->witness_checks == 0)
+		return false;
+	return in == PROBER_HEALTH || in == PROBER_PROBE
+	    || (in == PROBER_TICK && from == BREAKER_HALF_OPEN);
+}
+
+/* Give leadership away while blind (if someone is there to take it). */
+static void
+prober_hand_over(struct prober_dep *pd)
+{
+	struct prober *pr = pd->pr;
+
+	if (pr->ops.hand_over != NULL)
+		pr->ops.hand_over(pd->dep, pr->ops.arg);
+}
+
+/* A witness saw dep healthy: do not open, say so, hand over. */
+static void
+prober_mark_blind(
+    struct prober_dep *pd, const struct witness_record *a, uint64_t now)
+{
+	const struct health_config *hc = &dep_config(pd->dep)->health;
+
+	pd->blind_until = now + (hc->blind_hold_ms ? hc->blind_hold_ms : 1);
+	if (snprintf(pd->blind_why, sizeof(pd->blind_why),
+	        "witness %s saw it healthy (%u of %u ok: %s) while we had %s",
+	        a->by, a->ok, a->checks, a->detail, pd->held.reason)
+	    < 0)
+		pd->blind_why[0] = '\0'; /* a long reason is cut, never lost */
+	log_warnx("%s: blind: %s; not opening the fleet, handing leadership "
+	          "over",
+	    dep_name(pd->dep), pd->blind_why);
+	lead_overruled(pd->lead, now);
+	prober_hand_over(pd);
+}
+
+/* Publish the held OPEN, its reason saying what the witness said. */
+static void
+prober_open_anyway(struct prober_dep *pd, enum witness_outcome o,
+    const struct witness_record *a, const char *why)
+{
+	char reason[sizeof(pd->held.reason)];
+	int n;
+
+	/* The record's reason is bounded: what does not fit is cut. */
+	if (o == WITNESS_CONFIRMED)
+		n = snprintf(reason, sizeof(reason),
+		    "%s; witness %s agrees (%s)", pd->held.reason, a->by,
+		    a->detail);
+	else
+		n = snprintf(reason, sizeof(reason), "%s; no witness (%s)",
+		    pd->held.reason, why);
+	if (n > 0)
+		strlcpy_b(pd->held.reason, reason, sizeof(pd->held.reason));
+	prober_publish(pd, pd->held_from, &pd->held);
+}
+
+/* The witness answered (or there was none): open, or do not. */
+static void
+prober_witnessed(enum witness_outcome o, const struct witness_record *a,
+    const char *why, void *arg)
+{
+	struct prober_ask *ask = arg, **pp;
+	struct prober *pr = ask->pr;
+	struct prober_dep *pd;
+	uint64_t now = now_mono_ms();
+	bool stale;
+
+	if (pr == NULL) {
+		free(ask);
+		return;
+	}
+	for (pp = &pr->asks; *pp != ask; pp = &(*pp)->next)
+		;
+	*pp = ask->next;
+	pd = &pr->deps[ask->idx];
+	stale = ask->gen != pd->gen || !pd->asking;
+	free(ask);
+	if (stale)
+		return; /* leadership changed meanwhile: lead was reset */
+	pd->asking = false;
+	log_info("prober: %s: witness: %s (%s)", dep_name(pd->dep),
+	    witness_outcome_name(o), why);
+	if (o == WITNESS_BLIND) {
+		pd->c.witness_blind++;
+		prober_mark_blind(pd, a, now);
+	} else {
+		if (o == WITNESS_CONFIRMED)
+			pd->c.witness_confirmed++;
+		else
+			pd->c.witness_alone++;
+		prober_open_anyway(pd, o, a, why);
+	}
+	prober_schedule(pd, now);
+}
+
+/* Hold the OPEN back and ask a witness; lead stays frozen meanwhile. */
+static void
+prober_corroborate(
+    struct prober_dep *pd, enum breaker_state from, struct state_record *next)
+{
+	struct prober *pr = pd->pr;
+	const struct health_config *hc = &dep_config(pd->dep)->health;
+	struct prober_ask *ask = xcalloc(1, sizeof(*ask));
+
+	ask->pr = pr;
+	ask->idx = (size_t)(pd - pr->deps);
+	ask->gen = pd->gen;
+	ask->next = pr->asks;
+	pr->asks = ask;
+	pd->asking = true;
+	pd->held_from = from;
+	pd->held = *next;
+	log_info("prober: %s: would open (%s); asking a witness first",
+	    dep_name(pd->dep), next->reason);
+	/* The bound: a witness adds at most one health check interval. */
+	pr->ops.corroborate(pd->dep, hc->witness_checks, hc->interval_ms,
+	    prober_witnessed, ask, pr->ops.arg);
+}
+
 /*
  * The one place where an input becomes a state change: hand it to lead
  * and publish what lead decides.
@@ -234,7 +405,9 @@ prober_decide(struct prober_dep *pd, enum prober_input in,
 		decided = lead_tick(pd->lead, now, &next);
 		break;
 	}
-	if (decided)
+	if (decided && prober_wants_witness(pd, in, li.state, &next))
+		prober_corroborate(pd, li.state, &next);
+	else if (decided)
 		prober_publish(pd, li.state, &next);
 }
 
@@ -373,6 +546,7 @@ prober_leader_changed(struct prober *pr, struct dep *dep, bool is_leader)
 	if (pd == NULL)
 		return;
 	pd->gen++;
+	pd->asking = false;
 	prober_cancel(pd);
 	if (!is_leader) {
 		lead_stepdown(pd->lead);
@@ -388,6 +562,11 @@ prober_leader_changed(struct prober *pr, struct dep *dep, bool is_leader)
 	            : dep_fleet(dep, NULL)->state));
 	prober_decide(pd, PROBER_VOTES, NULL, now);
 	prober_schedule(pd, now);
+	if (prober_blind_now(pd, now)) {
+		log_info("%s: leading while blind (%s): handing it over",
+		    dep_name(dep), pd->blind_why);
+		prober_hand_over(pd);
+	}
 }
 
 /* dep's fleet record changed: lead adopts it; stale checks are dropped. */
@@ -443,6 +622,40 @@ prober_status_dep(struct prober_dep *pd, struct evbuffer *out)
 	    li.votes, li.live);
 }
 
+/*
+ * STATUS: witness figures of every dependency, and the blind marks held
+ * (blind=N, then blind.<dep>=1 with how long it still holds and why).
+ */
+static void
+prober_status_witness(struct prober *pr, struct evbuffer *out)
+{
+	uint64_t now = now_mono_ms();
+	size_t blind = 0;
+
+	for (size_t i = 0; i < pr->ndeps; i++) {
+		struct prober_dep *pd = &pr->deps[i];
+		const char *n = dep_name(pd->dep);
+
+		evbuffer_add_printf(out,
+		    "witness.%s.asked_confirmed=%llu\n"
+		    "witness.%s.asked_alone=%llu\n"
+		    "witness.%s.asked_blind=%llu\nwitness.%s.checks=%llu\n"
+		    "witness.%s.asking=%d\n",
+		    n, (unsigned long long)pd->c.witness_confirmed, n,
+		    (unsigned long long)pd->c.witness_alone, n,
+		    (unsigned long long)pd->c.witness_blind, n,
+		    (unsigned long long)pd->c.witness_checks, n, pd->asking);
+		if (!prober_blind_now(pd, now))
+			continue;
+		blind++;
+		evbuffer_add_printf(out,
+		    "blind.%s=1\nblind.%s.ms_left=%llu\nblind.%s.reason=%s\n",
+		    n, n, (unsigned long long)(pd->blind_until - now), n,
+		    pd->blind_why);
+	}
+	evbuffer_add_printf(out, "blind=%zu\n", blind);
+}
+
 /* STATUS: how many deps this instance leads, and each one's lines. */
 void
 prober_status(struct prober *pr, struct evbuffer *out)
@@ -456,6 +669,7 @@ prober_status(struct prober *pr, struct evbuffer *out)
 	for (size_t i = 0; i < pr->ndeps; i++)
 		if (lead_leading(pr->deps[i].lead))
 			prober_status_dep(&pr->deps[i], out);
+	prober_status_witness(pr, out);
 }
 
 /* dep's counters for METRICS. */
@@ -468,7 +682,96 @@ prober_counters(
 	if (pd == NULL)
 		return -1;
 	*c = pd->c;
+	c->blind = prober_blind_now(pd, now_mono_ms());
 	return 0;
+}
+
+/* ---- as another leader's witness ----------------------------------------- */
+
+static void prober_witness_next(struct prober_dep *);
+
+/* One witness check came back: the next one, or the verdict. */
+static void
+prober_wprobe_done(const struct probe_result *r, void *arg)
+{
+	struct prober_dep *pd = arg;
+	witness_check_done_fn done = pd->wdone;
+
+	pd->wprobe = NULL;
+	log_debug("prober: %s: witness check for %s %s in %u ms: %s",
+	    dep_name(pd->dep), pd->wleader, r->ok ? "ok" : "failed",
+	    r->elapsed_ms, r->detail);
+	if (done == NULL)
+		return;
+	if (!witness_run_result(&pd->wrun, r->ok, r->detail)) {
+		prober_witness_next(pd);
+		return;
+	}
+	pd->wdone = NULL;
+	done(&pd->wrun, pd->wctx);
+}
+
+/* Send the next witness check (tagged, so the dependency can tell). */
+static void
+prober_witness_next(struct prober_dep *pd)
+{
+	struct prober *pr = pd->pr;
+
+	pd->c.witness_checks++;
+	pd->wprobe = probe_start_witness(pr->base, &dep_config(pd->dep)->health,
+	    pr->instance_id, pd->wleader, prober_wprobe_done, pd);
+	if (pd->wprobe == NULL) {
+		struct probe_result r = {.ok = false};
+
+		snprintf(r.detail, sizeof(r.detail), "cannot start check");
+		prober_wprobe_done(&r, pd);
+	}
+}
+
+/* Run n checks of dep for leader, one at a time, stopping at a failure. */
+void
+prober_witness_check(struct prober *pr, struct dep *dep, const char *leader,
+    uint32_t n, witness_check_done_fn done, void *ctx)
+{
+	struct prober_dep *pd = prober_find(pr, dep);
+	struct witness_run none;
+
+	if (pd == NULL || dep_config(dep)->health.kind == HEALTH_NONE) {
+		memset(&none, 0, sizeof(none));
+		strlcpy_b(none.detail, "no health check configured",
+		    sizeof(none.detail));
+		done(&none, ctx);
+		return;
+	}
+	prober_witness_cancel(pr, dep);
+	witness_run_start(&pd->wrun, n);
+	pd->wdone = done;
+	pd->wctx = ctx;
+	strlcpy_b(pd->wleader, leader, sizeof(pd->wleader));
+	prober_witness_next(pd);
+}
+
+/* The request went away: stop checking. */
+void
+prober_witness_cancel(struct prober *pr, struct dep *dep)
+{
+	struct prober_dep *pd = prober_find(pr, dep);
+
+	if (pd == NULL)
+		return;
+	pd->wdone = NULL;
+	if (pd->wprobe != NULL)
+		probe_cancel(pd->wprobe);
+	pd->wprobe = NULL;
+}
+
+/* Is the blind mark for dep held now? */
+bool
+prober_blind(struct prober *pr, const struct dep *dep)
+{
+	struct prober_dep *pd = prober_find(pr, dep);
+
+	return pd != NULL && prober_blind_now(pd, now_mono_ms());
 }
 
 /* Stop every timer and check; orphan the publishes still in flight. */
@@ -479,8 +782,12 @@ prober_free(struct prober *pr)
 		return;
 	for (struct prober_pub *pub = pr->pubs; pub != NULL; pub = pub->next)
 		pub->pr = NULL;
+	for (struct prober_ask *a = pr->asks; a != NULL; a = a->next)
+		a->pr = NULL;
 	for (size_t i = 0; i < pr->ndeps; i++) {
 		prober_cancel(&pr->deps[i]);
+		if (pr->deps[i].wprobe != NULL)
+			probe_cancel(pr->deps[i].wprobe);
 		event_free(pr->deps[i].timer);
 		lead_free(pr->deps[i].lead);
 	}

@@ -108,6 +108,8 @@ struct zk {
 };
 
 static void zk_open(struct zk *);
+static int zk_fenced_op(struct zk *, const char *, const char *, const char *,
+    int, int, int, zk_done_fn, void *, uint64_t);
 
 /* Append a message and wake the loop (any thread; never blocks). */
 static void
@@ -824,6 +826,29 @@ zk_fenced_write(struct zk *zk, const char *fence, const char *path,
     const char *data, int len, int version, bool create, zk_done_fn done,
     void *arg, uint64_t tag)
 {
+	if (create)
+		return zk_fenced_create(
+		    zk, fence, path, data, len, 0, done, arg, tag);
+	return zk_fenced_op(
+	    zk, fence, path, data, len, version, -1, done, arg, tag);
+}
+
+/* check(fence) + create(path, flags): a leader's fenced create. */
+int
+zk_fenced_create(struct zk *zk, const char *fence, const char *path,
+    const char *data, int len, int flags, zk_done_fn done, void *arg,
+    uint64_t tag)
+{
+	return zk_fenced_op(
+	    zk, fence, path, data, len, -1, flags, done, arg, tag);
+}
+
+/* The multi behind both: create when flags >= 0, else setData. */
+static int
+zk_fenced_op(struct zk *zk, const char *fence, const char *path,
+    const char *data, int len, int version, int flags, zk_done_fn done,
+    void *arg, uint64_t tag)
+{
 	struct zk_req *req;
 	int rc;
 
@@ -833,9 +858,9 @@ zk_fenced_write(struct zk *zk, const char *fence, const char *path,
 	req->data = xmalloc((size_t)len + 1);
 	memcpy(req->data, data, (size_t)len);
 	zoo_check_op_init(&req->ops[0], req->fence, -1);
-	if (create)
+	if (flags >= 0)
 		zoo_create_op_init(&req->ops[1], req->path, req->data, len,
-		    zk_acl(zk), 0, req->created, sizeof(req->created));
+		    zk_acl(zk), flags, req->created, sizeof(req->created));
 	else
 		zoo_set_op_init(&req->ops[1], req->path, req->data, len,
 		    version, &req->stat);

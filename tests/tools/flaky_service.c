@@ -8,6 +8,8 @@
  * Every service request is counted per peer address, per path and per
  * X-Breakerd-Instance header (all test daemons share 127.0.0.1), and the
  * last FLAKY_RECENT requests are kept with CLOCK_MONOTONIC timestamps.
+ * A witness check (X-Breakerd-Witness: the leader it checks for) is
+ * marked as such in the ring ("witness") and in the log (last column).
  */
 #include <sys/queue.h>
 #include <sys/types.h>
@@ -63,6 +65,7 @@ struct flaky_recent {
 	uint16_t sport;
 	char path[FLAKY_KEY_MAX];
 	char instance[FLAKY_KEY_MAX];
+	char witness[FLAKY_KEY_MAX]; /* "" unless a witness check */
 	enum flaky_mode mode;
 };
 
@@ -160,7 +163,7 @@ flaky_record(struct flaky *f, struct evhttp_request *req)
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	struct flaky_recent *r = &f->recent[f->nrecent % FLAKY_RECENT];
-	const char *path, *inst;
+	const char *path, *inst, *wit;
 	char *addr = NULL;
 	uint16_t sport = 0;
 
@@ -169,7 +172,10 @@ flaky_record(struct flaky *f, struct evhttp_request *req)
 	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	inst = evhttp_find_header(
 	    evhttp_request_get_input_headers(req), "X-Breakerd-Instance");
+	wit = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "X-Breakerd-Witness");
 	memset(r, 0, sizeof(*r));
+	strlcpy_b(r->witness, wit != NULL ? wit : "", sizeof(r->witness));
 	r->t_ms = now_mono_ms();
 	strlcpy_b(r->src, addr != NULL ? addr : "?", sizeof(r->src));
 	r->sport = sport;
@@ -184,9 +190,10 @@ flaky_record(struct flaky *f, struct evhttp_request *req)
 	if (inst != NULL)
 		flaky_count_add(&f->by_instance, inst);
 	if (f->log != NULL) {
-		fprintf(f->log, "%llu %s:%u %s %s %s\n",
+		fprintf(f->log, "%llu %s:%u %s %s %s %s\n",
 		    (unsigned long long)r->t_ms, r->src, sport, r->path,
-		    inst != NULL ? inst : "-", flaky_mode_names[f->mode]);
+		    inst != NULL ? inst : "-", flaky_mode_names[f->mode],
+		    *r->witness != '\0' ? r->witness : "-");
 		fflush(f->log);
 	}
 }
@@ -457,6 +464,8 @@ flaky_json_recent(struct evbuffer *b, const struct flaky *f)
 		flaky_json_str(b, r->path);
 		evbuffer_add_printf(b, ",\"instance\":");
 		flaky_json_str(b, r->instance);
+		evbuffer_add_printf(b, ",\"witness\":");
+		flaky_json_str(b, r->witness);
 		evbuffer_add_printf(
 		    b, ",\"mode\":\"%s\"}", flaky_mode_names[r->mode]);
 	}

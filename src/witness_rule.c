@@ -1,0 +1,265 @@
+/*
+ * witness_rule.c - the pure part of the witness protocol: the request
+ * znode's record, which candidate is the witness, a witness's run of
+ * checks and what its answer means to the leader.  No I/O, no clock.
+ *
+ * The rule: a witness runs at most the requested number of checks, one
+ * after the other, and stops at the first failure.  It calls the
+ * dependency healthy only if every check it ran succeeded, so a target
+ * that flaps is never called healthy on one lucky check; a leader is
+ * judged blind only on that strong evidence.  Anything less (no witness,
+ * no answer, a witness that cannot check) leaves the leader's own
+ * evidence standing alone, as before witnesses existed.
+ */
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "util.h"
+#include "witness.h"
+
+#define WITNESS_RECORD_MAX 4096
+#define WITNESS_INT_MAX    9007199254740991ULL /* exact in a JSON double */
+
+static const char *const witness_verdicts[] = {
+    "pending", "healthy", "unhealthy", "unknown"};
+
+/* A verdict's name as the record spells it. */
+const char *
+witness_verdict_name(enum witness_verdict v)
+{
+	if ((size_t)v >= nitems(witness_verdicts))
+		return "?";
+	return witness_verdicts[v];
+}
+
+/* Parse a verdict name; -1 if it is none. */
+int
+witness_verdict_parse(const char *s, enum witness_verdict *out)
+{
+	for (size_t i = 0; s != NULL && i < nitems(witness_verdicts); i++)
+		if (strcmp(s, witness_verdicts[i]) == 0) {
+			*out = (enum witness_verdict)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* An outcome's name for the log and METRICS. */
+const char *
+witness_outcome_name(enum witness_outcome o)
+{
+	switch (o) {
+	case WITNESS_ALONE:
+		return "alone";
+	case WITNESS_CONFIRMED:
+		return "confirmed";
+	case WITNESS_BLIND:
+		return "blind";
+	}
+	return "?";
+}
+
+/* Encode a request, or an answered request, as compact JSON. */
+char *
+witness_record_encode(const struct witness_record *r)
+{
+	json_t *o, *v = NULL;
+	char *s = NULL;
+
+	o = json_pack("{s:s, s:I, s:I, s:i}", "leader", r->leader, "req",
+	    (json_int_t)r->req, "term", (json_int_t)r->term, "checks",
+	    (int)r->checks);
+	if (o != NULL && r->verdict != WITNESS_PENDING)
+		v = json_pack("{s:s, s:i, s:i, s:s, s:s}", "verdict",
+		    witness_verdict_name(r->verdict), "ok", (int)r->ok,
+		    "failed", (int)r->failed, "by", r->by, "detail", r->detail);
+	if (o != NULL
+	    && (r->verdict == WITNESS_PENDING
+	        || (v != NULL && json_object_update(o, v) == 0)))
+		s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(v);
+	json_decref(o);
+	return s;
+}
+
+/* A non-negative integer member no larger than max (0 if absent). */
+static int
+witness_uint(json_t *o, const char *key, uint64_t max, bool required,
+    uint64_t *out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(o, key);
+	json_int_t n;
+
+	*out = 0;
+	if (v == NULL && !required)
+		return 0;
+	if (v == NULL || !json_is_integer(v)) {
+		snprintf(err, errlen, "\"%s\" missing or not an integer", key);
+		return -1;
+	}
+	n = json_integer_value(v);
+	if (n < 0 || (uint64_t)n > max || (uint64_t)n > WITNESS_INT_MAX) {
+		snprintf(err, errlen, "\"%s\" out of range", key);
+		return -1;
+	}
+	*out = (uint64_t)n;
+	return 0;
+}
+
+/* A string member that fits dst ("" if absent). */
+static int
+witness_str(json_t *o, const char *key, char *dst, size_t size, char *err,
+    size_t errlen)
+{
+	json_t *v = json_object_get(o, key);
+
+	dst[0] = '\0';
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) >= size
+	    || strlen(json_string_value(v)) != json_string_length(v)) {
+		snprintf(err, errlen, "\"%s\" not a string or too long", key);
+		return -1;
+	}
+	strlcpy_b(dst, json_string_value(v), size);
+	return 0;
+}
+
+/* The members of a request or answer, checked one by one. */
+static int
+witness_members(json_t *o, struct witness_record *r, char *err, size_t errlen)
+{
+	uint64_t checks, ok, failed;
+	char verdict[16];
+
+	if (witness_str(o, "leader", r->leader, sizeof(r->leader), err, errlen)
+	        == -1
+	    || witness_uint(o, "req", UINT64_MAX, true, &r->req, err, errlen)
+	        == -1
+	    || witness_uint(o, "term", UINT64_MAX, false, &r->term, err, errlen)
+	        == -1
+	    || witness_uint(
+	           o, "checks", WITNESS_CHECKS_MAX, true, &checks, err, errlen)
+	        == -1
+	    || witness_str(o, "verdict", verdict, sizeof(verdict), err, errlen)
+	        == -1
+	    || witness_uint(
+	           o, "ok", WITNESS_CHECKS_MAX, false, &ok, err, errlen)
+	        == -1
+	    || witness_uint(
+	           o, "failed", WITNESS_CHECKS_MAX, false, &failed, err, errlen)
+	        == -1
+	    || witness_str(o, "by", r->by, sizeof(r->by), err, errlen) == -1
+	    || witness_str(
+	           o, "detail", r->detail, sizeof(r->detail), err, errlen)
+	        == -1)
+		return -1;
+	if (r->leader[0] == '\0' || checks == 0) {
+		snprintf(err, errlen, "no \"leader\" or \"checks\" is 0");
+		return -1;
+	}
+	r->verdict = WITNESS_PENDING;
+	if (verdict[0] != '\0'
+	    && witness_verdict_parse(verdict, &r->verdict) == -1) {
+		snprintf(err, errlen, "unknown verdict \"%s\"", verdict);
+		return -1;
+	}
+	r->checks = (uint32_t)checks;
+	r->ok = (uint32_t)ok;
+	r->failed = (uint32_t)failed;
+	return 0;
+}
+
+/* Decode a request znode; a bad one never becomes a verdict. */
+int
+witness_record_decode(const char *buf, size_t len, struct witness_record *out,
+    char *err, size_t errlen)
+{
+	struct witness_record r;
+	json_error_t jerr;
+	json_t *o;
+	int rc;
+
+	if (buf == NULL || len == 0 || len > WITNESS_RECORD_MAX) {
+		snprintf(err, errlen, "empty or too large (%zu bytes)", len);
+		return -1;
+	}
+	if ((o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL
+	    || !json_is_object(o)) {
+		snprintf(err, errlen, "not a JSON object");
+		json_decref(o);
+		return -1;
+	}
+	memset(&r, 0, sizeof(r));
+	if ((rc = witness_members(o, &r, err, errlen)) == 0)
+		*out = r;
+	json_decref(o);
+	return rc;
+}
+
+/* The candidate behind own: the one that would lead after a handover. */
+ssize_t
+witness_successor(char *const *sorted, size_t n, const char *own)
+{
+	for (size_t i = 0; own != NULL && *own != '\0' && i < n; i++)
+		if (strcmp(sorted[i], own) == 0)
+			return i + 1 < n ? (ssize_t)(i + 1) : -1;
+	return -1;
+}
+
+/* A fresh run of want checks. */
+void
+witness_run_start(struct witness_run *run, uint32_t want)
+{
+	memset(run, 0, sizeof(*run));
+	if (want == 0)
+		want = 1;
+	run->want = want > WITNESS_CHECKS_MAX ? WITNESS_CHECKS_MAX : want;
+}
+
+/* Count one check: the run ends at the first failure or the last ok. */
+bool
+witness_run_result(struct witness_run *run, bool ok, const char *detail)
+{
+	strlcpy_b(
+	    run->detail, detail != NULL ? detail : "", sizeof(run->detail));
+	if (!ok) {
+		run->failed++;
+		return true;
+	}
+	return ++run->ok >= run->want;
+}
+
+/* Healthy only if every check ran and none failed. */
+enum witness_verdict
+witness_run_verdict(const struct witness_run *run)
+{
+	if (run->failed > 0)
+		return WITNESS_UNHEALTHY;
+	if (run->want > 0 && run->ok >= run->want)
+		return WITNESS_HEALTHY;
+	return WITNESS_PENDING;
+}
+
+/*
+ * What the leader does with an answer.  Only a complete healthy run
+ * overrules the leader; a failure corroborates it; no answer, a pending
+ * or unknown one leaves the leader's evidence standing alone.
+ */
+enum witness_outcome
+witness_outcome(const struct witness_record *a)
+{
+	if (a == NULL)
+		return WITNESS_ALONE;
+	if (a->verdict == WITNESS_HEALTHY && a->ok >= a->checks
+	    && a->failed == 0)
+		return WITNESS_BLIND;
+	if (a->verdict == WITNESS_UNHEALTHY)
+		return WITNESS_CONFIRMED;
+	return WITNESS_ALONE;
+}
