@@ -34,12 +34,17 @@ struct prober_ops {
 	size_t (*votes)(struct dep *, void *arg); /* trip votes for dep */
 	size_t (*live)(void *arg);                /* live instances */
 	void *arg;
-	/* Optional: ask a witness before the leader's own checks open dep;
-	 * done is called exactly once (witness.h). */
+};
+
+/* Second opinions (witness.h); without them the leader trips alone. */
+struct prober_witness_ops {
+	/* Ask a witness before the leader's own checks open dep; done is
+	 * called exactly once. */
 	void (*corroborate)(struct dep *, uint32_t checks, uint32_t timeout_ms,
 	    witness_done_fn done, void *done_arg, void *arg);
-	/* Optional: give dep's leadership to another instance (blind). */
+	/* Give dep's leadership to another instance (blind). */
 	void (*hand_over)(struct dep *, void *arg);
+	void *arg;
 };
 
 /* Counters for METRICS, per dependency, since start. */
@@ -62,6 +67,7 @@ struct prober_counters {
 /* The registry must outlive the prober; seed drives every jitter. */
 struct prober *prober_new(struct event_base *, struct registry *,
     const char *instance_id, const struct prober_ops *, uint64_t seed);
+void prober_set_witness_ops(struct prober *, const struct prober_witness_ops *);
 /* Leadership of dep won (start from its fleet record) or lost (stop at
  * once: timers off, outstanding check or probe cancelled). */
 void prober_leader_changed(struct prober *, struct dep *, bool is_leader);

@@ -475,19 +475,17 @@ static void
 daemon_setup_fleet(struct daemon *dm)
 {
 	struct fleet_hooks fh = {daemon_leader, daemon_votes, daemon_fatal, dm};
-	struct prober_ops po = {.may_act = prober_may_act,
-	    .publish = prober_publish,
-	    .votes = prober_votes,
-	    .live = prober_live,
-	    .arg = dm,
-	    .corroborate = prober_corroborate,
-	    .hand_over = prober_hand_over};
+	struct prober_ops po = {
+	    prober_may_act, prober_publish, prober_votes, prober_live, dm};
+	struct prober_witness_ops pw = {
+	    prober_corroborate, prober_hand_over, dm};
 	struct witness_hooks wh = {
 	    daemon_witness_check, daemon_witness_cancel, dm};
 
 	dm->fleet = fleet_new(dm->base, &dm->cfg, dm->reg, &fh);
 	dm->prober = prober_new(dm->base, dm->reg, dm->cfg.instance_id, &po,
 	    daemon_seed() ^ 0x9e3779b97f4a7c15ULL);
+	prober_set_witness_ops(dm->prober, &pw);
 	fleet_set_witness_hooks(dm->fleet, &wh);
 	if (fleet_start(dm->fleet) == -1)
 		fatalx("cannot start the ZooKeeper session to %s",

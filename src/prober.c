@@ -84,6 +84,7 @@ struct prober {
 	struct registry *reg;
 	char instance_id[INSTANCE_ID_MAX + 1];
 	struct prober_ops ops;
+	struct prober_witness_ops wops; /* all NULL: no witnesses */
 	uint64_t rng;
 	struct prober_dep *deps;
 	size_t ndeps;
@@ -254,7 +255,7 @@ prober_wants_witness(const struct prober_dep *pd, enum prober_input in,
 {
 	const struct health_config *hc = &dep_config(pd->dep)->health;
 
-	if (next->state != BREAKER_OPEN || pd->pr->ops.corroborate == NULL
+	if (next->state != BREAKER_OPEN || pd->pr->wops.corroborate == NULL
 	    || hc->kind == HEALTH_NONE || hc->witness_checks == 0)
 		return false;
 	return in == PROBER_HEALTH || in == PROBER_PROBE
@@ -267,8 +268,8 @@ prober_hand_over(struct prober_dep *pd)
 {
 	struct prober *pr = pd->pr;
 
-	if (pr->ops.hand_over != NULL)
-		pr->ops.hand_over(pd->dep, pr->ops.arg);
+	if (pr->wops.hand_over != NULL)
+		pr->wops.hand_over(pd->dep, pr->wops.arg);
 }
 
 /* A witness saw dep healthy: do not open, say so, hand over. */
@@ -371,8 +372,8 @@ prober_corroborate(
 	log_info("prober: %s: would open (%s); asking a witness first",
 	    dep_name(pd->dep), next->reason);
 	/* The bound: a witness adds at most one health check interval. */
-	pr->ops.corroborate(pd->dep, hc->witness_checks, hc->interval_ms,
-	    prober_witnessed, ask, pr->ops.arg);
+	pr->wops.corroborate(pd->dep, hc->witness_checks, hc->interval_ms,
+	    prober_witnessed, ask, pr->wops.arg);
 }
 
 /*
@@ -534,6 +535,13 @@ prober_new(struct event_base *base, struct registry *reg,
 			fatalx("prober_new: evtimer_new failed");
 	}
 	return pr;
+}
+
+/* Wire the second opinions (main does, in a fleet). */
+void
+prober_set_witness_ops(struct prober *pr, const struct prober_witness_ops *w)
+{
+	pr->wops = *w;
 }
 
 /* Leadership of dep changed. */
