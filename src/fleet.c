@@ -464,10 +464,12 @@ fleet_step_down(struct fdep *fd)
 	fd->recreating = false; /* an old session's create is dropped */
 	fd->expiring = false;
 	evtimer_del(fd->expire_ev);
-	witness_cancel(fl->wit, fd->dep);
-	if (!fd->leading)
+	if (!fd->leading) {
+		witness_cancel(fl->wit, fd->dep);
 		return;
+	}
 	fd->leading = false;
+	witness_cancel(fl->wit, fd->dep); /* no longer acting: not published */
 	fd->votes = 0;
 	fd->votes_live = 0;
 	fd->votes_gen++;

@@ -31,7 +31,8 @@
 #include "prober.h"
 #include "util.h"
 
-#define PROBER_POLL_MS 1000 /* overrides and the lease are polled */
+#define PROBER_POLL_MS  1000 /* overrides and the lease are polled */
+#define PROBER_QUIET_MS 2000 /* after a blind mark: time to hand over */
 
 enum prober_input { PROBER_HEALTH, PROBER_PROBE, PROBER_VOTES, PROBER_TICK };
 
@@ -52,6 +53,7 @@ struct prober_dep {
 	struct state_record held;
 	/* The blind mark: a witness saw dep healthy while we did not. */
 	uint64_t blind_until; /* monotonic; 0 = never blind */
+	uint64_t quiet_until; /* no checks or probes before: handing over */
 	char blind_why[256];
 	/* Checks run as another leader's witness. */
 	struct probe *wprobe;
@@ -289,6 +291,7 @@ prober_mark_blind(
 	          "over",
 	    dep_name(pd->dep), pd->blind_why);
 	lead_overruled(pd->lead, now);
+	pd->quiet_until = now + PROBER_QUIET_MS;
 	prober_hand_over(pd);
 }
 
@@ -478,6 +481,10 @@ prober_tick_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	prober_reconcile(pd);
+	if (now < pd->quiet_until) { /* blind: the handover is under way */
+		prober_schedule(pd, now);
+		return;
+	}
 	prober_decide(pd, PROBER_TICK, NULL, now);
 	if (pd->probe == NULL && lead_probe_due(pd->lead, now))
 		prober_send(pd, false, now);
@@ -500,6 +507,8 @@ prober_schedule(struct prober_dep *pd, uint64_t now)
 	}
 	if (d != 0 && d < due)
 		due = d;
+	if (pd->quiet_until > now && due < pd->quiet_until)
+		due = pd->quiet_until;
 	if (pd->probe == NULL && lead_wants_health(pd->lead)
 	    && pd->next_health < due)
 		due = pd->next_health;
@@ -573,6 +582,7 @@ prober_leader_changed(struct prober *pr, struct dep *dep, bool is_leader)
 	if (prober_blind_now(pd, now)) {
 		log_info("%s: leading while blind (%s): handing it over",
 		    dep_name(dep), pd->blind_why);
+		pd->quiet_until = now + PROBER_QUIET_MS;
 		prober_hand_over(pd);
 	}
 }

@@ -1,0 +1,269 @@
+"""test_blind.py - a leader that cannot see the dependency must not open it
+for the whole fleet (docs/health-checks.md, "A second opinion").
+
+Three daemons, a real 3-node ZooKeeper ensemble and the flaky dependency.
+The first daemon (the leader) runs under a uid of its own (setpriv), and
+this test's iptables rule (OUTPUT, -m owner --uid-owner, comment bd13)
+rejects only that uid's connections to the dependency; the rule is
+removed afterwards.  Covered:
+
+- blind leader: its checks fail, its witness (the next candidate) sees the
+  dependency healthy; the fleet stays CLOSED on every instance, the leader
+  marks itself blind (STATUS, METRICS, log) and leadership moves to a
+  seeing instance; the dependency's log shows one health-check source at a
+  time apart from the witness checks;
+- really down: OPEN everywhere within the old bound plus one interval,
+  the witness agreeing (its checks are in the dependency's log, marked);
+- blind in half-open: the dependency recovered but the leader's probes
+  fail; the fleet closes through a seeing leader.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+from harness import Daemon, FlakyService, Proc, Skip, wait_until
+
+SHARED_ENSEMBLE = True
+TIMEOUT = 150
+
+DEP = "payments"
+BLIND_UID = 61313          # this test's own uid for the blind leader
+HEALTH_MS = 1000
+THRESHOLD = 3
+
+
+def _dep_config(f, wait_ms=3000, probe_ms=300):
+    """payments, checked every second on the flaky service."""
+    return {
+        "breaker": {"open_wait_ms": wait_ms, "open_wait_max_ms": 60000,
+                    "backoff_multiplier_pct": 200, "jitter_pct": 0},
+        "probe": {"count": 3, "interval_ms": probe_ms},
+        "quorum": {"min_votes": 2, "fraction_pct": 50},
+        "health": {"http": f.url("/health"), "interval_ms": HEALTH_MS,
+                   "jitter_ms": 0, "timeout_ms": 500,
+                   "unhealthy_threshold": THRESHOLD, "healthy_threshold": 1,
+                   "witness_checks": 2, "blind_hold_ms": 60000},
+    }
+
+
+class UidDaemon(Daemon):
+    """A daemon run under its own uid, its config and socket in a private
+    directory that uid can use (removed with stop_all)."""
+
+    def __init__(self, name, uid, **kw):
+        super().__init__(name, **kw)
+        self.uid = uid
+        self.udir = tempfile.mkdtemp(prefix="bd13-")
+        os.chmod(self.udir, 0o777)
+        self.socket_path = os.path.join(self.udir, "%s.sock" % name)
+        self.config["socket"]["path"] = self.socket_path
+        self.config_path = type(self.config_path)(self.udir) / (
+            "%s.json" % name)
+
+    def start(self, wait=True, timeout=10):
+        self.write_config()
+        os.chmod(self.config_path, 0o644)
+        args = ["setpriv", "--reuid=%d" % self.uid, "--regid=%d" % self.uid,
+                "--clear-groups", "--", str(self.binary), "-f",
+                str(self.config_path)]
+        self.proc = Proc(args, name=self.name, env=self.env,
+                         log_path=self.log_path)
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def cleanup(self):
+        if self.proc is not None:
+            self.proc.kill()
+        shutil.rmtree(self.udir, ignore_errors=True)
+
+
+class UidBlock:
+    """This test's iptables rule: the uid's TCP connections to port are
+    refused (a reset, so the checks fail at once: "connect refused")."""
+
+    def __init__(self, uid, port):
+        self.spec = ["OUTPUT", "-p", "tcp", "-d", "127.0.0.1", "--dport",
+                     str(port), "-m", "owner", "--uid-owner", str(uid),
+                     "-m", "comment", "--comment", "bd13", "-j", "REJECT",
+                     "--reject-with", "tcp-reset"]
+
+    def __enter__(self):
+        subprocess.run(["iptables", "-w", "-I"] + self.spec, check=True,
+                       capture_output=True)
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["iptables", "-w", "-D"] + self.spec,
+                       capture_output=True)
+
+
+def _need_root():
+    if os.geteuid() != 0 or not shutil.which("iptables") \
+            or not shutil.which("setpriv"):
+        raise Skip("needs root, iptables and setpriv (uid rule)")
+
+
+def _leader(ds):
+    """The daemons whose STATUS says they lead payments."""
+    out = []
+    for d in ds:
+        try:
+            if d.alive() and d.status().get("leader.%s" % DEP) == "1":
+                out.append(d)
+        except (OSError, AssertionError):
+            pass
+    return out
+
+
+def _states(ds):
+    return [d.state(DEP)["state"] for d in ds]
+
+
+def _fleet(ens, f, blind_first=True, **kw):
+    """inst-a (under BLIND_UID) first, so it leads; then inst-b, inst-c."""
+    cfg = _dep_config(f, **kw)
+    a = UidDaemon("inst-a", BLIND_UID, deps=[DEP], zk=ens,
+                  dep_overrides={DEP: cfg}).start()
+    wait_until(lambda: _leader([a]) == [a], 20, 0.1, "inst-a never led")
+    ds = [a] + [Daemon(n, deps=[DEP], zk=ens, dep_overrides={DEP: cfg})
+                .start() for n in ("inst-b", "inst-c")]
+    for d in ds:
+        wait_until(lambda d=d: d.status().get("ready") == "1", 20, 0.1,
+                   "%s not ready" % d.name)
+    wait_until(lambda: _states(ds) == ["CLOSED"] * 3, 10, 0.1,
+               "not CLOSED at start: %s" % _states(ds))
+    return ds
+
+
+def _turns(recent):
+    """The sequence of instances whose own checks (not witness checks)
+    reached the dependency, repeats collapsed; and the witness checks."""
+    order, wit = [], []
+    for r in sorted(recent, key=lambda r: r["t_ms"]):
+        if r.get("witness"):
+            wit.append((r["instance"], r["witness"]))
+            continue
+        if not order or order[-1] != r["instance"]:
+            order.append(r["instance"])
+    return order, wit
+
+
+def _log_has(d, pattern):
+    return re.search(pattern, d.log_text()) is not None
+
+
+def test_blind_leader_hands_over(ens):
+    _need_root()
+    f = FlakyService()
+    f.start()
+    ds = _fleet(ens, f)
+    a = ds[0]
+    try:
+        with UidBlock(BLIND_UID, f.port):
+            f.reset()
+            t0 = time.monotonic()
+            seen = []
+
+            def moved():
+                st = _states(ds)
+                seen.append(st)
+                assert st == ["CLOSED"] * 3, "fleet moved: %s" % st
+                lead = _leader(ds)
+                return len(lead) == 1 and lead[0] is not a
+            wait_until(moved, 30, 0.05, "leadership did not move off "
+                       "the blind leader")
+            took = time.monotonic() - t0
+            new = _leader(ds)[0]
+            # Bound: the failed checks, one witness round, the handover.
+            assert took < (THRESHOLD + 1) * HEALTH_MS / 1000.0 + 10, took
+            st = a.status()
+            assert st.get("blind.%s" % DEP) == "1", st
+            assert "saw it healthy" in st.get("blind.%s.reason" % DEP, ""), st
+            assert _log_has(a, r"payments: blind: witness inst-[bc] saw it "
+                            r"healthy .*connect refused"), a.log_text()[-3000:]
+            with a.client() as c:
+                metrics = c.cmd_multi("METRICS")
+            assert 'breakerd_blind{dep="payments"} 1' in metrics, metrics
+            assert any(ln.startswith('breakerd_witness_requests_total{'
+                                     'dep="payments",outcome="blind"} 1')
+                       for ln in metrics), metrics
+            # The new leader's own checks reach the dependency; meanwhile
+            # the fleet stays CLOSED everywhere.
+            wait_until(lambda: sum(
+                1 for r in f.stats()["recent"]
+                if r["instance"] == new.name and not r.get("witness")) >= 3,
+                20, 0.1, "the new leader does not check")
+            assert _states(ds) == ["CLOSED"] * 3, _states(ds)
+            assert all(s == ["CLOSED"] * 3 for s in seen), seen
+            order, wit = _turns(f.stats()["recent"])
+            assert len(order) == len(set(order)), order
+            assert a.name not in order, order
+            assert wit and all(w == a.name for _, w in wit), wit
+            assert len(wit) <= 2, wit  # witness_checks, one round
+            assert a.status().get("leader.%s" % DEP) != "1"
+        for d in ds:
+            assert not _log_has(d, r"payments: CLOSED -> OPEN \(health"), \
+                d.name
+        print("blind handover: %.1f s from the rule to a seeing leader"
+              % took)
+    finally:
+        a.cleanup()
+
+
+def test_really_down_opens(ens):
+    _need_root()
+    f = FlakyService()
+    f.start()
+    ds = _fleet(ens, f)
+    try:
+        leader = _leader(ds)[0]
+        f.reset()
+        t0 = time.monotonic()
+        f.set_mode("error")
+        wait_until(lambda: _states(ds) == ["OPEN"] * 3, 30, 0.05,
+                   "not OPEN everywhere: %s" % _states(ds))
+        took = time.monotonic() - t0
+        # The old bound (threshold x interval, with slack) + one interval.
+        assert took < (THRESHOLD + 1) * HEALTH_MS / 1000.0 + 8, took
+        assert _log_has(leader, r"CLOSED -> OPEN \(health check: 3 "
+                        r"consecutive failures \(HTTP 500\); witness "
+                        r"inst-[bc] agrees \(HTTP 500\)\)"), \
+            leader.log_text()[-3000:]
+        order, wit = _turns(f.stats()["recent"])
+        assert order == [leader.name], order
+        assert 1 <= len(wit) <= 2 and all(w == leader.name
+                                          for _, w in wit), wit
+        print("really down: OPEN everywhere %.1f s after the failure" % took)
+    finally:
+        ds[0].cleanup()
+
+
+def test_blind_in_half_open(ens):
+    _need_root()
+    f = FlakyService()
+    f.start()
+    ds = _fleet(ens, f, wait_ms=3000)
+    a = ds[0]
+    try:
+        f.set_mode("error")
+        wait_until(lambda: _states(ds) == ["OPEN"] * 3, 30, 0.05,
+                   "not OPEN everywhere: %s" % _states(ds))
+        assert _leader(ds) == [a]
+        with UidBlock(BLIND_UID, f.port):
+            f.set_mode("ok")
+            wait_until(lambda: _states(ds) == ["CLOSED"] * 3, 40, 0.1,
+                       "not CLOSED again: %s" % _states(ds))
+            closer = [d for d in ds if _log_has(
+                d, r"payments: HALF_OPEN -> CLOSED \(probe 3/3 ok\) \[v\d+\]")]
+            assert closer and a not in closer, [d.name for d in closer]
+            assert _log_has(a, r"payments: blind: witness inst-[bc] saw it "
+                            r"healthy .*probe 1/3 failed"), \
+                a.log_text()[-3000:]
+            assert a.status().get("blind.%s" % DEP) == "1"
+    finally:
+        a.cleanup()
