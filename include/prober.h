@@ -84,6 +84,8 @@ void prober_witness_cancel(struct prober *, struct dep *);
 bool prober_blind(struct prober *, const struct dep *);
 /* key=value lines for STATUS: probe.<dep>.* for every dep led. */
 void prober_status(struct prober *, struct evbuffer *);
+/* STATUS: witness.<dep>.* for every dep, blind=N and blind.<dep>.*. */
+void prober_status_witness(struct prober *, struct evbuffer *);
 /* dep's counters; -1 if dep is unknown. */
 int prober_counters(
     struct prober *, const struct dep *, struct prober_counters *);

@@ -200,6 +200,8 @@ daemon_status(struct evbuffer *out, void *arg)
 	evbuffer_add_printf(out, "startup_wait=%s\nanswers_held=%llu\n",
 	    registry_waiting(dm->reg) ? "waiting" : "over",
 	    (unsigned long long)cs.held);
+	if (dm->prober != NULL)
+		prober_status_witness(dm->prober, out);
 	for (size_t i = 0; i < registry_count(dm->reg); i++) {
 		struct dep *d = registry_at(dm->reg, i);
 

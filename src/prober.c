@@ -644,7 +644,7 @@ prober_status_dep(struct prober_dep *pd, struct evbuffer *out)
  * STATUS: witness figures of every dependency, and the blind marks held
  * (blind=N, then blind.<dep>=1 with how long it still holds and why).
  */
-static void
+void
 prober_status_witness(struct prober *pr, struct evbuffer *out)
 {
 	uint64_t now = now_mono_ms();
@@ -687,7 +687,6 @@ prober_status(struct prober *pr, struct evbuffer *out)
 	for (size_t i = 0; i < pr->ndeps; i++)
 		if (lead_leading(pr->deps[i].lead))
 			prober_status_dep(&pr->deps[i], out);
-	prober_status_witness(pr, out);
 }
 
 /* dep's counters for METRICS. */
