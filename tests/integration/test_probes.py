@@ -92,7 +92,8 @@ def test_down_then_back_leader_only(ens):
     _wait_all(ds, "OPEN", 20, "after the dependency failed")
     assert list(f.stats()["by_instance"]) == [leader.name], f.stats()
     assert _transitions(leader, r"CLOSED -> OPEN \(health check: 3 "
-                        r"consecutive failures \(HTTP 500\)\)"), \
+                        r"consecutive failures \(HTTP 500\)(; witness \S+ "
+                        r"agrees \(HTTP 500\))?\)"), \
         leader.log_text()[-3000:]
 
     # Back: nothing is sent while OPEN, then one sequence of 3 probes.

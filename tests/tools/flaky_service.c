@@ -9,7 +9,8 @@
  * X-Breakerd-Instance header (all test daemons share 127.0.0.1), and the
  * last FLAKY_RECENT requests are kept with CLOCK_MONOTONIC timestamps.
  * A witness check (X-Breakerd-Witness: the leader it checks for) is
- * marked as such in the ring ("witness") and in the log (last column).
+ * marked as such in the ring ("witness") and in the log (last column),
+ * and counted per instance under by_witness instead of by_instance.
  */
 #include <sys/queue.h>
 #include <sys/types.h>
@@ -96,7 +97,8 @@ struct flaky {
 	uint64_t by_mode[FLAKY_NMODES];
 	struct flaky_table by_source;
 	struct flaky_table by_path;
-	struct flaky_table by_instance;
+	struct flaky_table by_instance; /* checks and probes of its own */
+	struct flaky_table by_witness;  /* witness checks, by witness */
 	struct flaky_recent recent[FLAKY_RECENT];
 	uint64_t nrecent; /* ever recorded; ring index = nrecent % size */
 	struct flaky_held_list held;
@@ -187,7 +189,9 @@ flaky_record(struct flaky *f, struct evhttp_request *req)
 	f->by_mode[f->mode]++;
 	flaky_count_add(&f->by_source, r->src);
 	flaky_count_add(&f->by_path, r->path);
-	if (inst != NULL)
+	if (inst != NULL && wit != NULL)
+		flaky_count_add(&f->by_witness, inst);
+	else if (inst != NULL)
 		flaky_count_add(&f->by_instance, inst);
 	if (f->log != NULL) {
 		fprintf(f->log, "%llu %s:%u %s %s %s %s\n",
@@ -494,6 +498,7 @@ flaky_ctl_stats(struct flaky *f, struct evhttp_request *req)
 	flaky_json_table(b, "by_source", &f->by_source);
 	flaky_json_table(b, "by_path", &f->by_path);
 	flaky_json_table(b, "by_instance", &f->by_instance);
+	flaky_json_table(b, "by_witness", &f->by_witness);
 	flaky_json_recent(b, f);
 	evbuffer_add(b, "}\n", 2);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
@@ -511,6 +516,7 @@ flaky_ctl_reset(struct flaky *f, struct evhttp_request *req)
 	memset(&f->by_source, 0, sizeof(f->by_source));
 	memset(&f->by_path, 0, sizeof(f->by_path));
 	memset(&f->by_instance, 0, sizeof(f->by_instance));
+	memset(&f->by_witness, 0, sizeof(f->by_witness));
 	f->nrecent = 0;
 	flaky_reply(req, 200, "reset", "control");
 }
