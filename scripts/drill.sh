@@ -26,7 +26,13 @@ drills:
   outage             fail the demo dependency: the fleet opens together,
                      only the leader probes; mend it: the fleet closes
                      together after one probe sequence
-  all                every drill in turn; exit 1 if any verdict fails
+  blind-leader [DEP] cut the leader of DEP alone off from the dependency
+                     (root: a cgroup and an iptables rule, both removed
+                     after): the fleet stays CLOSED, the leader marks
+                     itself blind and a seeing instance leads within the
+                     old trip time + one health interval
+  all                every drill in turn (blind-leader only as root);
+                     exit 1 if any verdict fails
 
 options:
   -d RUNDIR   the fleet's run directory
@@ -46,7 +52,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 case ${1:-} in
-kill-leader | stop-leader) [ $# -le 2 ] || { usage >&2; exit 2; } ;;
+kill-leader | stop-leader | blind-leader) [ $# -le 2 ] || { usage >&2; exit 2; } ;;
 zk-loss | outage | all) [ $# -eq 1 ] || { usage >&2; exit 2; } ;;
 '') usage >&2; exit 2 ;;
 *) echo "drill: unknown drill: $1" >&2; usage >&2; exit 2 ;;
