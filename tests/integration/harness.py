@@ -17,6 +17,7 @@ See docs/testing.md for the whole API.
 
 import atexit
 import copy
+import hashlib
 import json
 import os
 import random
@@ -839,10 +840,15 @@ def _build_flaky():
     src = ROOT / "tests" / "tools" / "flaky_service.c"
     if exe.exists() and exe.stat().st_mtime >= src.stat().st_mtime:
         return exe
-    cache = Path(tempfile.gettempdir()) / ("breakerd-flaky-%d" % os.getuid())
+    # Keyed by the source's content: several trees (worktrees) of one
+    # user share the temporary directory, and a binary built from another
+    # tree's flaky_service.c may lack what this one's tests read.
+    digest = hashlib.sha1(src.read_bytes()).hexdigest()[:12]
+    cache = Path(tempfile.gettempdir()) / ("breakerd-flaky-%d-%s" % (
+        os.getuid(), digest))
     cache.mkdir(exist_ok=True)
     out = cache / "flaky_service"
-    if out.exists() and out.stat().st_mtime >= src.stat().st_mtime:
+    if out.exists():
         return out
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libevent"],
                            capture_output=True, text=True).stdout.split()
