@@ -72,6 +72,12 @@ struct witness {
 	size_t ndeps;
 };
 
+/* One create of a request in flight: a late success is cleaned up. */
+struct witness_create {
+	struct wdep *wd;
+	char path[1024];
+};
+
 static void witness_read_own(struct wdep *);
 
 /* dep's entry, NULL if unknown. */
@@ -171,14 +177,17 @@ witness_ask_fired(int type, const char *path, void *arg)
 static void
 witness_created(const struct zk_result *r, void *arg)
 {
-	struct wdep *wd = arg;
+	struct witness_create *c = arg;
+	struct wdep *wd = c->wd;
 
 	if (r->tag != wd->ask_gen || !wd->asking) {
 		if (r->rc == ZOK) /* given up meanwhile: do not leave it */
-			zk_delete(wd->w->zk, r->value != NULL ? r->value : "",
-			    -1, witness_deleted, wd, 0);
+			zk_delete(
+			    wd->w->zk, c->path, -1, witness_deleted, wd, 0);
+		free(c);
 		return;
 	}
+	free(c);
 	if (r->rc == ZOK) {
 		wd->ask_created = true;
 		log_info("witness: %s: asked %s for %u check(s) (request "
@@ -212,6 +221,7 @@ static void
 witness_candidate_done(const struct zk_result *r, void *arg)
 {
 	struct wdep *wd = arg;
+	struct witness_create *c;
 	char *json;
 
 	if (r->tag != wd->ask_gen || !wd->asking)
@@ -228,11 +238,16 @@ witness_candidate_done(const struct zk_result *r, void *arg)
 		witness_finish(wd, WITNESS_ALONE, NULL, "cannot encode");
 		return;
 	}
+	c = xcalloc(1, sizeof(*c));
+	c->wd = wd;
+	strlcpy_b(c->path, wd->ask_path, sizeof(c->path));
 	if (zk_fenced_create(wd->w->zk, wd->fence, wd->ask_path, json,
-	        (int)strlen(json), ZOO_EPHEMERAL, witness_created, wd,
+	        (int)strlen(json), ZOO_EPHEMERAL, witness_created, c,
 	        wd->ask_gen)
-	    == -1)
+	    == -1) {
+		free(c);
 		witness_finish(wd, WITNESS_ALONE, NULL, "request not sent");
+	}
 	free(json);
 }
 
