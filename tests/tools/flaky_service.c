@@ -9,7 +9,7 @@
  * X-Breakerd-Instance header (all test daemons share 127.0.0.1), and the
  * last FLAKY_RECENT requests are kept with CLOCK_MONOTONIC timestamps.
  * A witness check (X-Breakerd-Witness: the leader it checks for) is
- * marked as such in the ring ("witness") and in the log (last column),
+ * marked as such in the ring ("witness") and in the log (a 7th column),
  * and counted per instance under by_witness instead of by_instance.
  */
 #include <sys/queue.h>
@@ -194,10 +194,10 @@ flaky_record(struct flaky *f, struct evhttp_request *req)
 	else if (inst != NULL)
 		flaky_count_add(&f->by_instance, inst);
 	if (f->log != NULL) {
-		fprintf(f->log, "%llu %s:%u %s %s %s %s\n",
+		fprintf(f->log, "%llu %s:%u %s %s %s%s%s\n",
 		    (unsigned long long)r->t_ms, r->src, sport, r->path,
 		    inst != NULL ? inst : "-", flaky_mode_names[f->mode],
-		    *r->witness != '\0' ? r->witness : "-");
+		    *r->witness != '\0' ? " " : "", r->witness);
 		fflush(f->log);
 	}
 }
