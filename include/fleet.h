@@ -92,6 +92,8 @@ void fleet_corroborate(struct fleet *, struct dep *, uint32_t checks,
     uint32_t timeout_ms, witness_done_fn, void *arg);
 /* Leader only: hand dep to the next candidate (blind for it). */
 void fleet_hand_over(struct fleet *, struct dep *);
+/* Leader only (0 otherwise): trip votes for dep not cast by us. */
+size_t fleet_other_votes(const struct fleet *, const struct dep *);
 /* Requests this instance answered as a witness for dep. */
 uint64_t fleet_witness_answered(const struct fleet *, const struct dep *);
 

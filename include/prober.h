@@ -45,6 +45,9 @@ struct prober_witness_ops {
 	/* Give dep's leadership to another instance (blind). */
 	void (*hand_over)(struct dep *, void *arg);
 	void *arg;
+	/* Optional: trip votes of instances other than this one for dep;
+	 * any of them is a second vantage point already. */
+	size_t (*other_votes)(struct dep *, void *arg);
 };
 
 /* Counters for METRICS, per dependency, since start. */
@@ -58,6 +61,7 @@ struct prober_counters {
 	uint64_t publishes;
 	uint64_t publish_failures;
 	uint64_t witness_confirmed; /* asked a witness: it failed too */
+	uint64_t witness_votes;     /* others' trip votes agreed: not asked */
 	uint64_t witness_alone;     /* asked: no witness or no answer */
 	uint64_t witness_blind;     /* asked: it saw dep healthy */
 	uint64_t witness_checks;    /* checks run as another's witness */

@@ -414,6 +414,15 @@ prober_hand_over(struct dep *d, void *arg)
 	fleet_hand_over(dm->fleet, d);
 }
 
+/* Trip votes of the other instances: the fleet's traffic failing too. */
+static size_t
+prober_other_votes(struct dep *d, void *arg)
+{
+	struct daemon *dm = arg;
+
+	return fleet_other_votes(dm->fleet, d);
+}
+
 /* Another leader asks us, as its witness, to check dep. */
 static void
 daemon_witness_check(struct dep *d, const char *leader, uint32_t n,
@@ -487,7 +496,7 @@ daemon_setup_fleet(struct daemon *dm)
 	struct prober_ops po = {
 	    prober_may_act, prober_publish, prober_votes, prober_live, dm};
 	struct prober_witness_ops pw = {
-	    prober_corroborate, prober_hand_over, dm};
+	    prober_corroborate, prober_hand_over, dm, prober_other_votes};
 	struct witness_hooks wh = {
 	    daemon_witness_check, daemon_witness_cancel, dm};
 

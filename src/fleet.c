@@ -1969,6 +1969,19 @@ fleet_hand_over(struct fleet *fl, struct dep *dep)
 	election_abdicate(fd->el, NULL, NULL);
 }
 
+/* Leader only: valid trip votes for dep other than our own. */
+size_t
+fleet_other_votes(const struct fleet *fl, const struct dep *dep)
+{
+	const struct fdep *fd = fleet_fdep(fl, dep);
+	size_t own;
+
+	if (fd == NULL || !fd->leading)
+		return 0;
+	own = fd->vote_want ? 1 : 0;
+	return fd->votes > own ? fd->votes - own : 0;
+}
+
 /* Requests this instance answered as a witness for dep. */
 uint64_t
 fleet_witness_answered(const struct fleet *fl, const struct dep *dep)

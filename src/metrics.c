@@ -244,22 +244,26 @@ metrics_witness(struct evbuffer *out, struct registry *reg, struct prober *pr)
 	struct prober_counters c;
 
 	metrics_family(out, "witness_requests_total", "counter",
-	    "Witnesses this instance asked as leader before opening, by "
-	    "outcome (confirmed, alone: no witness or no answer, blind).");
+	    "Second opinions this instance sought as leader before opening, "
+	    "by outcome (confirmed, alone: no witness or no answer, blind; "
+	    "votes: others' trip votes agreed, no witness asked).");
 	for (size_t i = 0; i < registry_count(reg); i++) {
 		const char *d = dep_name(registry_at(reg, i));
 
 		if (prober_counters(pr, registry_at(reg, i), &c) == -1)
 			continue;
-		evbuffer_add_printf(out,
-		    M
-		    "witness_requests_total{dep=\"%s\",outcome=\"confirmed\"} "
-		    "%llu\n" M "witness_requests_total{dep=\"%s\","
-		    "outcome=\"alone\"} %llu\n" M "witness_requests_total{"
-		    "dep=\"%s\",outcome=\"blind\"} %llu\n",
-		    d, (unsigned long long)c.witness_confirmed, d,
-		    (unsigned long long)c.witness_alone, d,
-		    (unsigned long long)c.witness_blind);
+		const struct {
+			const char *name;
+			uint64_t n;
+		} o[] = {{"confirmed", c.witness_confirmed},
+		    {"alone", c.witness_alone}, {"blind", c.witness_blind},
+		    {"votes", c.witness_votes}};
+
+		for (size_t k = 0; k < sizeof(o) / sizeof(o[0]); k++)
+			evbuffer_add_printf(out,
+			    M "witness_requests_total{dep=\"%s\",outcome="
+			      "\"%s\"} %llu\n",
+			    d, o[k].name, (unsigned long long)o[k].n);
 	}
 	metrics_family(out, "witness_checks_total", "counter",
 	    "Health checks this instance ran as another leader's witness.");

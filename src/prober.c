@@ -295,23 +295,15 @@ prober_mark_blind(
 	prober_hand_over(pd);
 }
 
-/* Publish the held OPEN, its reason saying what the witness said. */
+/* Publish the held OPEN, its reason saying what corroborated it. */
 static void
-prober_open_anyway(struct prober_dep *pd, enum witness_outcome o,
-    const struct witness_record *a, const char *why)
+prober_open_anyway(struct prober_dep *pd, const char *why)
 {
 	char reason[sizeof(pd->held.reason)];
-	int n;
 
 	/* The record's reason is bounded: what does not fit is cut. */
-	if (o == WITNESS_CONFIRMED)
-		n = snprintf(reason, sizeof(reason),
-		    "%s; witness %s agrees (%s)", pd->held.reason, a->by,
-		    a->detail);
-	else
-		n = snprintf(reason, sizeof(reason), "%s; no witness (%s)",
-		    pd->held.reason, why);
-	if (n > 0)
+	if (snprintf(reason, sizeof(reason), "%s; %s", pd->held.reason, why)
+	    > 0)
 		strlcpy_b(pd->held.reason, reason, sizeof(pd->held.reason));
 	prober_publish(pd, pd->held_from, &pd->held);
 }
@@ -325,6 +317,7 @@ prober_witnessed(enum witness_outcome o, const struct witness_record *a,
 	struct prober *pr = ask->pr;
 	struct prober_dep *pd;
 	uint64_t now = now_mono_ms();
+	char text[256];
 	bool stale;
 
 	if (pr == NULL) {
@@ -345,14 +338,40 @@ prober_witnessed(enum witness_outcome o, const struct witness_record *a,
 	if (o == WITNESS_BLIND) {
 		pd->c.witness_blind++;
 		prober_mark_blind(pd, a, now);
+	} else if (o == WITNESS_CONFIRMED) {
+		pd->c.witness_confirmed++;
+		snprintf(text, sizeof(text), "witness %s agrees (%s)", a->by,
+		    a->detail);
+		prober_open_anyway(pd, text);
 	} else {
-		if (o == WITNESS_CONFIRMED)
-			pd->c.witness_confirmed++;
-		else
-			pd->c.witness_alone++;
-		prober_open_anyway(pd, o, a, why);
+		pd->c.witness_alone++;
+		snprintf(text, sizeof(text), "no witness (%s)", why);
+		prober_open_anyway(pd, text);
 	}
 	prober_schedule(pd, now);
+}
+
+/*
+ * Trip votes of other instances are the fleet's own traffic failing: a
+ * second vantage point already.  Then the OPEN goes out at once.
+ */
+static bool
+prober_votes_agree(struct prober_dep *pd)
+{
+	struct prober *pr = pd->pr;
+	char text[96];
+	size_t n;
+
+	if (pr->wops.other_votes == NULL
+	    || (n = pr->wops.other_votes(pd->dep, pr->wops.arg)) == 0)
+		return false;
+	pd->c.witness_votes++;
+	log_info("prober: %s: would open (%s); %zu trip vote(s) of other "
+	         "instances agree",
+	    dep_name(pd->dep), pd->held.reason, n);
+	snprintf(text, sizeof(text), "trip votes of %zu other(s) agree", n);
+	prober_open_anyway(pd, text);
+	return true;
 }
 
 /* Hold the OPEN back and ask a witness; lead stays frozen meanwhile. */
@@ -362,16 +381,19 @@ prober_corroborate(
 {
 	struct prober *pr = pd->pr;
 	const struct health_config *hc = &dep_config(pd->dep)->health;
-	struct prober_ask *ask = xcalloc(1, sizeof(*ask));
+	struct prober_ask *ask;
 
+	pd->held_from = from;
+	pd->held = *next;
+	if (prober_votes_agree(pd))
+		return;
+	ask = xcalloc(1, sizeof(*ask));
 	ask->pr = pr;
 	ask->idx = (size_t)(pd - pr->deps);
 	ask->gen = pd->gen;
 	ask->next = pr->asks;
 	pr->asks = ask;
 	pd->asking = true;
-	pd->held_from = from;
-	pd->held = *next;
 	log_info("prober: %s: would open (%s); asking a witness first",
 	    dep_name(pd->dep), next->reason);
 	/* The bound: a witness adds at most one health check interval. */
@@ -655,11 +677,13 @@ prober_status_witness(struct prober *pr, struct evbuffer *out)
 		const char *n = dep_name(pd->dep);
 
 		evbuffer_add_printf(out,
+		    "witness.%s.votes_agreed=%llu\n"
 		    "witness.%s.asked_confirmed=%llu\n"
 		    "witness.%s.asked_alone=%llu\n"
 		    "witness.%s.asked_blind=%llu\nwitness.%s.checks=%llu\n"
 		    "witness.%s.asking=%d\n",
-		    n, (unsigned long long)pd->c.witness_confirmed, n,
+		    n, (unsigned long long)pd->c.witness_votes, n,
+		    (unsigned long long)pd->c.witness_confirmed, n,
 		    (unsigned long long)pd->c.witness_alone, n,
 		    (unsigned long long)pd->c.witness_blind, n,
 		    (unsigned long long)pd->c.witness_checks, n, pd->asking);

@@ -15,7 +15,9 @@ removed afterwards.  Covered:
 - really down: OPEN everywhere within the old bound plus one interval,
   the witness agreeing (its checks are in the dependency's log, marked);
 - blind in half-open: the dependency recovered but the leader's probes
-  fail; the fleet closes through a seeing leader.
+  fail; the fleet closes through a seeing leader;
+- the fleet's own traffic as the second vantage point: another instance's
+  trip vote standing, the leader opens without asking a witness.
 """
 
 import os
@@ -36,9 +38,9 @@ HEALTH_MS = 1000
 THRESHOLD = 3
 
 
-def _dep_config(f, wait_ms=3000, probe_ms=300):
+def _dep_config(f, wait_ms=3000, probe_ms=300, breaker=None):
     """payments, checked every second on the flaky service."""
-    return {
+    cfg = {
         "breaker": {"open_wait_ms": wait_ms, "open_wait_max_ms": 60000,
                     "backoff_multiplier_pct": 200, "jitter_pct": 0},
         "probe": {"count": 3, "interval_ms": probe_ms},
@@ -48,6 +50,8 @@ def _dep_config(f, wait_ms=3000, probe_ms=300):
                    "unhealthy_threshold": THRESHOLD, "healthy_threshold": 1,
                    "witness_checks": 2, "blind_hold_ms": 60000},
     }
+    cfg["breaker"].update(breaker or {})
+    return cfg
 
 
 class UidDaemon(Daemon):
@@ -265,5 +269,38 @@ def test_blind_in_half_open(ens):
                             r"healthy .*probe 1/3 failed"), \
                 a.log_text()[-3000:]
             assert a.status().get("blind.%s" % DEP) == "1"
+    finally:
+        a.cleanup()
+
+
+def test_votes_of_others_corroborate(ens):
+    _need_root()
+    f = FlakyService()
+    f.start()
+    ds = _fleet(ens, f, breaker={"window": "count", "window_size": 10,
+                                 "minimum_calls": 5, "failure_rate_pct": 50})
+    a = ds[0]
+    try:
+        leader = _leader(ds)[0]
+        other = [d for d in ds if d is not leader][0]
+        with other.client() as c:
+            for _ in range(12):
+                assert c.cmd("REPORT %s fail 5" % DEP) == "OK"
+        assert other.state(DEP)["state"] == "OPEN"  # its local breaker
+        wait_until(lambda: leader.status().get("votes.%s" % DEP) == "1",
+                   10, 0.05, "the leader does not count the vote")
+        assert _states([d for d in ds if d is not other]) == \
+            ["CLOSED", "CLOSED"]  # one vote, min_votes 2: no fleet trip
+        f.reset()
+        f.set_mode("error")
+        wait_until(lambda: _states(ds) == ["OPEN"] * 3, 30, 0.05,
+                   "not OPEN everywhere: %s" % _states(ds))
+        assert _log_has(leader, r"CLOSED -> OPEN \(health check: 3 "
+                        r"consecutive failures \(HTTP 500\); trip votes "
+                        r"of 1 other\(s\) agree\) \[v\d+\]"), \
+            leader.log_text()[-3000:]
+        assert not f.stats().get("by_witness"), f.stats()
+        assert leader.status().get(
+            "witness.%s.votes_agreed" % DEP) == "1"
     finally:
         a.cleanup()
