@@ -2,11 +2,13 @@
  * test_witness.c - the pure part of the witness protocol: the request
  * record (round trip, hostile input), which candidate is the witness, a
  * witness's bounded run of checks, what an answer means to the leader,
- * and lead_overruled() (a blind verdict restarts the phase, no OPEN).
+ * lead_overruled() (a blind verdict restarts the phase, no OPEN) and the
+ * two health keys (witness_checks, blind_hold_ms): defaults and ranges.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "harness.h"
 #include "lead.h"
 #include "util.h"
@@ -282,6 +284,43 @@ test_overruled_half_open(void)
 	lead_free(l);
 }
 
+/* Parse a config whose one dependency has the given health members. */
+static int
+parse_health(const char *members, struct config *cfg)
+{
+	char text[512], err[256];
+
+	snprintf(text, sizeof(text),
+	    "{\"instance_id\": \"i\", \"dependencies\": [{\"name\": \"p\", "
+	    "\"health\": {\"http\": \"http://127.0.0.1:9/h\"%s}}]}",
+	    members);
+	return config_parse(
+	    text, strlen(text), "t.json", cfg, err, sizeof(err));
+}
+
+static void
+test_config_keys(void)
+{
+	struct config cfg;
+
+	CU_ASSERT_EQUAL_FATAL(parse_health("", &cfg), 0);
+	CU_ASSERT_EQUAL(cfg.deps[0].health.witness_checks, 2);
+	CU_ASSERT_EQUAL(cfg.deps[0].health.blind_hold_ms, 60000);
+	config_free(&cfg);
+	CU_ASSERT_EQUAL_FATAL(parse_health(", \"witness_checks\": 0, "
+	                                   "\"blind_hold_ms\": 5000",
+	                          &cfg),
+	    0);
+	CU_ASSERT_EQUAL(cfg.deps[0].health.witness_checks, 0);
+	CU_ASSERT_EQUAL(cfg.deps[0].health.blind_hold_ms, 5000);
+	config_free(&cfg);
+	CU_ASSERT_EQUAL(parse_health(", \"witness_checks\": 11", &cfg), -1);
+	CU_ASSERT_EQUAL(parse_health(", \"witness_checks\": -1", &cfg), -1);
+	CU_ASSERT_EQUAL(parse_health(", \"witness_checks\": \"2\"", &cfg), -1);
+	CU_ASSERT_EQUAL(
+	    parse_health(", \"blind_hold_ms\": 86400001", &cfg), -1);
+}
+
 static const struct harness_test tests[] = {
     {"request round trip", test_request_round_trip},
     {"answer round trip", test_answer_round_trip},
@@ -294,6 +333,7 @@ static const struct harness_test tests[] = {
     {"names", test_names},
     {"overruled in CLOSED", test_overruled_closed},
     {"overruled in HALF_OPEN", test_overruled_half_open},
+    {"config keys", test_config_keys},
     {NULL, NULL},
 };
 
