@@ -27,6 +27,10 @@
  * delete(override, version)).  A new leader runs it from its own first
  * sight, so an override outlives its ttl by at most a failover.
  *
+ * Witnesses (witness.c, made here): before a leader's own failing checks
+ * open the fleet it asks the next candidate through a request znode
+ * under <dir>/witness; a blind leader hands over with fleet_hand_over.
+ *
  * Records are ordered by their znode versions (the registry ignores
  * older ones), never by wall clocks; a record that does not parse is
  * counted and logged and the last good one is kept.
