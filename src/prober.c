@@ -663,8 +663,9 @@ prober_status_dep(struct prober_dep *pd, struct evbuffer *out)
 }
 
 /*
- * STATUS: witness figures of every dependency, and the blind marks held
- * (blind=N, then blind.<dep>=1 with how long it still holds and why).
+ * STATUS: witness figures of every dependency that had any, and the blind
+ * marks held (blind.<dep>=1 with how long it still holds and why, then
+ * blind=N).
  */
 void
 prober_status_witness(struct prober *pr, struct evbuffer *out)
@@ -675,7 +676,13 @@ prober_status_witness(struct prober *pr, struct evbuffer *out)
 	for (size_t i = 0; i < pr->ndeps; i++) {
 		struct prober_dep *pd = &pr->deps[i];
 		const char *n = dep_name(pd->dep);
+		const struct prober_counters *c = &pd->c;
 
+		if (c->witness_votes + c->witness_confirmed + c->witness_alone
+		            + c->witness_blind + c->witness_checks
+		        == 0
+		    && !pd->asking)
+			continue; /* no witness business yet: no lines */
 		evbuffer_add_printf(out,
 		    "witness.%s.votes_agreed=%llu\n"
 		    "witness.%s.asked_confirmed=%llu\n"
@@ -687,6 +694,11 @@ prober_status_witness(struct prober *pr, struct evbuffer *out)
 		    (unsigned long long)pd->c.witness_alone, n,
 		    (unsigned long long)pd->c.witness_blind, n,
 		    (unsigned long long)pd->c.witness_checks, n, pd->asking);
+	}
+	for (size_t i = 0; i < pr->ndeps; i++) {
+		struct prober_dep *pd = &pr->deps[i];
+		const char *n = dep_name(pd->dep);
+
 		if (!prober_blind_now(pd, now))
 			continue;
 		blind++;
