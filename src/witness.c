@@ -385,6 +385,9 @@ witness_serve_stop(struct wdep *wd)
 	if (!wd->serving)
 		return;
 	wd->serving = false;
+	log_info("witness: %s: request %" PRIu64 " of %s withdrawn; checks "
+	         "stopped",
+	    dep_name(wd->dep), wd->serve.req, wd->serve.leader);
 	if (wd->w->hooks.cancel != NULL)
 		wd->w->hooks.cancel(wd->dep, wd->w->hooks.arg);
 }

@@ -17,7 +17,9 @@ removed afterwards.  Covered:
 - blind in half-open: the dependency recovered but the leader's probes
   fail; the fleet closes through a seeing leader;
 - the fleet's own traffic as the second vantage point: another instance's
-  trip vote standing, the leader opens without asking a witness.
+  trip vote standing, the leader opens without asking a witness;
+- no witness: a single instance opens alone; a witness that cannot answer
+  within one interval (its check hangs) leaves the leader to open alone.
 """
 
 import os
@@ -304,3 +306,62 @@ def test_votes_of_others_corroborate(ens):
             "witness.%s.votes_agreed" % DEP) == "1"
     finally:
         a.cleanup()
+
+
+def _plain_fleet(ens, f, names, **health):
+    """Daemons under our own uid (no cut needed), names[0] leading."""
+    cfg = _dep_config(f)
+    cfg["health"].update(health)
+    ds = []
+    for n in names:
+        ds.append(Daemon(n, deps=[DEP], zk=ens,
+                         dep_overrides={DEP: cfg}).start())
+        if len(ds) == 1:
+            wait_until(lambda: _leader(ds) == ds, 20, 0.1, "no leader")
+    for d in ds:
+        wait_until(lambda d=d: d.status().get("ready") == "1", 20, 0.1,
+                   "%s not ready" % d.name)
+    return ds
+
+
+def test_single_instance_opens_alone(ens):
+    f = FlakyService()
+    f.start()
+    (a,) = _plain_fleet(ens, f, ("inst-a",))
+    f.set_mode("error")
+    wait_until(lambda: a.state(DEP)["state"] == "OPEN", 20, 0.05,
+               "not OPEN")
+    assert _log_has(a, r"CLOSED -> OPEN \(health check: 3 consecutive "
+                    r"failures \(HTTP 500\); no witness \(no other "
+                    r"candidate\)\) \[v\d+\]"), a.log_text()[-3000:]
+    assert a.status().get("witness.%s.asked_alone" % DEP) == "1"
+
+
+def test_witness_too_slow_opens_alone(ens):
+    # Checks time out after a full interval: the witness's first check
+    # cannot come back before the leader's deadline (one interval).
+    f = FlakyService()
+    f.start()
+    ds = _plain_fleet(ens, f, ("inst-a", "inst-b", "inst-c"),
+                      timeout_ms=HEALTH_MS)
+    a = ds[0]
+    t0 = time.monotonic()
+    f.set_mode("hang")
+    wait_until(lambda: _states(ds) == ["OPEN"] * 3, 30, 0.05,
+               "not OPEN everywhere: %s" % _states(ds))
+    took = time.monotonic() - t0
+    assert took < (THRESHOLD + 2) * HEALTH_MS / 1000.0 + 8, took
+    assert _log_has(a, r"CLOSED -> OPEN \(health check: 3 consecutive "
+                    r"failures \(timeout after 1000 ms\); no witness \(no "
+                    r"answer in time\)\) \[v\d+\]"), a.log_text()[-3000:]
+    wit = [r for r in f.stats()["recent"] if r.get("witness")]
+    assert len(wit) == 1 and wit[0]["witness"] == a.name, wit
+    # The leader gave up and deleted the request: the witness stopped.
+    m = re.search(r"witness: payments: asked (inst-\w) for 2 check\(s\) "
+                  r"\(request 1\)", a.log_text())
+    assert m, a.log_text()[-3000:]
+    w = [d for d in ds if d.name == m.group(1)][0]
+    wait_until(lambda: _log_has(w, r"witness: payments: request 1 of "
+                                r"inst-a withdrawn; checks stopped"), 10,
+               0.1, "the witness did not stop")
+    assert not _log_has(a, r"witness: (confirmed|blind)")
