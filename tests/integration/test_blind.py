@@ -356,12 +356,15 @@ def test_witness_too_slow_opens_alone(ens):
                     r"answer in time\)\) \[v\d+\]"), a.log_text()[-3000:]
     wit = [r for r in f.stats()["recent"] if r.get("witness")]
     assert len(wit) == 1 and wit[0]["witness"] == a.name, wit
-    # The leader gave up and deleted the request: the witness stopped.
+    # The leader gave up and deleted the request: the witness stopped, or
+    # (its check timing out just as the deadline passed) found no request
+    # to answer.
     m = re.search(r"witness: payments: asked (inst-\w) for 2 check\(s\) "
                   r"\(request 1\)", a.log_text())
     assert m, a.log_text()[-3000:]
     w = [d for d in ds if d.name == m.group(1)][0]
-    wait_until(lambda: _log_has(w, r"witness: payments: request 1 of "
-                                r"inst-a withdrawn; checks stopped"), 10,
+    wait_until(lambda: _log_has(w, r"witness: payments: (request 1 of "
+                                r"inst-a withdrawn; checks stopped|answer "
+                                r"not written \(no node\))"), 10,
                0.1, "the witness did not stop")
     assert not _log_has(a, r"witness: (confirmed|blind)")
