@@ -93,6 +93,10 @@ uint64_t breaker_open_until(const struct breaker *);
 bool breaker_allow(
     struct breaker *, uint64_t now_ms, struct breaker_event *ev, bool *changed);
 
+/* HALF_OPEN: take every permit left (0 in other states); breaker_allow
+ * then denies until the next half-open period. */
+uint32_t breaker_take_permits(struct breaker *);
+
 /* Record the result of one call.  Returns 1 if it caused a transition. */
 int breaker_record(struct breaker *, uint64_t now_ms, enum breaker_outcome,
     uint32_t duration_ms, struct breaker_event *ev);

@@ -74,6 +74,8 @@ struct config {
 	uint32_t max_clients;      /* default 1024 */
 	uint32_t idle_timeout_ms;  /* half-written line timeout, 30000 */
 	uint32_t watch_buffer_max; /* bytes queued to a WATCH client, 65536 */
+	char *shm_path;            /* shared-memory table; NULL: none (off) */
+	uint32_t shm_drain_ms;     /* counters drained this often, default 10 */
 
 	char *zk_hosts;                 /* NULL: standalone (no fleet) */
 	uint32_t zk_session_timeout_ms; /* default 10000 */

@@ -184,6 +184,24 @@ const struct dep_counters *dep_counters(const struct dep *);
 void dep_set_leader(struct dep *, bool);
 bool dep_is_leader(const struct dep *);
 
+/* What the shared-memory table tells an ALLOW (see shm.c). */
+enum dep_answer {
+	DEP_ANSWER_ASK,   /* ask the socket: not synced (held) */
+	DEP_ANSWER_ALLOW, /* every call may go ahead */
+	DEP_ANSWER_DENY,  /* no call may */
+	DEP_ANSWER_PERMIT /* local HALF_OPEN: a call needs a permit */
+};
+/* The answer dep_allow() would give, without taking a permit. */
+enum dep_answer dep_answer(const struct dep *, uint64_t wall_ms);
+/* Where half-open permits live once handed to the shared table: a
+ * socket ALLOW that finds none left in the breaker claims one there. */
+void registry_set_permit_pool(
+    struct registry *, bool (*claim)(struct dep *, void *), void *arg);
+/* Calls answered or reported through the shared table and not fed one
+ * by one to dep_allow()/dep_report(): counted for METRICS only. */
+void dep_count_table(struct dep *, uint64_t allowed, uint64_t denied,
+    const uint64_t calls[BREAKER_NOUTCOMES]);
+
 const char *authority_name(enum authority);
 const char *fleet_session_name(enum fleet_session);
 

@@ -535,6 +535,17 @@ breaker_allow(
 	return ok;
 }
 
+/* Hand every half-open permit left to the caller (the shared table's
+ * pool, where other processes claim them atomically). */
+uint32_t
+breaker_take_permits(struct breaker *b)
+{
+	uint32_t n = b->state == BREAKER_HALF_OPEN ? b->permits : 0;
+
+	b->permits -= n;
+	return n;
+}
+
 /* CLOSED: trip on a rate at or over its threshold, or a run of failures. */
 static int
 breaker_trip_check(struct breaker *b, uint64_t now_ms, struct breaker_event *ev)

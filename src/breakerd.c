@@ -36,6 +36,7 @@
 #include "prober.h"
 #include "protocol.h"
 #include "registry.h"
+#include "shm.h"
 #include "util.h"
 
 #define TICK_MS 100 /* local open waits and override expiry */
@@ -50,6 +51,8 @@ struct daemon {
 	struct evhttp *http;   /* metrics listener, or NULL */
 	struct event *tick_ev;
 	struct event *wait_ev; /* startup_wait_ms */
+	struct shm *shm;        /* shared-memory table, or NULL */
+	struct event *drain_ev; /* its heartbeat and counter drain */
 	struct event *sig_evs[3];
 	bool notified_ready; /* READY=1 sent */
 	uint64_t started_ms;
@@ -94,6 +97,7 @@ daemon_changed(struct dep *d, const struct dep_view *old,
 		control_notify(dm->ctl, now);
 	if (dm->prober != NULL && now->version != old->version)
 		prober_fleet_changed(dm->prober, d);
+	shm_publish(dm->shm, d, now_wall_ms());
 }
 
 /* Tell systemd (and the log) once every dependency is synced. */
@@ -234,6 +238,7 @@ daemon_metrics(struct evbuffer *out, void *arg)
 		md.live_instances = fleet_live_instances(dm->fleet);
 
 	metrics_render(out, dm->reg, dm->prober, &md, now);
+	shm_metrics(dm->shm, out);
 }
 
 /* GET /metrics on the optional HTTP listener, for Prometheus scrapers. */
@@ -460,6 +465,36 @@ daemon_tick(evutil_socket_t fd, short what, void *arg)
 	daemon_check_ready(dm);
 }
 
+/* The shared table's heartbeat and the drain of its counters. */
+static void
+daemon_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *dm = arg;
+
+	(void)fd;
+	(void)what;
+	shm_drain(dm->shm, now_mono_ms(), now_wall_ms());
+}
+
+/* Publish the shared-memory table (if configured) and drain it. */
+static void
+daemon_setup_shm(struct daemon *dm)
+{
+	struct timeval tv = {(time_t)(dm->cfg.shm_drain_ms / 1000),
+	    (suseconds_t)(dm->cfg.shm_drain_ms % 1000) * 1000};
+
+	if (dm->cfg.shm_path == NULL)
+		return;
+	dm->shm =
+	    shm_open_table(&dm->cfg, dm->reg, now_mono_ms(), now_wall_ms());
+	if (dm->shm == NULL) {
+		log_warnx("shm: no state table: applications use the socket");
+		return;
+	}
+	dm->drain_ev = event_new(dm->base, -1, EV_PERSIST, daemon_drain, dm);
+	event_add(dm->drain_ev, &tv);
+}
+
 /* SIGTERM/SIGINT: leave the loop; cleanup closes ZooKeeper first. */
 static void
 daemon_signal(evutil_socket_t sig, short what, void *arg)
@@ -538,6 +573,7 @@ daemon_setup(struct daemon *dm)
 	daemon_setup_http(dm);
 	if (dm->cfg.zk_hosts != NULL)
 		daemon_setup_fleet(dm);
+	daemon_setup_shm(dm);
 	dm->tick_ev = event_new(dm->base, -1, EV_PERSIST, daemon_tick, dm);
 	event_add(dm->tick_ev, &tv);
 	dm->wait_ev = evtimer_new(dm->base, daemon_wait_over, dm);
@@ -562,6 +598,11 @@ daemon_setup(struct daemon *dm)
 static void
 daemon_teardown(struct daemon *dm)
 {
+	/* Applications go back to the socket before anything else stops. */
+	if (dm->drain_ev != NULL)
+		event_free(dm->drain_ev);
+	shm_close(dm->shm);
+	dm->shm = NULL;
 	if (dm->prober != NULL)
 		prober_free(dm->prober);
 	dm->prober = NULL;

@@ -82,6 +82,8 @@ config_defaults(struct config *cfg)
 	cfg->idle_timeout_ms = 30000;
 	cfg->startup_wait_ms = 2000;
 	cfg->watch_buffer_max = 65536;
+	cfg->shm_path = NULL; /* derived from socket_path after parsing */
+	cfg->shm_drain_ms = 10;
 	cfg->zk_hosts = NULL;
 	cfg->zk_session_timeout_ms = 10000;
 	cfg->zk_root = xstrdup("/breakerd/default");
@@ -470,6 +472,28 @@ check_socket_path(const char *s, char *msg, size_t msglen)
 		snprintf(msg, msglen,
 		    "socket path is %zu bytes, the limit is %zu", strlen(s),
 		    sizeof(sun.sun_path) - 1);
+		return -1;
+	}
+	return 0;
+}
+
+/* Check socket.shm_path: "off", or an absolute path the temporary name
+ * (path + ".tmp") still fits. */
+static int
+check_shm_path(const char *s, char *msg, size_t msglen)
+{
+	if (strcmp(s, "off") == 0)
+		return 0;
+	if (check_abs_path(s, msg, msglen) == -1)
+		return -1;
+	if (strlen(s) + 4 >= CFG_PATHLEN_MAX) {
+		snprintf(msg, msglen, "shm_path longer than %d bytes",
+		    CFG_PATHLEN_MAX - 5);
+		return -1;
+	}
+	if (s[strlen(s) - 1] == '/') {
+		snprintf(
+		    msg, msglen, "shm_path must name a file, not a directory");
 		return -1;
 	}
 	return 0;
@@ -947,7 +971,8 @@ static const struct field socket_fields[] = {
     U32("idle_timeout_ms", struct config, idle_timeout_ms, 100, 3600000),
     U32("watch_buffer_max", struct config, watch_buffer_max, 4096,
         64 * 1024 * 1024),
-    {.key = NULL}};
+    STR("shm_path", shm_path, check_shm_path),
+    U32("shm_drain_ms", struct config, shm_drain_ms, 1, 1000), {.key = NULL}};
 
 static const struct field zk_fields[] = {STR("hosts", zk_hosts, check_zk_hosts),
     U32("session_timeout_ms", struct config, zk_session_timeout_ms, 1000,
@@ -1054,6 +1079,31 @@ cfg_deps(struct cfg_ctx *c, struct config *cfg)
 	return rc;
 }
 
+/*
+ * The shared-memory table goes beside the socket unless shm_path says
+ * where ("off": no table).  Two files of ours must not be one.
+ */
+static int
+cfg_shm_path(struct cfg_ctx *c, struct config *cfg)
+{
+	size_t n;
+
+	if (cfg->shm_path != NULL && strcmp(cfg->shm_path, "off") == 0) {
+		free(cfg->shm_path);
+		cfg->shm_path = NULL;
+		return 0;
+	}
+	if (cfg->shm_path == NULL) {
+		n = strlen(cfg->socket_path) + sizeof(".shm");
+		cfg->shm_path = xmalloc(n);
+		snprintf(cfg->shm_path, n, "%s.shm", cfg->socket_path);
+	}
+	if (strcmp(cfg->shm_path, cfg->socket_path) == 0)
+		return cfg_error(
+		    c, 0, "socket.shm_path must not be the socket's own path");
+	return 0;
+}
+
 /* Walk the decoded document: top level, then defaults, then dependencies. */
 static int
 cfg_root(struct cfg_ctx *c, json_t *root, struct config *cfg)
@@ -1076,7 +1126,9 @@ cfg_root(struct cfg_ctx *c, json_t *root, struct config *cfg)
 		if (rc == -1)
 			return -1;
 	}
-	return cfg_deps(c, cfg);
+	if (cfg_deps(c, cfg) == -1)
+		return -1;
+	return cfg_shm_path(c, cfg);
 }
 
 /* Copy text, blanking whole-line '#' comments so positions do not move. */
@@ -1218,6 +1270,7 @@ config_free(struct config *cfg)
 	free(cfg->path);
 	free(cfg->socket_path);
 	free(cfg->socket_group);
+	free(cfg->shm_path);
 	free(cfg->admin_uids);
 	free(cfg->zk_hosts);
 	free(cfg->zk_root);

@@ -58,6 +58,8 @@ struct registry {
 	enum unreachable_policy policy;
 	struct registry_hooks hooks;
 	bool wait_over; /* startup_wait_ms passed: never hold again */
+	bool (*permit_claim)(struct dep *, void *); /* shared table's pool */
+	void *permit_arg;
 };
 
 static const char *const authority_names[] = {
@@ -421,6 +423,9 @@ dep_allow(struct dep *d, uint64_t now_ms, struct dep_view *out)
 		allowed = breaker_state_permits(out->state);
 	else {
 		allowed = breaker_allow(d->local, now_ms, &ev, &changed);
+		if (!allowed && breaker_state(d->local) == BREAKER_HALF_OPEN
+		    && d->reg->permit_claim != NULL)
+			allowed = d->reg->permit_claim(d, d->reg->permit_arg);
 		if (changed) {
 			dep_refresh(d, now_ms, ev.reason);
 			dep_update_vote(d, now_ms);
@@ -432,6 +437,47 @@ dep_allow(struct dep *d, uint64_t now_ms, struct dep_view *out)
 	else
 		d->counters.denied++;
 	return allowed;
+}
+
+/* Mirrors dep_allow() for the shared table, which answers without us. */
+enum dep_answer
+dep_answer(const struct dep *d, uint64_t wall_ms)
+{
+	enum breaker_state st;
+
+	if (!dep_unreachable(d) && d->reg->session != FLEET_STANDALONE
+	    && !d->synced)
+		return DEP_ANSWER_ASK;
+	if (dep_unreachable(d) && d->reg->policy == POLICY_FAIL_CLOSED)
+		return DEP_ANSWER_DENY;
+	if (dep_unreachable(d) && d->reg->policy == POLICY_FAIL_OPEN)
+		return DEP_ANSWER_ALLOW;
+	if (dep_fleet_decides(d, wall_ms))
+		return breaker_state_permits(dep_effective(d, wall_ms))
+		    ? DEP_ANSWER_ALLOW
+		    : DEP_ANSWER_DENY;
+	st = breaker_state(d->local);
+	if (st == BREAKER_HALF_OPEN)
+		return DEP_ANSWER_PERMIT;
+	return breaker_state_permits(st) ? DEP_ANSWER_ALLOW : DEP_ANSWER_DENY;
+}
+
+void
+registry_set_permit_pool(
+    struct registry *reg, bool (*claim)(struct dep *, void *), void *arg)
+{
+	reg->permit_claim = claim;
+	reg->permit_arg = arg;
+}
+
+void
+dep_count_table(struct dep *d, uint64_t allowed, uint64_t denied,
+    const uint64_t calls[BREAKER_NOUTCOMES])
+{
+	d->counters.allowed += allowed;
+	d->counters.denied += denied;
+	for (int o = 0; o < BREAKER_NOUTCOMES; o++)
+		d->counters.calls[o] += calls[o];
 }
 
 void
