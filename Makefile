@@ -53,11 +53,11 @@ LIBS := -lzookeeper_mt $(PKG_LIBS) -lpthread -lm
 
 # src/breakerd.c and src/breakerctl.c hold main(); src/client.c is the
 # client library; everything else in src/ is the daemon's core.
-MAINS       := src/breakerd.c src/breakerctl.c src/client.c
+MAINS       := src/breakerd.c src/breakerctl.c src/client.c src/client_shm.c
 CORE_SRCS   := $(filter-out $(MAINS),$(wildcard src/*.c))
 CORE_OBJS   := $(CORE_SRCS:src/%.c=$(BUILD)/obj/%.o)
 CORE_LIB    := $(BUILD)/libbreakerd_core.a
-CLIENT_OBJ  := $(BUILD)/obj/client.o
+CLIENT_OBJ  := $(BUILD)/obj/client.o $(BUILD)/obj/client_shm.o
 CLIENT_A    := $(BUILD)/libbreakerd_client.a
 CLIENT_SO   := $(BUILD)/libbreakerd_client.so.0
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)

@@ -151,6 +151,23 @@ struct bd_watch *bd_watch_start(const struct bd_options *opts,
 /* Stop the thread and free the watch.  Never call it from inside cb. */
 void bd_watch_stop(struct bd_watch *w);
 
+/*
+ * The shared-memory state table (docs/clients.md): while the daemon's
+ * table is mapped and its heartbeat moves, bd_allow(), bd_get() and
+ * bd_report() answer from it without a system call; otherwise they use
+ * the socket.  The table is the socket path + ".shm" unless
+ * $BREAKERD_SHM names another file ("off": never map one).
+ */
+struct bd_table_stats {
+	int mapped;         /* 1 if a fresh table is mapped now */
+	uint64_t maps;      /* tables mapped (daemon restarts add one) */
+	uint64_t fallbacks; /* calls that went to the socket instead */
+	uint64_t stale;     /* of those: heartbeat stopped or daemon gone */
+	uint64_t torn;      /* of those: a slot kept changing while read */
+};
+/* Fill st for this handle.  0, or BD_EINVAL. */
+int bd_table_stats(struct bd_client *c, struct bd_table_stats *st);
+
 /* A static, human-readable name for a BD_E* code (or 0). */
 const char *bd_strerror(int code);
 

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "breakerd_client.h"
+#include "client_shm.h"
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0 /* BSDs: SO_NOSIGPIPE is set on the socket instead */
@@ -57,6 +58,7 @@ struct bd_client {
 	int reconnect_ms;
 	uint64_t next_connect_ms; /* no connect attempt before this */
 	struct bd_conn conn;
+	struct bd_tabctl tab; /* the shared-memory table, asked first */
 };
 
 struct bd_watch {
@@ -444,6 +446,7 @@ bd_roundtrip(struct bd_client *c, const char *line, char *reply)
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
+	bdt_refresh(&c->tab, bd_now_ms(), c->reconnect_ms);
 	rc = bd_client_request(c, line, reply, &deadline);
 	pthread_mutex_unlock(&c->lock);
 	return rc != 0 ? rc : bd_reply_code(reply);
@@ -482,6 +485,7 @@ bd_client_new(const struct bd_options *opts)
 	}
 	bd_options_fix(c, opts);
 	c->conn.fd = -1;
+	bdt_init(&c->tab, c->path);
 	return c;
 }
 
@@ -505,6 +509,7 @@ bd_open(const struct bd_options *opts)
 		return NULL;
 	pthread_mutex_lock(&c->lock);
 	bd_client_connect(c, bd_now_ms() + (uint64_t)c->timeout_ms);
+	bdt_refresh(&c->tab, bd_now_ms(), c->reconnect_ms);
 	pthread_mutex_unlock(&c->lock);
 	return c;
 }
@@ -516,6 +521,7 @@ bd_close(struct bd_client *c)
 	if (c == NULL)
 		return;
 	bd_conn_close(&c->conn);
+	bdt_free(&c->tab);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -590,6 +596,8 @@ bd_get(struct bd_client *c, const char *dep, struct bd_view *view)
 
 	if (c == NULL || view == NULL || !bd_dep_valid(dep))
 		return BD_EINVAL;
+	if (bdt_get(&c->tab, dep, view) == 0)
+		return 0;
 	snprintf(line, sizeof line, "GET %s", dep);
 	if ((rc = bd_roundtrip(c, line, reply)) != 0)
 		return rc;
@@ -604,11 +612,14 @@ int
 bd_allow(struct bd_client *c, const char *dep)
 {
 	char line[BD_LINE_MAX], reply[BD_LINE_MAX];
+	int rc;
 
 	if (c == NULL)
 		return 0;
 	if (!bd_dep_valid(dep))
 		return c->fail_open;
+	if ((rc = bdt_allow(&c->tab, dep)) >= 0)
+		return rc;
 	snprintf(line, sizeof line, "ALLOW %s", dep);
 	if (bd_roundtrip(c, line, reply) != 0)
 		return c->fail_open;
@@ -629,6 +640,8 @@ bd_report(struct bd_client *c, const char *dep, enum bd_outcome outcome,
 
 	if (c == NULL || !bd_dep_valid(dep) || (unsigned)outcome > BD_SLOW)
 		return BD_EINVAL;
+	if (bdt_report(&c->tab, dep, outcome, duration_ms) == 0)
+		return 0;
 	snprintf(line, sizeof line, "REPORT %s %s %u", dep, names[outcome],
 	    duration_ms);
 	return bd_roundtrip(c, line, reply);
@@ -863,6 +876,16 @@ bd_watch_stop(struct bd_watch *w)
 		continue;
 	pthread_join(w->thread, NULL);
 	bd_watch_free(w);
+}
+
+/* How this handle used the shared-memory table. */
+int
+bd_table_stats(struct bd_client *c, struct bd_table_stats *st)
+{
+	if (c == NULL || st == NULL)
+		return BD_EINVAL;
+	bdt_stats(&c->tab, st);
+	return 0;
 }
 
 /* Names for the BD_E* codes. */
