@@ -1,0 +1,515 @@
+/*
+ * test_shm.c - the shared-memory state table without a daemon: header
+ * checks, the seqlock (round trip, a torn slot gives up), the drain's
+ * validation of hostile counters, permits and the ramp's admission, the
+ * client library answering from a table file (and falling back when it
+ * is stale, stopped, torn or reused), and a multi-process stress run:
+ * readers only ever see answers the writer published, and every counted
+ * report is drained exactly once.
+ */
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "breakerd_client.h"
+#include "harness.h"
+#include "shm.h"
+#include "util.h"
+
+#define NSLOTS 4
+
+/* An anonymous shared mapping that forked children share. */
+static struct shm_header *
+table_anon(uint32_t nslots)
+{
+	void *m = mmap(NULL, shm_table_size(nslots), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	CU_ASSERT_FATAL(m != MAP_FAILED);
+	shm_table_init(m, nslots, 42, 1, 10, now_mono_ms());
+	return m;
+}
+
+static void
+answer_set(struct shm_answer_copy *a, uint32_t answer, uint64_t version)
+{
+	memset(a, 0, sizeof(*a));
+	a->generation = 1;
+	a->answer = answer;
+	a->version = version;
+	a->ramp_share = SHM_RAMP_FULL;
+	a->slow_call_ms = 100;
+}
+
+/* A good header passes; each broken field is refused. */
+static void
+test_header(void)
+{
+	struct shm_header *h = table_anon(NSLOTS);
+	size_t len = shm_table_size(NSLOTS);
+
+	CU_ASSERT_EQUAL(shm_header_check(h, len), 0);
+	CU_ASSERT_EQUAL(shm_header_check(h, len - 1), -1);
+	CU_ASSERT_EQUAL(shm_header_check(h, 64), -1);
+	h->magic ^= 1;
+	CU_ASSERT_EQUAL(shm_header_check(h, len), -1);
+	h->magic ^= 1;
+	h->layout_version = 2;
+	CU_ASSERT_EQUAL(shm_header_check(h, len), -1);
+	h->layout_version = SHM_LAYOUT_VERSION;
+	h->slot_size = 100;
+	CU_ASSERT_EQUAL(shm_header_check(h, len), -1);
+	h->slot_size = SHM_SLOT_SIZE;
+	h->nslots = 0xffffffffu;
+	CU_ASSERT_EQUAL(shm_header_check(h, len), -1);
+	h->nslots = NSLOTS;
+	CU_ASSERT_EQUAL(shm_header_check(h, len), 0);
+	munmap(h, len);
+}
+
+/* What is written is read back; an odd sequence is given up on. */
+static void
+test_seqlock(void)
+{
+	struct shm_header *h = table_anon(NSLOTS);
+	struct shm_slot *s = shm_slot_at(h, 2);
+	struct shm_answer_copy a, b;
+	char name[SHM_NAME_MAX + 1];
+	uint32_t gen;
+
+	answer_set(&a, SHM_ANSWER_DENY, 77);
+	a.state = BREAKER_OPEN;
+	a.authority = 1;
+	shm_slot_write(s, &a, "ledger-db");
+	CU_ASSERT_EQUAL(shm_slot_read(s, &b), 0);
+	CU_ASSERT_EQUAL(memcmp(&a, &b, sizeof a), 0);
+	CU_ASSERT_EQUAL(shm_slot_name(s, name, &gen), 0);
+	CU_ASSERT_STRING_EQUAL(name, "ledger-db");
+	CU_ASSERT_EQUAL(gen, 1);
+	CU_ASSERT_EQUAL(atomic_load(&s->seq) % 2, 0);
+	/* A writer that died half-way: bounded tries, then -1. */
+	atomic_fetch_add(&s->seq, 1);
+	CU_ASSERT_EQUAL(shm_slot_read(s, &b), -1);
+	CU_ASSERT_EQUAL(shm_slot_name(s, name, &gen), -1);
+	atomic_fetch_add(&s->seq, 1);
+	/* A name without its NUL is refused. */
+	for (size_t k = 0; k < nitems(s->name); k++)
+		atomic_store(&s->name[k], 0x7878787878787878ULL);
+	CU_ASSERT_EQUAL(shm_slot_name(s, name, &gen), -1);
+	munmap(h, shm_table_size(NSLOTS));
+}
+
+/* Normal increments, budget, going back, jumps, wrap-around, sums. */
+static void
+test_drain_plan(void)
+{
+	uint64_t last[SHM_C_NREPORT] = {0}, cur[SHM_C_NREPORT] = {0};
+	struct shm_plan p;
+
+	cur[SHM_C_OK] = 10;
+	cur[SHM_C_FAIL] = 5;
+	cur[SHM_C_OK_SLOW] = 2;
+	cur[SHM_C_SLOW_MS] = 600;
+	shm_drain_plan(last, cur, 1000, 100, &p);
+	CU_ASSERT_FALSE(p.rejected);
+	CU_ASSERT_EQUAL(p.feed[SHM_C_OK], 10);
+	CU_ASSERT_EQUAL(p.feed[SHM_C_FAIL], 5);
+	CU_ASSERT_EQUAL(p.feed[SHM_C_OK_SLOW], 2);
+	CU_ASSERT_EQUAL(p.slow_ms, 300);
+	/* Over budget: in proportion, every delta still counted. */
+	cur[SHM_C_OK] = 3000;
+	cur[SHM_C_FAIL] = 1000;
+	cur[SHM_C_OK_SLOW] = 0;
+	cur[SHM_C_SLOW_MS] = 0;
+	shm_drain_plan(last, cur, 400, 100, &p);
+	CU_ASSERT_FALSE(p.rejected);
+	CU_ASSERT_EQUAL(p.delta[SHM_C_OK], 3000);
+	CU_ASSERT_EQUAL(p.feed[SHM_C_OK], 300);
+	CU_ASSERT_EQUAL(p.feed[SHM_C_FAIL], 100);
+	/* A counter that went back is refused. */
+	last[SHM_C_OK] = 5000;
+	shm_drain_plan(last, cur, 400, 100, &p);
+	CU_ASSERT_TRUE(p.rejected);
+	CU_ASSERT_EQUAL(p.feed[SHM_C_FAIL], 0);
+	/* An absurd jump is refused. */
+	memset(last, 0, sizeof last);
+	cur[SHM_C_OK] = (uint64_t)SHM_DRAIN_ABSURD + 1;
+	shm_drain_plan(last, cur, 400, 100, &p);
+	CU_ASSERT_TRUE(p.rejected);
+	/* Wrap-around of a 64-bit counter is an ordinary step. */
+	memset(cur, 0, sizeof cur);
+	last[SHM_C_OK] = UINT64_MAX - 1;
+	cur[SHM_C_OK] = 3;
+	shm_drain_plan(last, cur, 400, 100, &p);
+	CU_ASSERT_FALSE(p.rejected);
+	CU_ASSERT_EQUAL(p.delta[SHM_C_OK], 5);
+	/* A duration sum no slow call explains is refused. */
+	memset(last, 0, sizeof last);
+	memset(cur, 0, sizeof cur);
+	cur[SHM_C_SLOW_MS] = 1;
+	shm_drain_plan(last, cur, 400, 100, &p);
+	CU_ASSERT_TRUE(p.rejected);
+	/* An average below slow_call_ms is raised to it. */
+	cur[SHM_C_SLOW] = 4;
+	cur[SHM_C_SLOW_MS] = 8;
+	shm_drain_plan(last, cur, 400, 100, &p);
+	CU_ASSERT_FALSE(p.rejected);
+	CU_ASSERT_EQUAL(p.slow_ms, 100);
+}
+
+/* Exactly share of every 10000 calls, spread out. */
+static void
+test_ramp(void)
+{
+	unsigned n = 0, run = 0, maxrun = 0;
+
+	for (uint64_t i = 0; i < SHM_RAMP_FULL; i++) {
+		bool ok = shm_ramp_admits(i, 2500);
+
+		n += ok;
+		run = ok ? 0 : run + 1;
+		maxrun = run > maxrun ? run : maxrun;
+	}
+	CU_ASSERT_EQUAL(n, 2500);
+	CU_ASSERT_TRUE(maxrun <= 4);
+	CU_ASSERT_FALSE(shm_ramp_admits(7, 0));
+	CU_ASSERT_TRUE(shm_ramp_admits(7, SHM_RAMP_FULL));
+}
+
+/* Four processes race for 100 permits: exactly 100 are granted. */
+static void
+test_permits_processes(void)
+{
+	struct shm_header *h = table_anon(NSLOTS);
+	struct shm_slot *s = shm_slot_at(h, 0);
+	_Atomic uint64_t *granted = &shm_slot_at(h, 1)->allowed;
+	pid_t pids[4];
+	int st;
+
+	atomic_store(&s->permits, (uint64_t)5 << 32 | 100);
+	CU_ASSERT_FALSE(shm_permit_claim(s, 4)); /* another period */
+	for (int i = 0; i < 4; i++) {
+		if ((pids[i] = fork()) == 0) {
+			for (int k = 0; k < 1000; k++)
+				if (shm_permit_claim(s, 5))
+					atomic_fetch_add(granted, 1);
+			_exit(0);
+		}
+		CU_ASSERT_FATAL(pids[i] > 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		CU_ASSERT_EQUAL(waitpid(pids[i], &st, 0), pids[i]);
+		CU_ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	CU_ASSERT_EQUAL(atomic_load(granted), 100);
+	CU_ASSERT_EQUAL((uint32_t)atomic_load(&s->permits), 0);
+	munmap(h, shm_table_size(NSLOTS));
+}
+
+/* Everything in a slot is a function of its version: a torn read shows. */
+static void
+stress_answer(struct shm_answer_copy *a, uint64_t v)
+{
+	answer_set(a, (uint32_t)(v % 3) + 1, v);
+	a->state = (uint32_t)(v % BREAKER_NSTATES);
+	a->authority = (uint32_t)(v % 3);
+	a->ramp_share = (uint32_t)(v % (SHM_RAMP_FULL + 1));
+	a->permit_epoch = (uint32_t)(v * 7);
+	a->slow_call_ms = (uint32_t)(v ^ 0x5a5a);
+}
+
+#define STRESS_KIDS    6
+#define STRESS_REPORTS 200000
+
+/*
+ * A child: report STRESS_REPORTS calls and read all along, checking each
+ * read, until it has seen the writer move 1000 times (10 s at most).
+ * 0 if every read was a published answer.
+ */
+static int
+stress_child(struct shm_header *h, int id)
+{
+	uint64_t seen[NSLOTS] = {0}, good = 0, moved = 0;
+	uint64_t until = now_mono_ms() + 10000;
+	struct shm_answer_copy a, want;
+
+	for (int k = 0; k < STRESS_REPORTS || moved < 1000; k++) {
+		uint32_t i = (uint32_t)(k + id) % NSLOTS;
+		struct shm_slot *s = shm_slot_at(h, i);
+
+		if (k >= STRESS_REPORTS && k % 1024 == 0 && now_mono_ms() > until)
+			break;
+		if (k < STRESS_REPORTS) {
+			atomic_fetch_add_explicit(
+			    &s->report[k % 5], 1, memory_order_relaxed);
+			if (k % 5 == SHM_C_SLOW)
+				atomic_fetch_add_explicit(
+				    &s->report[SHM_C_SLOW_MS], 200,
+				    memory_order_relaxed);
+		}
+		if (shm_slot_read(s, &a) == -1)
+			continue; /* torn: the socket would answer */
+		stress_answer(&want, a.version);
+		if (memcmp(&a, &want, sizeof a) != 0 || a.version < seen[i])
+			return 1; /* not what the writer published */
+		moved += a.version != seen[i];
+		seen[i] = a.version;
+		good++;
+	}
+	/* Reads must have overlapped the writer, or nothing was tested. */
+	return good > 0 && moved >= 1000 ? 0 : 2;
+}
+
+/* The writer: publish versions, drain, until every child is done. */
+static void
+test_stress_processes(void)
+{
+	struct shm_header *h = table_anon(NSLOTS);
+	uint64_t last[NSLOTS][SHM_C_NREPORT], total = 0, ms = 0, v = 0;
+	struct shm_answer_copy a;
+	struct shm_plan p;
+	pid_t pids[STRESS_KIDS];
+	int st, done = 0, bad = 0;
+
+	memset(last, 0, sizeof last);
+	for (uint32_t i = 0; i < NSLOTS; i++) {
+		stress_answer(&a, ++v);
+		shm_slot_write(shm_slot_at(h, i), &a, NULL);
+	}
+	for (int i = 0; i < STRESS_KIDS; i++) {
+		if ((pids[i] = fork()) == 0)
+			_exit(stress_child(h, i));
+		CU_ASSERT_FATAL(pids[i] > 0);
+	}
+	while (done < STRESS_KIDS) {
+		for (uint32_t i = 0; i < NSLOTS; i++) {
+			stress_answer(&a, ++v);
+			shm_slot_write(shm_slot_at(h, i), &a, NULL);
+		}
+		if (v % 64 == 0 || done == STRESS_KIDS - 1) {
+			for (uint32_t i = 0; i < NSLOTS; i++) {
+				uint64_t cur[SHM_C_NREPORT];
+				struct shm_slot *s = shm_slot_at(h, i);
+
+				for (int k = 0; k < SHM_C_NREPORT; k++)
+					cur[k] = atomic_load(&s->report[k]);
+				shm_drain_plan(last[i], cur, 64, 100, &p);
+				CU_ASSERT_FALSE(p.rejected);
+				memcpy(last[i], cur, sizeof cur);
+				for (int k = 0; k < SHM_C_SLOW_MS; k++)
+					total += p.delta[k];
+				ms += p.delta[SHM_C_SLOW_MS];
+			}
+		}
+		for (int i = 0; i < STRESS_KIDS; i++) {
+			if (pids[i] == 0 || waitpid(pids[i], &st, WNOHANG) == 0)
+				continue;
+			bad += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+			if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+				fprintf(stderr, "child status %d\n", st);
+			pids[i] = 0;
+			done++;
+		}
+	}
+	/* A last drain after every child has gone. */
+	for (uint32_t i = 0; i < NSLOTS; i++) {
+		uint64_t cur[SHM_C_NREPORT];
+
+		for (int k = 0; k < SHM_C_NREPORT; k++)
+			cur[k] = atomic_load(&shm_slot_at(h, i)->report[k]);
+		shm_drain_plan(last[i], cur, 64, 100, &p);
+		for (int k = 0; k < SHM_C_SLOW_MS; k++)
+			total += p.delta[k];
+		ms += p.delta[SHM_C_SLOW_MS];
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_EQUAL(total, (uint64_t)STRESS_KIDS * STRESS_REPORTS);
+	CU_ASSERT_EQUAL(ms, (uint64_t)STRESS_KIDS * (STRESS_REPORTS / 5) * 200);
+	CU_ASSERT_TRUE(v > NSLOTS); /* the writer really moved meanwhile */
+	munmap(h, shm_table_size(NSLOTS));
+}
+
+/* A table file beside a socket nobody listens on, for the client. */
+struct fake {
+	char dir[64], sock[96], shm[112];
+	struct shm_header *h;
+};
+
+static void
+fake_open(struct fake *f)
+{
+	size_t len = shm_table_size(2);
+	struct shm_answer_copy a;
+	int fd;
+
+	snprintf(f->dir, sizeof f->dir, "/tmp/bd-test-shm.XXXXXX");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(f->dir));
+	snprintf(f->sock, sizeof f->sock, "%s/s.sock", f->dir);
+	snprintf(f->shm, sizeof f->shm, "%s.shm", f->sock);
+	fd = open(f->shm, O_RDWR | O_CREAT | O_EXCL, 0600);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(ftruncate(fd, (off_t)len) == 0);
+	f->h = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	CU_ASSERT_FATAL(f->h != MAP_FAILED);
+	shm_table_init(f->h, 2, 7, 1, 10, now_mono_ms());
+	answer_set(&a, SHM_ANSWER_ALLOW, 3);
+	shm_slot_write(shm_slot_at(f->h, 0), &a, "payments");
+	answer_set(&a, SHM_ANSWER_DENY, 4);
+	a.state = BREAKER_FORCED_OPEN;
+	a.authority = 2;
+	shm_slot_write(shm_slot_at(f->h, 1), &a, "ledger-db");
+}
+
+static void
+fake_close(struct fake *f)
+{
+	munmap(f->h, shm_table_size(2));
+	unlink(f->shm);
+	rmdir(f->dir);
+}
+
+static struct bd_client *
+fake_client(struct fake *f)
+{
+	struct bd_options o;
+
+	bd_options_init(&o);
+	o.socket_path = f->sock;
+	o.fail_open = 0; /* a socket answer would be a deny */
+	o.timeout_ms = 50;
+	o.reconnect_ms = 1;
+	return bd_open(&o);
+}
+
+/* The client answers from the table, and counts what it reports. */
+static void
+test_client_table(void)
+{
+	struct fake f;
+	struct bd_client *c;
+	struct bd_view v;
+	struct bd_table_stats st;
+	struct shm_slot *s;
+
+	fake_open(&f);
+	s = shm_slot_at(f.h, 0);
+	c = fake_client(&f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(bd_allow(c, "payments"), 1);
+	CU_ASSERT_EQUAL(bd_allow(c, "ledger-db"), 0);
+	CU_ASSERT_EQUAL(bd_get(c, "ledger-db", &v), 0);
+	CU_ASSERT_STRING_EQUAL(v.state, "FORCED_OPEN");
+	CU_ASSERT_STRING_EQUAL(v.authority, "local");
+	CU_ASSERT_EQUAL(v.version, 4);
+	CU_ASSERT_EQUAL(bd_report(c, "payments", BD_OK, 5), 0);
+	CU_ASSERT_EQUAL(bd_report(c, "payments", BD_OK, 150), 0);
+	CU_ASSERT_EQUAL(bd_report(c, "payments", BD_FAIL, 1), 0);
+	CU_ASSERT_EQUAL(bd_report(c, "payments", BD_SLOW, 20), 0);
+	CU_ASSERT_EQUAL(atomic_load(&s->report[SHM_C_OK]), 1);
+	CU_ASSERT_EQUAL(atomic_load(&s->report[SHM_C_OK_SLOW]), 1);
+	CU_ASSERT_EQUAL(atomic_load(&s->report[SHM_C_FAIL]), 1);
+	CU_ASSERT_EQUAL(atomic_load(&s->report[SHM_C_SLOW]), 1);
+	CU_ASSERT_EQUAL(atomic_load(&s->report[SHM_C_SLOW_MS]), 170);
+	CU_ASSERT_EQUAL(atomic_load(&s->allowed), 1);
+	CU_ASSERT_EQUAL(bd_table_stats(c, &st), 0);
+	CU_ASSERT_EQUAL(st.mapped, 1);
+	CU_ASSERT_EQUAL(st.fallbacks, 0);
+	/* Unknown here: the socket (down: fail closed). */
+	CU_ASSERT_EQUAL(bd_allow(c, "nosuch"), 0);
+	bd_table_stats(c, &st);
+	CU_ASSERT_EQUAL(st.fallbacks, 1);
+	bd_close(c);
+	fake_close(&f);
+}
+
+/* Half-open: exactly the permits of the period, then denies. */
+static void
+test_client_permits(void)
+{
+	struct fake f;
+	struct bd_client *c;
+	struct shm_answer_copy a;
+	int n = 0;
+
+	fake_open(&f);
+	answer_set(&a, SHM_ANSWER_PERMIT, 9);
+	a.state = BREAKER_HALF_OPEN;
+	a.permit_epoch = 3;
+	atomic_store(&shm_slot_at(f.h, 0)->permits, (uint64_t)3 << 32 | 3);
+	shm_slot_write(shm_slot_at(f.h, 0), &a, NULL);
+	c = fake_client(&f);
+	for (int i = 0; i < 10; i++)
+		n += bd_allow(c, "payments");
+	CU_ASSERT_EQUAL(n, 3);
+	CU_ASSERT_EQUAL(atomic_load(&shm_slot_at(f.h, 0)->denied), 7);
+	bd_close(c);
+	fake_close(&f);
+}
+
+/* Stale, stopped, torn and reused slots all go to the socket. */
+static void
+test_client_fallbacks(void)
+{
+	struct fake f;
+	struct bd_client *c;
+	struct bd_table_stats st;
+	struct shm_slot *s;
+	struct shm_answer_copy a;
+
+	fake_open(&f);
+	s = shm_slot_at(f.h, 0);
+	c = fake_client(&f);
+	CU_ASSERT_EQUAL(bd_allow(c, "payments"), 1);
+	/* Torn: odd sequence. */
+	atomic_fetch_add(&s->seq, 1);
+	CU_ASSERT_EQUAL(bd_allow(c, "payments"), 0);
+	atomic_fetch_add(&s->seq, 1);
+	CU_ASSERT_EQUAL(bd_allow(c, "payments"), 1);
+	/* Reused for something else: new generation. */
+	answer_set(&a, SHM_ANSWER_ALLOW, 3);
+	a.generation = 2;
+	shm_slot_write(s, &a, NULL);
+	CU_ASSERT_EQUAL(bd_allow(c, "payments"), 0);
+	a.generation = 1;
+	shm_slot_write(s, &a, NULL);
+	/* Stale heartbeat. */
+	atomic_store(&f.h->heartbeat, now_mono_ms() - 5000);
+	CU_ASSERT_EQUAL(bd_allow(c, "payments"), 0);
+	CU_ASSERT_EQUAL(bd_report(c, "payments", BD_OK, 1), BD_EUNREACH);
+	atomic_store(&f.h->heartbeat, now_mono_ms());
+	/* Stopped. */
+	atomic_store(&f.h->status, SHM_STATUS_STOPPED);
+	CU_ASSERT_EQUAL(bd_allow(c, "payments"), 0);
+	CU_ASSERT_EQUAL(bd_table_stats(c, &st), 0);
+	CU_ASSERT_EQUAL(st.mapped, 0);
+	CU_ASSERT_EQUAL(st.torn, 1);
+	CU_ASSERT_TRUE(st.stale >= 3);
+	CU_ASSERT_EQUAL(atomic_load(&s->report[SHM_C_OK]), 0);
+	bd_close(c);
+	fake_close(&f);
+}
+
+static const struct harness_test tests[] = {
+    {"header check", test_header},
+    {"seqlock", test_seqlock},
+    {"drain plan", test_drain_plan},
+    {"ramp admission", test_ramp},
+    {"permits across processes", test_permits_processes},
+    {"stress: processes read, report, writer flips", test_stress_processes},
+    {"client answers from the table", test_client_table},
+    {"client half-open permits", test_client_permits},
+    {"client falls back", test_client_fallbacks},
+    {NULL, NULL},
+};
+
+int
+main(void)
+{
+	return harness_run("shm", tests);
+}
