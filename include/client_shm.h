@@ -43,8 +43,8 @@ int bdt_allow(struct bd_tabctl *, const char *dep);
 /* 0 with view filled, or -1: ask the socket. */
 int bdt_get(struct bd_tabctl *, const char *dep, struct bd_view *);
 /* 0 counted in the table, or -1: send it over the socket. */
-int bdt_report(struct bd_tabctl *, const char *dep, enum bd_outcome,
-    unsigned duration_ms);
+int bdt_report(
+    struct bd_tabctl *, const char *dep, enum bd_outcome, unsigned duration_ms);
 void bdt_stats(struct bd_tabctl *, struct bd_table_stats *);
 
 #pragma GCC visibility pop

@@ -44,14 +44,14 @@ struct bd_table {
 	uint32_t nslots;
 	uint32_t stale_ms;
 	uint64_t boot_id;
-	uint32_t mask;   /* index size - 1 */
-	int32_t *index;  /* name hash -> slot, -1 empty */
+	uint32_t mask;  /* index size - 1 */
+	int32_t *index; /* name hash -> slot, -1 empty */
 	char (*names)[SHM_NAME_MAX + 1];
-	uint32_t *gen;   /* generation when the index was built */
+	uint32_t *gen; /* generation when the index was built */
 };
 
-static const char *const bdt_states[] = {"CLOSED", "OPEN", "HALF_OPEN",
-    "FORCED_OPEN", "DISABLED", "METRICS_ONLY"};
+static const char *const bdt_states[] = {
+    "CLOSED", "OPEN", "HALF_OPEN", "FORCED_OPEN", "DISABLED", "METRICS_ONLY"};
 static const char *const bdt_auth[] = {"authoritative", "stale", "local"};
 
 /* Milliseconds on the coarse monotonic clock (the daemon's clock). */
@@ -123,7 +123,8 @@ bdt_fallback(struct bd_tabctl *ctl, _Atomic uint64_t *why)
 static struct shm_slot *
 bdt_slot(struct bd_tabctl *ctl, const char *dep, struct shm_answer_copy *a)
 {
-	struct bd_table *t = atomic_load_explicit(&ctl->cur, memory_order_acquire);
+	struct bd_table *t =
+	    atomic_load_explicit(&ctl->cur, memory_order_acquire);
 	struct shm_slot *s;
 	int32_t i;
 
@@ -147,7 +148,8 @@ bdt_slot(struct bd_tabctl *ctl, const char *dep, struct shm_answer_copy *a)
 		return NULL;
 	}
 	if (a->generation != t->gen[i]) {
-		atomic_store_explicit(&ctl->want_remap, 1, memory_order_relaxed);
+		atomic_store_explicit(
+		    &ctl->want_remap, 1, memory_order_relaxed);
 		bdt_fallback(ctl, NULL);
 		return NULL;
 	}
@@ -335,7 +337,8 @@ bdt_init(struct bd_tabctl *ctl, const char *socket_path)
 	if (env != NULL && *env != '\0')
 		n = snprintf(ctl->path, sizeof ctl->path, "%s", env);
 	else
-		n = snprintf(ctl->path, sizeof ctl->path, "%s.shm", socket_path);
+		n = snprintf(
+		    ctl->path, sizeof ctl->path, "%s.shm", socket_path);
 	if (n < 0 || (size_t)n >= sizeof ctl->path)
 		ctl->off = 1;
 }

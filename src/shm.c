@@ -264,8 +264,9 @@ shm_answer_of(enum dep_answer a)
 }
 
 /*
- * Permits only go down between two looks; a count that grew was written
- * by a hostile client and is put back to what we last saw.
+ * Permits only go down between two looks, within the period we lent
+ * them for; any other value was written by a hostile client and is put
+ * back to what we last saw.
  */
 static void
 shm_check_permits(struct shm *t, size_t i)
@@ -274,7 +275,8 @@ shm_check_permits(struct shm *t, size_t i)
 	uint64_t w = atomic_load_explicit(&s->permits, memory_order_relaxed);
 	uint64_t was = t->permit_last[i];
 
-	if ((w >> 32) == (was >> 32) && (uint32_t)w > (uint32_t)was) {
+	if ((w >> 32) != (was >> 32) || (uint32_t)w > (uint32_t)was) {
+		/* A failed swap means a client claimed meanwhile: next time. */
 		atomic_compare_exchange_strong_explicit(&s->permits, &w, was,
 		    memory_order_acq_rel, memory_order_relaxed);
 		shm_reject(t, i, "a half-open permit count");

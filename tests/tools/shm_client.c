@@ -92,7 +92,8 @@ tool_line(struct bd_client *c, char *line)
 		tool_getloop(c, w[1], strtol(w[2], NULL, 10));
 	} else if (n == 1 && strcmp(w[0], "stats") == 0) {
 		bd_table_stats(c, &st);
-		printf("mapped=%d maps=%llu fallbacks=%llu stale=%llu torn=%llu\n",
+		printf(
+		    "mapped=%d maps=%llu fallbacks=%llu stale=%llu torn=%llu\n",
 		    st.mapped, (unsigned long long)st.maps,
 		    (unsigned long long)st.fallbacks,
 		    (unsigned long long)st.stale, (unsigned long long)st.torn);

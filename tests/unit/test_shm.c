@@ -242,7 +242,8 @@ stress_child(struct shm_header *h, int id)
 		uint32_t i = (uint32_t)(k + id) % NSLOTS;
 		struct shm_slot *s = shm_slot_at(h, i);
 
-		if (k >= STRESS_REPORTS && k % 1024 == 0 && now_mono_ms() > until)
+		if (k >= STRESS_REPORTS && k % 1024 == 0
+		    && now_mono_ms() > until)
 			break;
 		if (k < STRESS_REPORTS) {
 			atomic_fetch_add_explicit(
