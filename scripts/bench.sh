@@ -14,6 +14,7 @@
 # Environment:
 #   BENCH_BREAKER_ARGS   arguments for bench_breaker (default: none)
 #   BENCH_SOCKET_ARGS    arguments for bench_socket (default: none)
+#   BENCH_SHM_ARGS       arguments for bench_shm (default: none; -q quick)
 #   BENCH_EXTRA=0        skip the fleet benchmarks (the loop at the end)
 #   BREAKERD_BIN         the daemon bench_socket starts (build/breakerd)
 set -u
@@ -51,6 +52,8 @@ machine
 run "$BUILD/bench/bench_breaker" ${BENCH_BREAKER_ARGS:-}
 # shellcheck disable=SC2086
 run "$BUILD/bench/bench_socket" ${BENCH_SOCKET_ARGS:-}
+# shellcheck disable=SC2086
+run "$BUILD/bench/bench_shm" ${BENCH_SHM_ARGS:-}
 
 # ---- fleet benchmarks -------------------------------------------------
 # Every tests/bench/*.py and scripts/bench/*.sh runs here, in name order,
