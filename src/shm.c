@@ -265,8 +265,9 @@ shm_answer_of(enum dep_answer a)
 
 /*
  * Permits only go down between two looks, within the period we lent
- * them for; any other value was written by a hostile client and is put
- * back to what we last saw.
+ * them for.  Any other value was written by a hostile client; how many
+ * permits were claimed since our last look is then unknown, so the rest
+ * of the period is forfeit: never more trial calls than permitted.
  */
 static void
 shm_check_permits(struct shm *t, size_t i)
@@ -276,9 +277,9 @@ shm_check_permits(struct shm *t, size_t i)
 	uint64_t was = t->permit_last[i];
 
 	if ((w >> 32) != (was >> 32) || (uint32_t)w > (uint32_t)was) {
-		/* A failed swap means a client claimed meanwhile: next time. */
-		atomic_compare_exchange_strong_explicit(&s->permits, &w, was,
-		    memory_order_acq_rel, memory_order_relaxed);
+		w = was >> 32 << 32; /* the period, no permit left */
+		atomic_store_explicit(&s->permits, w, memory_order_release);
+		t->permit_last[i] = w;
 		shm_reject(t, i, "a half-open permit count");
 		return;
 	}

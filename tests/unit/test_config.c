@@ -759,6 +759,46 @@ test_shipped_configs(void)
 		config_free(&other[i]);
 }
 
+/* socket.shm_path: beside the socket by default, "off", or a path. */
+static void
+test_shm(void)
+{
+	struct config cfg;
+
+	if (expect_ok(MINIMAL, &cfg) != 0)
+		return;
+	CU_ASSERT_STRING_EQUAL(cfg.shm_path, "/run/breakerd/breakerd.sock.shm");
+	CU_ASSERT_EQUAL(cfg.shm_drain_ms, 10);
+	config_free(&cfg);
+	if (expect_ok("{\"socket\": {\"path\": \"/tmp/s\", \"shm_drain_ms\": "
+	              "250}, \"dependencies\": [{\"name\": \"a\"}]}",
+	        &cfg)
+	    != 0)
+		return;
+	CU_ASSERT_STRING_EQUAL(cfg.shm_path, "/tmp/s.shm");
+	CU_ASSERT_EQUAL(cfg.shm_drain_ms, 250);
+	config_free(&cfg);
+	if (expect_ok("{\"socket\": {\"shm_path\": \"off\"}, "
+	              "\"dependencies\": [{\"name\": \"a\"}]}",
+	        &cfg)
+	    != 0)
+		return;
+	CU_ASSERT_PTR_NULL(cfg.shm_path);
+	config_free(&cfg);
+	expect_error("{\"socket\": {\"shm_path\": \"rel/x\"}, "
+	             "\"dependencies\": [{\"name\": \"a\"}]}",
+	    "1:25", "must be an absolute path");
+	expect_error("{\"socket\": {\"shm_path\": \"/tmp/d/\"}, "
+	             "\"dependencies\": [{\"name\": \"a\"}]}",
+	    "1:25", "must name a file");
+	expect_error("{\"socket\": {\"shm_drain_ms\": 0}, "
+	             "\"dependencies\": [{\"name\": \"a\"}]}",
+	    "1:29", "out of range 1..1000");
+	expect_error("{\"socket\": {\"path\": \"/tmp/s\", \"shm_path\": "
+	             "\"/tmp/s\"}, \"dependencies\": [{\"name\": \"a\"}]}",
+	    "1:1", "must not be the socket's own path");
+}
+
 static const struct harness_test tests[] = {
     {"syntax errors (jansson positions)", test_syntax_errors},
     {"comment lines", test_comments}, {"unknown keys", test_unknown_keys},
@@ -771,7 +811,8 @@ static const struct harness_test tests[] = {
     {"full config", test_full}, {"defaults section", test_defaults_section},
     {"standalone", test_standalone}, {"policy names", test_policy_names},
     {"jsonpos", test_jsonpos}, {"config_load", test_load},
-    {"shipped configs", test_shipped_configs}, {NULL, NULL}};
+    {"shipped configs", test_shipped_configs},
+    {"shared-memory table settings", test_shm}, {NULL, NULL}};
 
 int
 main(void)

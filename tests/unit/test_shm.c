@@ -17,7 +17,10 @@
 #include <unistd.h>
 
 #include "breakerd_client.h"
+#include "config.h"
 #include "harness.h"
+#include "log.h"
+#include "registry.h"
 #include "shm.h"
 #include "util.h"
 
@@ -496,6 +499,167 @@ test_client_fallbacks(void)
 	fake_close(&f);
 }
 
+/* A daemon-side table for a registry, in a file of its own. */
+struct daemon_side {
+	char dir[64];
+	struct config cfg;
+	struct registry *reg;
+	struct shm *t;
+	struct shm_header *h; /* a client's view of the same file */
+};
+
+static void
+daemon_open(struct daemon_side *ds, uint64_t now)
+{
+	static const char text[] =
+	    "{\"socket\":{\"path\":\"/tmp/x.sock\",\"shm_drain_ms\":10},"
+	    "\"dependencies\":[{\"name\":\"a\",\"breaker\":{\"window\":"
+	    "\"count\",\"window_size\":4,\"minimum_calls\":4,"
+	    "\"failure_rate_pct\":50,\"open_wait_ms\":100,"
+	    "\"open_wait_max_ms\":100,\"jitter_pct\":0,"
+	    "\"half_open_calls\":3}},{\"name\":\"b\"}]}";
+	char err[256], path[128];
+	int fd;
+
+	snprintf(ds->dir, sizeof ds->dir, "/tmp/bd-test-shmd.XXXXXX");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(ds->dir));
+	CU_ASSERT_EQUAL_FATAL(
+	    config_parse(text, sizeof text - 1, "t", &ds->cfg, err, sizeof err),
+	    0);
+	CU_ASSERT_STRING_EQUAL(ds->cfg.shm_path, "/tmp/x.sock.shm");
+	snprintf(path, sizeof path, "%s/t.shm", ds->dir);
+	free(ds->cfg.shm_path);
+	ds->cfg.shm_path = xstrdup(path);
+	ds->reg = registry_new(&ds->cfg, 1, now);
+	ds->t = shm_open_table(&ds->cfg, ds->reg, now, now);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ds->t);
+	fd = open(path, O_RDWR);
+	CU_ASSERT_FATAL(fd >= 0);
+	ds->h = mmap(
+	    NULL, shm_table_size(2), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	CU_ASSERT_FATAL(ds->h != MAP_FAILED);
+	CU_ASSERT_EQUAL(shm_header_check(ds->h, shm_table_size(2)), 0);
+}
+
+static void
+daemon_close(struct daemon_side *ds)
+{
+	char path[128];
+
+	snprintf(path, sizeof path, "%s/t.shm", ds->dir);
+	munmap(ds->h, shm_table_size(2));
+	shm_close(ds->t);
+	CU_ASSERT_EQUAL(access(path, F_OK), -1); /* removed at close */
+	registry_free(ds->reg);
+	config_free(&ds->cfg);
+	rmdir(ds->dir);
+}
+
+static uint32_t
+slot_answer(struct shm_header *h, uint32_t i, struct shm_answer_copy *a)
+{
+	CU_ASSERT_EQUAL(shm_slot_read(shm_slot_at(h, i), a), 0);
+	return a->answer;
+}
+
+/*
+ * The daemon's side end to end: reports in the counters trip the
+ * breaker at the next drain, the open wait leads to HALF_OPEN with the
+ * permits lent to the table, and the table's claims plus the socket's
+ * never exceed them.
+ */
+static void
+test_daemon_drain_trip_permits(void)
+{
+	struct daemon_side ds;
+	struct shm_answer_copy a;
+	struct shm_slot *s;
+	uint64_t now = 1000;
+	int granted = 0;
+
+	daemon_open(&ds, now);
+	s = shm_slot_at(ds.h, 0);
+	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_ALLOW);
+	CU_ASSERT_EQUAL(a.slow_call_ms, 60000);
+	atomic_fetch_add(&s->report[SHM_C_FAIL], 4);
+	atomic_fetch_add(&s->allowed, 4);
+	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_ALLOW);
+	now += 10;
+	shm_drain(ds.t, now, now);
+	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_DENY);
+	CU_ASSERT_EQUAL(a.state, BREAKER_OPEN);
+	CU_ASSERT_EQUAL(
+	    dep_counters(registry_at(ds.reg, 0))->calls[BREAKER_FAIL], 4);
+	CU_ASSERT_EQUAL(dep_counters(registry_at(ds.reg, 0))->allowed, 4);
+	CU_ASSERT_EQUAL(atomic_load(&ds.h->heartbeat), now);
+	/* The open wait ends on a tick: HALF_OPEN, 3 permits in the table. */
+	now += 200;
+	registry_tick(ds.reg, now, now);
+	now += 10;
+	shm_drain(ds.t, now, now);
+	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_PERMIT);
+	CU_ASSERT_EQUAL((uint32_t)atomic_load(&s->permits), 3);
+	CU_ASSERT_EQUAL(shm_stats(ds.t)->permits_lent, 3);
+	granted += shm_permit_claim(s, a.permit_epoch);
+	/* A hostile client puts permits back: the period's are forfeit (we
+	 * cannot know how many were claimed meanwhile). */
+	atomic_store(&s->permits, (uint64_t)a.permit_epoch << 32 | 50);
+	now += 10;
+	shm_drain(ds.t, now, now);
+	CU_ASSERT_EQUAL((uint32_t)atomic_load(&s->permits), 0);
+	atomic_store(&s->permits, (uint64_t)a.permit_epoch << 32 | 2);
+	now += 10;
+	shm_drain(ds.t, now, now);
+	CU_ASSERT_EQUAL((uint32_t)atomic_load(&s->permits), 0);
+	CU_ASSERT_TRUE(shm_stats(ds.t)->rejected >= 1);
+	/* The socket's ALLOW claims from the same pool. */
+	for (int i = 0; i < 5; i++) {
+		struct dep_view v;
+
+		granted += dep_allow(registry_at(ds.reg, 0), now, now, &v);
+		granted += shm_permit_claim(s, a.permit_epoch);
+	}
+	CU_ASSERT_EQUAL(granted, 1); /* the rest were forfeit */
+	/* Three good trial calls through the table close it again. */
+	atomic_fetch_add(&s->report[SHM_C_OK], 3);
+	now += 10;
+	shm_drain(ds.t, now, now);
+	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_ALLOW);
+	CU_ASSERT_EQUAL(a.state, BREAKER_CLOSED);
+	CU_ASSERT_EQUAL(slot_answer(ds.h, 1, &a), SHM_ANSWER_ALLOW);
+	daemon_close(&ds);
+}
+
+/* In a fleet, a dependency not read yet in this session asks the socket. */
+static void
+test_daemon_held_until_synced(void)
+{
+	struct daemon_side ds;
+	struct shm_answer_copy a;
+	uint64_t now = 1000;
+
+	daemon_open(&ds, now);
+	registry_set_session(ds.reg, FLEET_CONNECTED, now, now);
+	now += 10;
+	shm_drain(ds.t, now, now);
+	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_SOCKET);
+	CU_ASSERT_EQUAL(a.flags & SHM_FLAG_HELD, SHM_FLAG_HELD);
+	dep_set_synced(registry_at(ds.reg, 0), true, now, now);
+	now += 10;
+	shm_drain(ds.t, now, now);
+	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_ALLOW);
+	CU_ASSERT_EQUAL(a.authority, AUTH_AUTHORITATIVE);
+	CU_ASSERT_EQUAL(slot_answer(ds.h, 1, &a), SHM_ANSWER_SOCKET);
+	/* Lost with fail-closed policy would deny; default last-known: the
+	 * last fleet state (none: local breaker) answers, stale or local. */
+	registry_set_session(ds.reg, FLEET_SUSPENDED, now, now);
+	now += 10;
+	shm_drain(ds.t, now, now);
+	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_ALLOW);
+	daemon_close(&ds);
+}
+
 static const struct harness_test tests[] = {
     {"header check", test_header},
     {"seqlock", test_seqlock},
@@ -506,11 +670,14 @@ static const struct harness_test tests[] = {
     {"client answers from the table", test_client_table},
     {"client half-open permits", test_client_permits},
     {"client falls back", test_client_fallbacks},
+    {"daemon: drain trips, permits lent", test_daemon_drain_trip_permits},
+    {"daemon: held until synced", test_daemon_held_until_synced},
     {NULL, NULL},
 };
 
 int
 main(void)
 {
+	log_init("test_shm", LOG_LVL_ERROR);
 	return harness_run("shm", tests);
 }
