@@ -15,10 +15,12 @@ import select
 import shutil
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 
-from harness import BUILD, Daemon, Skip, current, deep_merge, wait_until
+from harness import (BUILD, ROOT, Daemon, Skip, current, deep_merge,
+                     wait_until)
 
 DEPS = ["payments", "ledger"]
 SLOT0 = 128          # header size
@@ -176,6 +178,21 @@ def test_answers_from_table():
             == 1000, 5, msg="table ALLOWs not counted")
         assert t.cmd("get nosuch").startswith("ERR")
         assert int(t.stats()["fallbacks"]) == 1
+        # The documented Python reader (docs/examples) agrees.
+        sys.path.insert(0, str(ROOT / "docs" / "examples"))
+        try:
+            import shm_reader
+        finally:
+            sys.path.pop(0)
+        tab = shm_reader.Table(d.socket_path + ".shm")
+        assert not tab.stale()
+        assert tab.allow("payments") is False
+        assert tab.allow("ledger") is True
+        assert tab.get("payments") == {"state": "FORCED_OPEN", "version": 0,
+                                       "authority": "local"}
+        assert tab.allow("nosuch") is None
+        d.stop()
+        assert tab.stale() and tab.allow("ledger") is None
     finally:
         shutil.rmtree(sdir, ignore_errors=True)
 
