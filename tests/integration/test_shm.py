@@ -6,7 +6,7 @@ the daemon flips states: readers see only published states, counters sum
 exactly), half-open permits never exceeded across processes, hostile
 counters refused, a process outside the socket's group cannot map it, and
 clients falling back to the socket when the daemon stops, is killed or
-restarts.
+restarts; in a fleet, a dependency not read yet is answered by the socket.
 """
 
 import mmap
@@ -20,7 +20,9 @@ import tempfile
 import time
 
 from harness import (BUILD, ROOT, Daemon, Skip, current, deep_merge,
-                     wait_until)
+                     free_port, wait_until, zk_root)
+
+SHARED_ENSEMBLE = True  # only the fleet test asks for it
 
 DEPS = ["payments", "ledger"]
 SLOT0 = 128          # header size
@@ -366,5 +368,44 @@ def test_fallback_stop_kill_restart():
         wait_until(lambda: t.allow("payments", 1) == (1, 0)
                    and t.stats()["maps"] == "3", 10,
                    msg="the restarted daemon's table was not mapped")
+    finally:
+        shutil.rmtree(sdir, ignore_errors=True)
+
+
+def test_fleet_unsynced_asks_socket_synced_from_table(ens):
+    """In a fleet a dependency whose state this instance has not read in
+    its session is answered by the socket (which may hold it), never by
+    the table; once read, the table answers, authoritative."""
+    sdir = _dir()
+    try:
+        # ZooKeeper that never answers: connecting for ever, never synced.
+        dead = "127.0.0.1:%d" % free_port()
+        d = _daemon(sdir, zookeeper={"hosts": dead,
+                                     "session_timeout_ms": 2000,
+                                     "root": zk_root()})
+        t = Tool(d.socket_path)
+        before = int(t.stats()["fallbacks"])
+        got = t.cmd("get payments")
+        assert got.endswith(" local"), got
+        s = t.stats()
+        assert s["mapped"] == "1", s
+        assert int(s["fallbacks"]) == before + 1, "the table answered " \
+            "a dependency not read from the fleet yet: %s" % s
+        d.stop()
+        t.kill()
+        # A real ensemble: synced, then answered from the table.
+        d = _daemon(sdir, zookeeper={"hosts": ens.hosts,
+                                     "session_timeout_ms": 2000,
+                                     "root": zk_root()})
+        t = Tool(d.socket_path, name="shm_client2")
+        wait_until(lambda: d.status().get("ready") == "1", 30,
+                   msg="never ready")
+        wait_until(lambda: t.cmd("get payments").endswith(" authoritative"),
+                   10, msg="never authoritative")
+        before = int(t.stats()["fallbacks"])
+        assert t.cmd("get payments").endswith(" authoritative")
+        assert t.allow("payments", 100) == (100, 0)
+        assert int(t.stats()["fallbacks"]) == before, \
+            "a synced dependency was not answered from the table"
     finally:
         shutil.rmtree(sdir, ignore_errors=True)
