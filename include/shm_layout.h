@@ -32,7 +32,7 @@
 #define SHM_NAME_MAX       64u /* as DEP_NAME_MAX */
 #define SHM_SLOTS_MAX      65536u
 #define SHM_READ_TRIES     16u    /* seqlock retries before the socket */
-#define SHM_RAMP_FULL      10000u /* ramp_share: 10000 = every call */
+#define SHM_RAMP_FULL      1000000u /* ramp_share in ppm: every call */
 
 /* header.status */
 enum shm_status {
@@ -97,7 +97,7 @@ struct shm_slot {
 	_Atomic uint32_t answer;     /* enum shm_answer */
 	_Atomic uint32_t authority;  /* enum authority */
 	_Atomic uint32_t flags;      /* SHM_FLAG_* */
-	_Atomic uint32_t ramp_share; /* 0..SHM_RAMP_FULL */
+	_Atomic uint32_t ramp_share; /* ppm, 0..SHM_RAMP_FULL */
 	_Atomic uint32_t slow_call_ms;
 	_Atomic uint64_t version;      /* fleet state version */
 	_Atomic uint32_t permit_epoch; /* the half-open period of permits */
@@ -267,7 +267,7 @@ shm_permit_claim(struct shm_slot *s, uint32_t epoch)
 
 /*
  * The ramp's admission of call n (counted on the host): admitted when the
- * running total floor(n * share / 10000) steps up, so that of every 10000
+ * running total floor(n * share / 10^6) steps up, so that of every 10^6
  * calls exactly share are admitted, evenly spread.
  */
 static inline bool

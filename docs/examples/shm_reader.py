@@ -36,7 +36,7 @@ STATES = ("CLOSED", "OPEN", "HALF_OPEN", "FORCED_OPEN", "DISABLED",
           "METRICS_ONLY")
 AUTHORITY = ("authoritative", "stale", "local")
 ANSWER_ALLOW, ANSWER_DENY = 1, 2
-RAMP_FULL = 10000
+RAMP_FULL = 1000000
 TRIES = 16
 
 

@@ -165,20 +165,20 @@ test_drain_plan(void)
 	CU_ASSERT_EQUAL(p.slow_ms, 100);
 }
 
-/* Exactly share of every 10000 calls, spread out. */
+/* Exactly share of every 10^6 calls, spread out. */
 static void
 test_ramp(void)
 {
 	unsigned n = 0, run = 0, maxrun = 0;
 
 	for (uint64_t i = 0; i < SHM_RAMP_FULL; i++) {
-		bool ok = shm_ramp_admits(i, 2500);
+		bool ok = shm_ramp_admits(i, 250000);
 
 		n += ok;
 		run = ok ? 0 : run + 1;
 		maxrun = run > maxrun ? run : maxrun;
 	}
-	CU_ASSERT_EQUAL(n, 2500);
+	CU_ASSERT_EQUAL(n, 250000);
 	CU_ASSERT_TRUE(maxrun <= 4);
 	CU_ASSERT_FALSE(shm_ramp_admits(7, 0));
 	CU_ASSERT_TRUE(shm_ramp_admits(7, SHM_RAMP_FULL));
