@@ -439,47 +439,6 @@ dep_allow(struct dep *d, uint64_t now_ms, struct dep_view *out)
 	return allowed;
 }
 
-/* Mirrors dep_allow() for the shared table, which answers without us. */
-enum dep_answer
-dep_answer(const struct dep *d, uint64_t wall_ms)
-{
-	enum breaker_state st;
-
-	if (!dep_unreachable(d) && d->reg->session != FLEET_STANDALONE
-	    && !d->synced)
-		return DEP_ANSWER_ASK;
-	if (dep_unreachable(d) && d->reg->policy == POLICY_FAIL_CLOSED)
-		return DEP_ANSWER_DENY;
-	if (dep_unreachable(d) && d->reg->policy == POLICY_FAIL_OPEN)
-		return DEP_ANSWER_ALLOW;
-	if (dep_fleet_decides(d, wall_ms))
-		return breaker_state_permits(dep_effective(d, wall_ms))
-		    ? DEP_ANSWER_ALLOW
-		    : DEP_ANSWER_DENY;
-	st = breaker_state(d->local);
-	if (st == BREAKER_HALF_OPEN)
-		return DEP_ANSWER_PERMIT;
-	return breaker_state_permits(st) ? DEP_ANSWER_ALLOW : DEP_ANSWER_DENY;
-}
-
-void
-registry_set_permit_pool(
-    struct registry *reg, bool (*claim)(struct dep *, void *), void *arg)
-{
-	reg->permit_claim = claim;
-	reg->permit_arg = arg;
-}
-
-void
-dep_count_table(struct dep *d, uint64_t allowed, uint64_t denied,
-    const uint64_t calls[BREAKER_NOUTCOMES])
-{
-	d->counters.allowed += allowed;
-	d->counters.denied += denied;
-	for (int o = 0; o < BREAKER_NOUTCOMES; o++)
-		d->counters.calls[o] += calls[o];
-}
-
 void
 dep_report(struct dep *d, uint64_t now_ms, enum breaker_outcome outcome,
     uint32_t duration_ms)
@@ -618,6 +577,51 @@ bool
 dep_is_leader(const struct dep *d)
 {
 	return d->leader;
+}
+
+/*
+ * Mirrors dep_allow() for the shared table, which answers without us:
+ * any new rule there that admits only some calls must become a field of
+ * the slot (as the ramp's share) or answer DEP_ANSWER_ASK here.
+ */
+enum dep_answer
+dep_answer(const struct dep *d, uint64_t wall_ms)
+{
+	enum breaker_state st;
+
+	if (!dep_unreachable(d) && d->reg->session != FLEET_STANDALONE
+	    && !d->synced)
+		return DEP_ANSWER_ASK;
+	if (dep_unreachable(d) && d->reg->policy == POLICY_FAIL_CLOSED)
+		return DEP_ANSWER_DENY;
+	if (dep_unreachable(d) && d->reg->policy == POLICY_FAIL_OPEN)
+		return DEP_ANSWER_ALLOW;
+	if (dep_fleet_decides(d, wall_ms))
+		return breaker_state_permits(dep_effective(d, wall_ms))
+		    ? DEP_ANSWER_ALLOW
+		    : DEP_ANSWER_DENY;
+	st = breaker_state(d->local);
+	if (st == BREAKER_HALF_OPEN)
+		return DEP_ANSWER_PERMIT;
+	return breaker_state_permits(st) ? DEP_ANSWER_ALLOW : DEP_ANSWER_DENY;
+}
+
+void
+registry_set_permit_pool(
+    struct registry *reg, bool (*claim)(struct dep *, void *), void *arg)
+{
+	reg->permit_claim = claim;
+	reg->permit_arg = arg;
+}
+
+void
+dep_count_table(struct dep *d, uint64_t allowed, uint64_t denied,
+    const uint64_t calls[BREAKER_NOUTCOMES])
+{
+	d->counters.allowed += allowed;
+	d->counters.denied += denied;
+	for (int o = 0; o < BREAKER_NOUTCOMES; o++)
+		d->counters.calls[o] += calls[o];
 }
 
 const char *
