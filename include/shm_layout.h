@@ -31,7 +31,7 @@
 #define SHM_SLOT_SIZE      384u
 #define SHM_NAME_MAX       64u /* as DEP_NAME_MAX */
 #define SHM_SLOTS_MAX      65536u
-#define SHM_READ_TRIES     16u    /* seqlock retries before the socket */
+#define SHM_READ_TRIES     16u      /* seqlock retries before the socket */
 #define SHM_RAMP_FULL      1000000u /* ramp_share in ppm: every call */
 
 /* header.status */
