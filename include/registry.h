@@ -192,7 +192,7 @@ enum dep_answer {
 	DEP_ANSWER_PERMIT /* local HALF_OPEN: a call needs a permit */
 };
 /* The answer dep_allow() would give, without taking a permit. */
-enum dep_answer dep_answer(const struct dep *, uint64_t wall_ms);
+enum dep_answer dep_answer(const struct dep *);
 /* Where half-open permits live once handed to the shared table: a
  * socket ALLOW that finds none left in the breaker claims one there. */
 void registry_set_permit_pool(

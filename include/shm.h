@@ -43,14 +43,14 @@ struct shm;
  * name, given the socket's group and mode, then renamed into place.
  * NULL (logged) if it cannot be made: the socket still answers.
  */
-struct shm *shm_open_table(const struct config *, struct registry *,
-    uint64_t now_ms, uint64_t wall_ms);
+struct shm *shm_open_table(
+    const struct config *, struct registry *, uint64_t now_ms);
 /* Mark the table stopped and remove it; NULL is ignored. */
 void shm_close(struct shm *);
 /* Write dep's slot if its answer changed. */
-void shm_publish(struct shm *, struct dep *, uint64_t wall_ms);
+void shm_publish(struct shm *, struct dep *);
 /* The drain timer: heartbeat, counters into the breakers, answers. */
-void shm_drain(struct shm *, uint64_t now_ms, uint64_t wall_ms);
+void shm_drain(struct shm *, uint64_t now_ms);
 /* A socket ALLOW in local HALF_OPEN claims from the table's pool. */
 bool shm_claim_permit(struct dep *, void *shm);
 struct evbuffer;

@@ -50,7 +50,7 @@ struct daemon {
 	struct prober *prober; /* NULL when standalone */
 	struct evhttp *http;   /* metrics listener, or NULL */
 	struct event *tick_ev;
-	struct event *wait_ev; /* startup_wait_ms */
+	struct event *wait_ev;  /* startup_wait_ms */
 	struct shm *shm;        /* shared-memory table, or NULL */
 	struct event *drain_ev; /* its heartbeat and counter drain */
 	struct event *sig_evs[3];
@@ -97,7 +97,7 @@ daemon_changed(struct dep *d, const struct dep_view *old,
 		control_notify(dm->ctl, now);
 	if (dm->prober != NULL && now->version != old->version)
 		prober_fleet_changed(dm->prober, d);
-	shm_publish(dm->shm, d, now_wall_ms());
+	shm_publish(dm->shm, d);
 }
 
 /* Tell systemd (and the log) once every dependency is synced. */
@@ -473,7 +473,7 @@ daemon_drain(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	shm_drain(dm->shm, now_mono_ms(), now_wall_ms());
+	shm_drain(dm->shm, now_mono_ms());
 }
 
 /* Publish the shared-memory table (if configured) and drain it. */
@@ -485,8 +485,7 @@ daemon_setup_shm(struct daemon *dm)
 
 	if (dm->cfg.shm_path == NULL)
 		return;
-	dm->shm =
-	    shm_open_table(&dm->cfg, dm->reg, now_mono_ms(), now_wall_ms());
+	dm->shm = shm_open_table(&dm->cfg, dm->reg, now_mono_ms());
 	if (dm->shm == NULL) {
 		log_warnx("shm: no state table: applications use the socket");
 		return;

@@ -585,10 +585,13 @@ dep_is_leader(const struct dep *d)
  * the slot (as the ramp's share) or answer DEP_ANSWER_ASK here.
  */
 enum dep_answer
-dep_answer(const struct dep *d, uint64_t wall_ms)
+dep_answer(const struct dep *d)
 {
 	enum breaker_state st;
 
+	/* Held, or not read in this session: the socket decides. */
+	if (dep_must_hold(d))
+		return DEP_ANSWER_ASK;
 	if (!dep_unreachable(d) && d->reg->session != FLEET_STANDALONE
 	    && !d->synced)
 		return DEP_ANSWER_ASK;
@@ -596,8 +599,8 @@ dep_answer(const struct dep *d, uint64_t wall_ms)
 		return DEP_ANSWER_DENY;
 	if (dep_unreachable(d) && d->reg->policy == POLICY_FAIL_OPEN)
 		return DEP_ANSWER_ALLOW;
-	if (dep_fleet_decides(d, wall_ms))
-		return breaker_state_permits(dep_effective(d, wall_ms))
+	if (dep_fleet_decides(d))
+		return breaker_state_permits(dep_effective(d))
 		    ? DEP_ANSWER_ALLOW
 		    : DEP_ANSWER_DENY;
 	st = breaker_state(d->local);

@@ -178,7 +178,7 @@ shm_reject(struct shm *t, size_t i, const char *what)
 
 /* Feed the planned calls interleaved, so no kind comes in one run. */
 static uint32_t
-shm_feed(struct shm *t, size_t i, const struct shm_plan *p, uint64_t wall_ms)
+shm_feed(struct shm *t, size_t i, const struct shm_plan *p)
 {
 	uint32_t left[SHM_C_SLOW_MS], fed = 0;
 	bool more = true;
@@ -192,8 +192,7 @@ shm_feed(struct shm *t, size_t i, const struct shm_plan *p, uint64_t wall_ms)
 			left[k]--;
 			fed++;
 			more = true;
-			dep_report(t->deps[i], t->now_ms, wall_ms,
-			    shm_kind_outcome[k],
+			dep_report(t->deps[i], t->now_ms, shm_kind_outcome[k],
 			    k == SHM_C_OK || k == SHM_C_FAIL ? 0 : p->slow_ms);
 		}
 	}
@@ -217,7 +216,7 @@ shm_take_count(_Atomic uint64_t *c, uint64_t *last, uint64_t *delta)
 
 /* Drain slot i's counters into its dependency; *budget is shared. */
 static void
-shm_drain_slot(struct shm *t, size_t i, uint32_t *budget, uint64_t wall_ms)
+shm_drain_slot(struct shm *t, size_t i, uint32_t *budget)
 {
 	struct shm_slot *s = shm_slot(t, i);
 	uint64_t cur[SHM_C_NREPORT], calls[BREAKER_NOUTCOMES] = {0};
@@ -237,7 +236,7 @@ shm_drain_slot(struct shm *t, size_t i, uint32_t *budget, uint64_t wall_ms)
 	memcpy(t->last[i], cur, sizeof cur);
 	if (p.rejected)
 		shm_reject(t, i, "a report counter");
-	fed = shm_feed(t, i, &p, wall_ms);
+	fed = shm_feed(t, i, &p);
 	*budget -= fed;
 	for (int k = 0; k < SHM_C_SLOW_MS; k++) {
 		calls[shm_kind_outcome[k]] += p.delta[k] - p.feed[k];
@@ -305,17 +304,17 @@ shm_lend_permits(struct shm *t, size_t i, struct shm_answer_copy *a)
 
 /* Recompute slot i's answer and write it if it changed. */
 static void
-shm_publish_at(struct shm *t, size_t i, uint64_t wall_ms)
+shm_publish_at(struct shm *t, size_t i)
 {
 	struct dep *d = t->deps[i];
 	struct shm_answer_copy a = t->cur[i];
 	struct dep_view v;
 
-	dep_view(d, t->now_ms, wall_ms, &v);
+	dep_view(d, t->now_ms, &v);
 	a.state = (uint32_t)v.state;
 	a.version = v.version;
 	a.authority = (uint32_t)v.authority;
-	a.answer = shm_answer_of(dep_answer(d, wall_ms));
+	a.answer = shm_answer_of(dep_answer(d));
 	a.flags = a.answer == SHM_ANSWER_SOCKET ? SHM_FLAG_HELD : 0;
 	a.ramp_share = SHM_RAMP_FULL; /* no recovery ramp yet */
 	a.slow_call_ms = dep_config(d)->breaker.slow_call_ms;
@@ -331,13 +330,13 @@ shm_publish_at(struct shm *t, size_t i, uint64_t wall_ms)
 }
 
 void
-shm_publish(struct shm *t, struct dep *d, uint64_t wall_ms)
+shm_publish(struct shm *t, struct dep *d)
 {
 	if (t == NULL)
 		return;
 	for (size_t i = 0; i < t->nslots; i++)
 		if (t->deps[i] == d) {
-			shm_publish_at(t, i, wall_ms);
+			shm_publish_at(t, i);
 			return;
 		}
 }
@@ -345,7 +344,7 @@ shm_publish(struct shm *t, struct dep *d, uint64_t wall_ms)
 /* Heartbeat, then every slot's counters from a rotating start, then
  * every answer (a change hook may have been missed: this heals it). */
 void
-shm_drain(struct shm *t, uint64_t now_ms, uint64_t wall_ms)
+shm_drain(struct shm *t, uint64_t now_ms)
 {
 	uint32_t budget = SHM_DRAIN_TOTAL_MAX;
 	size_t start;
@@ -356,9 +355,9 @@ shm_drain(struct shm *t, uint64_t now_ms, uint64_t wall_ms)
 	atomic_store_explicit(&t->hdr->heartbeat, now_ms, memory_order_release);
 	start = (size_t)(t->stats.drains++ % t->nslots);
 	for (size_t n = 0; n < t->nslots; n++)
-		shm_drain_slot(t, (start + n) % t->nslots, &budget, wall_ms);
+		shm_drain_slot(t, (start + n) % t->nslots, &budget);
 	for (size_t i = 0; i < t->nslots; i++)
-		shm_publish_at(t, i, wall_ms);
+		shm_publish_at(t, i);
 }
 
 bool
@@ -439,7 +438,7 @@ shm_map_temp(struct shm *t, const char *tmp, const struct config *cfg)
 
 /* Fill every slot: name, generation 1, the current answer. */
 static void
-shm_fill(struct shm *t, uint64_t wall_ms)
+shm_fill(struct shm *t)
 {
 	for (size_t i = 0; i < t->nslots; i++) {
 		struct shm_answer_copy a;
@@ -451,7 +450,7 @@ shm_fill(struct shm *t, uint64_t wall_ms)
 		a.flags = SHM_FLAG_HELD;
 		shm_slot_write(shm_slot(t, i), &a, dep_name(t->deps[i]));
 		t->cur[i] = a;
-		shm_publish_at(t, i, wall_ms);
+		shm_publish_at(t, i);
 	}
 }
 
@@ -471,8 +470,7 @@ shm_free(struct shm *t)
 }
 
 struct shm *
-shm_open_table(const struct config *cfg, struct registry *reg, uint64_t now_ms,
-    uint64_t wall_ms)
+shm_open_table(const struct config *cfg, struct registry *reg, uint64_t now_ms)
 {
 	struct shm *t;
 	char *tmp;
@@ -501,7 +499,7 @@ shm_open_table(const struct config *cfg, struct registry *reg, uint64_t now_ms,
 	shm_table_init(t->hdr, t->nslots,
 	    now_wall_ms() ^ ((uint64_t)getpid() << 40) ^ now_ms,
 	    (uint32_t)getpid(), cfg->shm_drain_ms, now_ms);
-	shm_fill(t, wall_ms);
+	shm_fill(t);
 	if (rename(tmp, t->path) == -1) {
 		log_warn("shm: rename %s to %s", tmp, t->path);
 		unlink(tmp);

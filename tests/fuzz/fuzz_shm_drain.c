@@ -76,7 +76,7 @@ fuzz_setup(void)
 	free(cfg.shm_path);
 	cfg.shm_path = strdup(path);
 	reg = registry_new(&cfg, 1, now);
-	if ((table = shm_open_table(&cfg, reg, now, now)) == NULL)
+	if ((table = shm_open_table(&cfg, reg, now)) == NULL)
 		abort();
 	if ((fd = open(path, O_RDWR)) == -1)
 		abort();
@@ -127,8 +127,8 @@ fuzz_op(const uint8_t *r)
 		break;
 	case 9:
 		now += v % 1000;
-		registry_tick(reg, now, now);
-		shm_drain(table, now, now);
+		registry_tick(reg, now);
+		shm_drain(table, now);
 		fuzz_check();
 		break;
 	default:
@@ -151,7 +151,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t off = head; off + 10 <= size; off += 10)
 		fuzz_op(data + off);
 	now += 10;
-	shm_drain(table, now, now);
+	shm_drain(table, now);
 	fuzz_check();
 	return 0;
 }

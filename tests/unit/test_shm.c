@@ -531,7 +531,7 @@ daemon_open(struct daemon_side *ds, uint64_t now)
 	free(ds->cfg.shm_path);
 	ds->cfg.shm_path = xstrdup(path);
 	ds->reg = registry_new(&ds->cfg, 1, now);
-	ds->t = shm_open_table(&ds->cfg, ds->reg, now, now);
+	ds->t = shm_open_table(&ds->cfg, ds->reg, now);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(ds->t);
 	fd = open(path, O_RDWR);
 	CU_ASSERT_FATAL(fd >= 0);
@@ -586,7 +586,7 @@ test_daemon_drain_trip_permits(void)
 	atomic_fetch_add(&s->allowed, 4);
 	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_ALLOW);
 	now += 10;
-	shm_drain(ds.t, now, now);
+	shm_drain(ds.t, now);
 	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_DENY);
 	CU_ASSERT_EQUAL(a.state, BREAKER_OPEN);
 	CU_ASSERT_EQUAL(
@@ -595,9 +595,9 @@ test_daemon_drain_trip_permits(void)
 	CU_ASSERT_EQUAL(atomic_load(&ds.h->heartbeat), now);
 	/* The open wait ends on a tick: HALF_OPEN, 3 permits in the table. */
 	now += 200;
-	registry_tick(ds.reg, now, now);
+	registry_tick(ds.reg, now);
 	now += 10;
-	shm_drain(ds.t, now, now);
+	shm_drain(ds.t, now);
 	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_PERMIT);
 	CU_ASSERT_EQUAL((uint32_t)atomic_load(&s->permits), 3);
 	CU_ASSERT_EQUAL(shm_stats(ds.t)->permits_lent, 3);
@@ -606,25 +606,25 @@ test_daemon_drain_trip_permits(void)
 	 * cannot know how many were claimed meanwhile). */
 	atomic_store(&s->permits, (uint64_t)a.permit_epoch << 32 | 50);
 	now += 10;
-	shm_drain(ds.t, now, now);
+	shm_drain(ds.t, now);
 	CU_ASSERT_EQUAL((uint32_t)atomic_load(&s->permits), 0);
 	atomic_store(&s->permits, (uint64_t)a.permit_epoch << 32 | 2);
 	now += 10;
-	shm_drain(ds.t, now, now);
+	shm_drain(ds.t, now);
 	CU_ASSERT_EQUAL((uint32_t)atomic_load(&s->permits), 0);
 	CU_ASSERT_TRUE(shm_stats(ds.t)->rejected >= 1);
 	/* The socket's ALLOW claims from the same pool. */
 	for (int i = 0; i < 5; i++) {
 		struct dep_view v;
 
-		granted += dep_allow(registry_at(ds.reg, 0), now, now, &v);
+		granted += dep_allow(registry_at(ds.reg, 0), now, &v);
 		granted += shm_permit_claim(s, a.permit_epoch);
 	}
 	CU_ASSERT_EQUAL(granted, 1); /* the rest were forfeit */
 	/* Three good trial calls through the table close it again. */
 	atomic_fetch_add(&s->report[SHM_C_OK], 3);
 	now += 10;
-	shm_drain(ds.t, now, now);
+	shm_drain(ds.t, now);
 	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_ALLOW);
 	CU_ASSERT_EQUAL(a.state, BREAKER_CLOSED);
 	CU_ASSERT_EQUAL(slot_answer(ds.h, 1, &a), SHM_ANSWER_ALLOW);
@@ -640,22 +640,22 @@ test_daemon_held_until_synced(void)
 	uint64_t now = 1000;
 
 	daemon_open(&ds, now);
-	registry_set_session(ds.reg, FLEET_CONNECTED, now, now);
+	registry_set_session(ds.reg, FLEET_CONNECTED, now);
 	now += 10;
-	shm_drain(ds.t, now, now);
+	shm_drain(ds.t, now);
 	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_SOCKET);
 	CU_ASSERT_EQUAL(a.flags & SHM_FLAG_HELD, SHM_FLAG_HELD);
-	dep_set_synced(registry_at(ds.reg, 0), true, now, now);
+	dep_set_synced(registry_at(ds.reg, 0), true, now);
 	now += 10;
-	shm_drain(ds.t, now, now);
+	shm_drain(ds.t, now);
 	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_ALLOW);
 	CU_ASSERT_EQUAL(a.authority, AUTH_AUTHORITATIVE);
 	CU_ASSERT_EQUAL(slot_answer(ds.h, 1, &a), SHM_ANSWER_SOCKET);
 	/* Lost with fail-closed policy would deny; default last-known: the
 	 * last fleet state (none: local breaker) answers, stale or local. */
-	registry_set_session(ds.reg, FLEET_SUSPENDED, now, now);
+	registry_set_session(ds.reg, FLEET_SUSPENDED, now);
 	now += 10;
-	shm_drain(ds.t, now, now);
+	shm_drain(ds.t, now);
 	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_ALLOW);
 	daemon_close(&ds);
 }
