@@ -32,12 +32,6 @@
 #include "client_shm.h"
 #include "shm_layout.h"
 
-#ifdef CLOCK_MONOTONIC_COARSE
-#define BDT_CLOCK CLOCK_MONOTONIC_COARSE
-#else
-#define BDT_CLOCK CLOCK_MONOTONIC
-#endif
-
 struct bd_table {
 	struct shm_header *h;
 	size_t len;
@@ -60,7 +54,11 @@ bdt_now_ms(void)
 {
 	struct timespec ts;
 
-	clock_gettime(BDT_CLOCK, &ts);
+#ifdef CLOCK_MONOTONIC_COARSE
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+#else
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 

@@ -497,7 +497,8 @@ shm_open_table(const struct config *cfg, struct registry *reg, uint64_t now_ms)
 		return NULL;
 	}
 	shm_table_init(t->hdr, t->nslots,
-	    now_wall_ms() ^ ((uint64_t)getpid() << 40) ^ now_ms,
+	    /* Differs between two starts: time moved, pid and ASLR too. */
+	    now_ms ^ ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)t,
 	    (uint32_t)getpid(), cfg->shm_drain_ms, now_ms);
 	shm_fill(t);
 	if (rename(tmp, t->path) == -1) {
