@@ -386,7 +386,9 @@ def test_fleet_unsynced_asks_socket_synced_from_table(ens):
         t = Tool(d.socket_path)
         before = int(t.stats()["fallbacks"])
         got = t.cmd("get payments")
-        assert got.endswith(" local"), got
+        # Held by the socket (past our 500 ms: a timeout), or local once
+        # the start-up wait is over; never an answer from the table.
+        assert got.startswith("ERR") or got.endswith(" local"), got
         s = t.stats()
         assert s["mapped"] == "1", s
         assert int(s["fallbacks"]) == before + 1, "the table answered " \
