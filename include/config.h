@@ -6,11 +6,13 @@
 #ifndef BREAKERD_CONFIG_H
 #define BREAKERD_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "breaker.h"
+#include "ramp.h"
 
 #define EX_CONFIG_STATUS 78 /* sysexits.h EX_CONFIG */
 #define DEP_NAME_MAX     64 /* [A-Za-z0-9._-]{1,64} */
@@ -46,12 +48,30 @@ struct probe_config {
 	uint32_t interval_ms; /* spacing between probes */
 };
 
+/*
+ * Trip on the fleet's numbers: the leader sums the window summaries the
+ * instances publish, and trips on the fleet's failure rate or, with an
+ * objective, on the error budget's burn rate over two windows.
+ */
+struct fleet_window_config {
+	bool enabled;         /* "fleet_window" present */
+	uint32_t interval_ms; /* an instance publishes at most this often */
+	uint32_t failure_rate_pct; /* 0: the breaker's failure_rate_pct */
+	uint32_t minimum_calls;    /* fleet-wide, before the rate counts */
+	uint32_t objective_bp; /* SLO in basis points (9990 = 99.9%); 0 off */
+	uint32_t short_window_ms; /* burn-rate windows */
+	uint32_t long_window_ms;
+	uint32_t burn_rate_pct; /* trip at this burn in both (1440 = 14.4x) */
+};
+
 struct dep_config {
 	char name[DEP_NAME_MAX + 1];
 	struct breaker_settings breaker;
 	struct health_config health;
 	struct quorum_config quorum;
 	struct probe_config probe;
+	struct ramp_config ramp;
+	struct fleet_window_config fleet_window;
 };
 
 /* What answers say while ZooKeeper is unreachable. */

@@ -21,6 +21,8 @@
 struct event_base;
 struct evbuffer;
 struct fleet;
+struct membership;
+struct zk;
 
 /* What the daemon hears from the fleet; any member may be NULL. */
 struct fleet_hooks {
@@ -74,6 +76,11 @@ bool fleet_lease_valid(const struct fleet *, uint64_t now_ms);
 /* Is this instance the confirmed leader of dep (takeover written)? */
 bool fleet_is_leader(const struct fleet *, const struct dep *);
 size_t fleet_live_instances(const struct fleet *);
+/* For modules with znodes of their own (summary.c): the session, the
+ * membership (live ids, our registration record) and zk.root. */
+struct zk *fleet_zk(struct fleet *);
+const struct membership *fleet_membership(const struct fleet *);
+const char *fleet_root(const struct fleet *);
 /* Leader only (0 otherwise): trip votes for dep. */
 size_t fleet_vote_count(const struct fleet *, const struct dep *);
 uint64_t fleet_records_rejected(const struct fleet *);

@@ -67,6 +67,9 @@ int lead_health(struct lead *, bool ok, const char *detail, uint64_t now_ms,
     struct state_record *next);
 int lead_votes(struct lead *, size_t votes, size_t live, uint64_t now_ms,
     struct state_record *next);
+/* The fleet window judged the fleet's numbers bad (reason: why). */
+int lead_fleet_window(struct lead *, const char *reason, uint64_t now_ms,
+    struct state_record *next);
 int lead_probe_result(struct lead *, bool ok, const char *detail,
     uint64_t now_ms, struct state_record *next);
 int lead_tick(struct lead *, uint64_t now_ms, struct state_record *next);

@@ -34,6 +34,8 @@ void membership_expired(struct membership *);
 bool membership_registered(const struct membership *);
 /* Call fn(arg) each time our node is (re)registered or adopted. */
 void membership_on_registered(struct membership *, void (*fn)(void *));
+/* The JSON record our node is created with. */
+const char *membership_record(const struct membership *);
 size_t membership_live(const struct membership *);
 /* Is id a live instance (a child of the instances directory)? */
 bool membership_is_live(const struct membership *, const char *id);

@@ -86,6 +86,8 @@ void prober_witness_check(struct prober *, struct dep *, const char *leader,
 void prober_witness_cancel(struct prober *, struct dep *);
 /* Is this instance blind for dep (a witness saw it healthy lately)? */
 bool prober_blind(struct prober *, const struct dep *);
+/* The fleet window says trip (reason: which rule, which figures). */
+void prober_fleet_window(struct prober *, struct dep *, const char *reason);
 /* key=value lines for STATUS: probe.<dep>.* for every dep led. */
 void prober_status(struct prober *, struct evbuffer *);
 /* STATUS: witness.<dep>.* for every dep, blind=N and blind.<dep>.*. */

@@ -101,12 +101,15 @@ const char *proto_errcode_name(int code);
  * Formatters: each writes one "\n"-terminated line into buf and returns
  * its length, or -1 if it did not fit (buf is then still terminated).
  */
-/* "<prefix><dep> <STATE> <version> <authority>\n"; prefix may be "". */
+/* "<prefix><dep> <STATE> <version> <authority>[ ramp=<pct>%]\n"; prefix
+ * may be "".  The ramp word is there only while a recovery ramp runs. */
 int proto_format_view(
     char *buf, size_t len, const char *prefix, const struct dep_view *);
-/* GET: "OK <dep> <STATE> <version> <authority>[ ttl_left_ms=<n>]\n". */
+/* GET: "OK <dep> <STATE> <version> <authority>[ ttl_left_ms=<n>]
+ * [ ramp=<pct>%]\n". */
 int proto_format_get(char *buf, size_t len, const struct dep_view *);
-/* "OK ALLOW\n" or "OK DENY <STATE>\n". */
+/* "OK ALLOW\n", "OK DENY <STATE>\n" or, held back by the ramp,
+ * "OK DENY RAMPING\n". */
 int proto_format_allow(
     char *buf, size_t len, bool allowed, const struct dep_view *);
 /* "ERR <CODE> <msg>\n"; control characters in msg become '?'. */

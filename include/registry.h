@@ -73,6 +73,8 @@ struct dep_view {
 	uint64_t version; /* fleet state znode version; 0 if none */
 	enum authority authority;
 	int64_t ttl_left_ms; /* override with a ttl: time left here; else -1 */
+	uint32_t ramp_ppm; /* share of calls admitted while ramping; 0: none */
+	bool ramp_held;    /* dep_allow: the ramp held this call back */
 };
 
 /* Counters for METRICS. */
@@ -81,6 +83,8 @@ struct dep_counters {
 	uint64_t calls[BREAKER_NOUTCOMES];
 	uint64_t allowed;
 	uint64_t denied;
+	uint64_t ramp_held; /* denied by the recovery ramp (in denied too) */
+	uint64_t ramps;     /* ramps started */
 	uint64_t
 	    records_rejected;   /* state/override znodes that did not parse */
 	uint64_t records_stale; /* older than what we hold: ignored */
@@ -137,6 +141,8 @@ const struct dep_config *dep_config(const struct dep *);
 void dep_view(struct dep *, uint64_t now_ms, struct dep_view *);
 /* ALLOW: true if the call may go ahead; counts allow/deny. */
 bool dep_allow(struct dep *, uint64_t now_ms, struct dep_view *);
+/* The recovery ramp's share of calls now (ppm); 0 when not ramping. */
+uint32_t dep_ramp_share(const struct dep *, uint64_t now_ms);
 /* REPORT: feed the local breaker. */
 void dep_report(
     struct dep *, uint64_t now_ms, enum breaker_outcome, uint32_t duration_ms);

@@ -8,7 +8,8 @@ set -eu
 PKGS="build-essential make pkg-config libzookeeper-mt-dev libevent-dev
 libjansson-dev libcunit1-dev zookeeper default-jre-headless python3
 clang libclang-rt-14-dev socat netcat-openbsd iproute2 procps iptables
-valgrind clang-format python3-yaml libsystemd-dev faketime"
+valgrind clang-format python3-yaml libsystemd-dev faketime
+gnuplot-nox"
 
 missing=""
 for p in $PKGS; do

@@ -34,6 +34,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "prober.h"
+#include "instdata.h"
+#include "summary.h"
 #include "protocol.h"
 #include "registry.h"
 #include "shm.h"
@@ -46,9 +48,11 @@ struct daemon {
 	struct event_base *base;
 	struct registry *reg;
 	struct control *ctl;
-	struct fleet *fleet;   /* NULL when standalone */
-	struct prober *prober; /* NULL when standalone */
-	struct evhttp *http;   /* metrics listener, or NULL */
+	struct fleet *fleet;       /* NULL when standalone */
+	struct prober *prober;     /* NULL when standalone */
+	struct instdata *instdata; /* our instance znode's data; fleet only */
+	struct summary *summary;   /* NULL without a fleet window */
+	struct evhttp *http;       /* metrics listener, or NULL */
 	struct event *tick_ev;
 	struct event *wait_ev;  /* startup_wait_ms */
 	struct shm *shm;        /* shared-memory table, or NULL */
@@ -206,6 +210,8 @@ daemon_status(struct evbuffer *out, void *arg)
 	    (unsigned long long)cs.held);
 	if (dm->prober != NULL)
 		prober_status_witness(dm->prober, out);
+	if (dm->summary != NULL)
+		summary_status(dm->summary, out);
 	for (size_t i = 0; i < registry_count(dm->reg); i++) {
 		struct dep *d = registry_at(dm->reg, i);
 
@@ -216,6 +222,9 @@ daemon_status(struct evbuffer *out, void *arg)
 		    dep_is_leader(d) ? " leader" : "",
 		    dep_must_hold(d) ? " held" : "");
 		daemon_status_override(out, d, now);
+		if (v.ramp_ppm != 0)
+			evbuffer_add_printf(out, "ramp.%s=%u.%u%%\n", v.name,
+			    v.ramp_ppm / 10000, v.ramp_ppm / 1000 % 10);
 	}
 }
 
@@ -239,6 +248,8 @@ daemon_metrics(struct evbuffer *out, void *arg)
 
 	metrics_render(out, dm->reg, dm->prober, &md, now);
 	shm_metrics(dm->shm, out);
+	if (dm->summary != NULL)
+		summary_metrics(dm->summary, out);
 }
 
 /* GET /metrics on the optional HTTP listener, for Prometheus scrapers. */
@@ -539,6 +550,9 @@ daemon_setup_fleet(struct daemon *dm)
 	    daemon_seed() ^ 0x9e3779b97f4a7c15ULL);
 	prober_set_witness_ops(dm->prober, &pw);
 	fleet_set_witness_hooks(dm->fleet, &wh);
+	dm->instdata = instdata_new(dm->base, dm->fleet, dm->cfg.instance_id);
+	dm->summary = summary_new(
+	    dm->base, &dm->cfg, dm->reg, dm->fleet, dm->prober, dm->instdata);
 	if (fleet_start(dm->fleet) == -1)
 		fatalx("cannot start the ZooKeeper session to %s",
 		    dm->cfg.zk_hosts);
@@ -610,6 +624,11 @@ daemon_teardown(struct daemon *dm)
 		fleet_free(dm->fleet);
 	}
 	dm->fleet = NULL;
+	/* after the session: its completions and watches point into it */
+	summary_free(dm->summary);
+	dm->summary = NULL;
+	instdata_free(dm->instdata);
+	dm->instdata = NULL;
 	if (dm->http != NULL)
 		evhttp_free(dm->http);
 	control_free(dm->ctl);

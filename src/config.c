@@ -69,6 +69,7 @@ struct field {
 static const char *const policy_names[] = {
     "last-known", "local", "fail-closed", "fail-open"};
 static const char *const window_names[] = {"count", "time"};
+static const char *const curve_names[] = {"linear", "exponential", "steps"};
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 /* The built-in defaults of the daemon-wide settings. */
@@ -114,6 +115,14 @@ config_dep_defaults(struct dep_config *d)
 	d->quorum.fraction_pct = 50;
 	d->probe.count = 3;
 	d->probe.interval_ms = 1000;
+	d->ramp.duration_ms = 0; /* off: docs/recovery.md says why */
+	d->ramp.curve = RAMP_LINEAR;
+	d->ramp.min_pct = 10;
+	d->fleet_window.interval_ms = 5000;
+	d->fleet_window.minimum_calls = 100;
+	d->fleet_window.short_window_ms = 300000;
+	d->fleet_window.long_window_ms = 3600000;
+	d->fleet_window.burn_rate_pct = 1440;
 }
 
 /* Enter a member of the current object. */
@@ -753,6 +762,60 @@ set_window(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 	return 0;
 }
 
+/* Setter: ramp.curve. */
+static int
+set_curve(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+{
+	struct ramp_config *r = base;
+	size_t i;
+
+	(void)f;
+	if (cfg_enum(c, v, curve_names, nitems(curve_names), &i) == -1)
+		return -1;
+	r->curve = (enum ramp_curve)i;
+	return 0;
+}
+
+/* Setter: ramp.steps_pct, 1..16 shares in percent; implies "steps". */
+static int
+set_steps(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+{
+	struct ramp_config *r = base;
+	uint64_t x = 0;
+	size_t n, i;
+	int rc = 0;
+
+	(void)f;
+	if (!json_is_array(v))
+		return cfg_type_error(c, v, "an array");
+	if ((n = json_array_size(v)) == 0 || n > RAMP_STEPS_MAX)
+		return cfg_error(
+		    c, 0, "%zu steps: 1..%d expected", n, RAMP_STEPS_MAX);
+	for (i = 0; i < n && rc == 0; i++) {
+		cfg_push_index(c, i);
+		rc = cfg_int(c, json_array_get(v, i), 1, 100, &x);
+		if (rc == 0 && i > 0 && x < r->steps_pct[i - 1])
+			rc = cfg_error(c, 0, "steps must not decrease");
+		cfg_pop(c);
+		r->steps_pct[i] = (uint32_t)x;
+	}
+	r->nsteps = (uint32_t)n;
+	r->curve = RAMP_STEPS;
+	return rc;
+}
+
+/* Setter: "fleet_window": present means enabled, even when empty. */
+static int
+set_fleet_window(
+    struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+{
+	struct fleet_window_config *w =
+	    (void *)((char *)base + offsetof(struct dep_config, fleet_window));
+
+	w->enabled = true;
+	return cfg_object(c, v, f->sub, w);
+}
+
 /* The health target is per dependency; refuse it in "defaults". */
 static int
 cfg_health_target_ok(struct cfg_ctx *c, const struct health_config *h)
@@ -952,17 +1015,47 @@ static const struct field probe_fields[] = {
     U32("interval_ms", struct probe_config, interval_ms, 10, DAY_MS),
     {.key = NULL}};
 
+static const struct field ramp_fields[] = {
+    U32("duration_ms", struct ramp_config, duration_ms, 0, DAY_MS),
+    FN("curve", set_curve), U32("min_pct", struct ramp_config, min_pct, 1, 100),
+    FN("steps_pct", set_steps), {.key = NULL}};
+
+static const struct field fleet_window_fields[] = {
+    U32("interval_ms", struct fleet_window_config, interval_ms, 1000, 600000),
+    U32("failure_rate_pct", struct fleet_window_config, failure_rate_pct, 0,
+        100),
+    U32("minimum_calls", struct fleet_window_config, minimum_calls, 1,
+        100000000),
+    U32("objective_bp", struct fleet_window_config, objective_bp, 0, 9999),
+    U32("short_window_ms", struct fleet_window_config, short_window_ms, 1000,
+        DAY_MS),
+    U32("long_window_ms", struct fleet_window_config, long_window_ms, 1000,
+        DAY_MS),
+    U32("burn_rate_pct", struct fleet_window_config, burn_rate_pct, 100,
+        100000),
+    {.key = NULL}};
+
 static const struct field dep_fields[] = {FN("name", set_dep_name),
     SECTION("breaker", struct dep_config, breaker, breaker_fields),
     SECTION("health", struct dep_config, health, health_fields),
     SECTION("quorum", struct dep_config, quorum, quorum_fields),
-    SECTION("probe", struct dep_config, probe, probe_fields), {.key = NULL}};
+    SECTION("probe", struct dep_config, probe, probe_fields),
+    SECTION("ramp", struct dep_config, ramp, ramp_fields),
+    {.key = "fleet_window",
+        .set = set_fleet_window,
+        .sub = fleet_window_fields},
+    {.key = NULL}};
 
 static const struct field defaults_fields[] = {
     SECTION("breaker", struct dep_config, breaker, breaker_fields),
     SECTION("health", struct dep_config, health, health_fields),
     SECTION("quorum", struct dep_config, quorum, quorum_fields),
-    SECTION("probe", struct dep_config, probe, probe_fields), {.key = NULL}};
+    SECTION("probe", struct dep_config, probe, probe_fields),
+    SECTION("ramp", struct dep_config, ramp, ramp_fields),
+    {.key = "fleet_window",
+        .set = set_fleet_window,
+        .sub = fleet_window_fields},
+    {.key = NULL}};
 
 static const struct field socket_fields[] = {
     STR("path", socket_path, check_socket_path), FN("mode", set_mode),
@@ -1017,6 +1110,21 @@ cfg_dep_check(struct cfg_ctx *c, const struct dep_config *d)
 	else if ((why = breaker_settings_check(b)) != NULL)
 		rc = cfg_error(c, 0, "%s", why);
 	cfg_pop(c);
+	if (rc == 0 && (why = ramp_config_check(&d->ramp)) != NULL) {
+		cfg_push_key(c, "ramp");
+		rc = cfg_error(c, 0, "%s", why);
+		cfg_pop(c);
+	}
+	if (rc == 0 && d->fleet_window.enabled
+	    && d->fleet_window.long_window_ms
+	        < d->fleet_window.short_window_ms) {
+		cfg_push_key(c, "fleet_window");
+		rc = cfg_error(c, 0,
+		    "long_window_ms %u is below short_window_ms %u",
+		    d->fleet_window.long_window_ms,
+		    d->fleet_window.short_window_ms);
+		cfg_pop(c);
+	}
 	if (rc == 0 && d->health.kind != HEALTH_NONE
 	    && d->health.timeout_ms > d->health.interval_ms) {
 		cfg_push_key(c, "health");

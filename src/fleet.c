@@ -1863,6 +1863,26 @@ fleet_free(struct fleet *fl)
 	free(fl);
 }
 
+/* The session, for modules that keep their own znodes (summary.c). */
+struct zk *
+fleet_zk(struct fleet *fl)
+{
+	return fl->zk;
+}
+
+/* The live instances and our own registration record. */
+const struct membership *
+fleet_membership(const struct fleet *fl)
+{
+	return fl->mb;
+}
+
+const char *
+fleet_root(const struct fleet *fl)
+{
+	return fl->root;
+}
+
 size_t
 fleet_live_instances(const struct fleet *fl)
 {

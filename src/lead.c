@@ -44,6 +44,9 @@ struct lead {
 	/* Trip votes as last counted. */
 	size_t votes;
 	size_t live;
+
+	/* When lead learned a CLOSED that followed OPEN/HALF_OPEN; 0: none. */
+	uint64_t ramp_since;
 };
 
 static int lead_decide(struct lead *, enum breaker_state, bool,
@@ -220,16 +223,44 @@ lead_decide(struct lead *l, enum breaker_state to, bool failed_recovery,
 	if (to == BREAKER_OPEN) {
 		if (failed_recovery)
 			next->failed_recoveries++;
+		else if (l->cur.state == BREAKER_CLOSED)
+			next->failed_recoveries = 0; /* a new outage */
 		next->open_wait_ms = lead_jitter(l,
 		    lead_backoff_ms(&l->cfg->breaker, next->failed_recoveries));
 	} else if (to == BREAKER_CLOSED) {
-		next->failed_recoveries = 0;
+		/* with a ramp, a re-open during it backs off one step more */
+		if (!ramp_enabled(&l->cfg->ramp))
+			next->failed_recoveries = 0;
 		next->open_wait_ms = 0;
 	}
 	next->changed_ms = next->open_until_ms = 0;
 	l->want = *next;
 	l->pending = true;
 	return 1;
+}
+
+/* A record replaces cur: note when a recovery (and its ramp) began. */
+static void
+lead_set_cur(struct lead *l, const struct state_record *rec, uint64_t now_ms)
+{
+	if (rec->state == BREAKER_CLOSED && l->cur.state != BREAKER_CLOSED)
+		l->ramp_since = now_ms;
+	else if (rec->state != BREAKER_CLOSED)
+		l->ramp_since = 0;
+	l->cur = *rec;
+}
+
+/*
+ * Is the fleet in the recovery ramp that followed a close?  A trip then
+ * counts as a failed recovery.  A leader that took over a CLOSED record
+ * does not know when its ramp began and judges a trip as a new outage.
+ */
+static bool
+lead_ramping(const struct lead *l, uint64_t now_ms)
+{
+	return ramp_enabled(&l->cfg->ramp) && l->cur.state == BREAKER_CLOSED
+	    && l->ramp_since != 0
+	    && now_ms < l->ramp_since + l->cfg->ramp.duration_ms;
 }
 
 /* Leadership won: start from the published record. */
@@ -242,6 +273,7 @@ lead_takeover(struct lead *l, const struct state_record *rec, uint64_t now_ms)
 		memset(&l->cur, 0, sizeof(l->cur));
 		l->cur.state = BREAKER_CLOSED;
 	}
+	l->ramp_since = 0;
 	l->leading = true;
 	l->pending = false;
 	l->votes = 0; /* the first count after takeover is judged as a level */
@@ -289,7 +321,7 @@ lead_fleet(struct lead *l, const struct state_record *rec, uint64_t now_ms)
 	}
 	if (l->pending && lead_same(rec, &l->want))
 		l->pending = false;
-	l->cur = *rec;
+	lead_set_cur(l, rec, now_ms);
 	lead_phase_start(l, now_ms);
 }
 
@@ -300,7 +332,7 @@ lead_published(struct lead *l, const struct state_record *rec, uint64_t now_ms)
 	bool same = lead_same(rec, &l->cur);
 
 	l->pending = false;
-	l->cur = *rec;
+	lead_set_cur(l, rec, now_ms);
 	if (!same)
 		lead_phase_start(l, now_ms);
 }
@@ -331,7 +363,6 @@ lead_health(struct lead *l, bool ok, const char *detail, uint64_t now_ms,
 {
 	const struct health_config *h = &l->cfg->health;
 
-	(void)now_ms;
 	if (!lead_active(l) || l->cur.state != BREAKER_CLOSED)
 		return 0;
 	if (ok) {
@@ -342,8 +373,9 @@ lead_health(struct lead *l, bool ok, const char *detail, uint64_t now_ms,
 	l->oks = 0;
 	if (++l->fails < lead_at_least_one(h->unhealthy_threshold))
 		return 0;
-	return lead_decide(l, BREAKER_OPEN, false, next,
-	    "health check: %u consecutive failures (%s)", l->fails, detail);
+	return lead_decide(l, BREAKER_OPEN, lead_ramping(l, now_ms), next,
+	    "health check: %u consecutive failures (%s)%s", l->fails, detail,
+	    lead_ramping(l, now_ms) ? " during the recovery ramp" : "");
 }
 
 /*
@@ -357,15 +389,31 @@ lead_votes(struct lead *l, size_t votes, size_t live, uint64_t now_ms,
 {
 	size_t before = l->votes;
 
-	(void)now_ms;
 	l->votes = votes;
 	l->live = live;
 	if (!lead_active(l) || l->cur.state != BREAKER_CLOSED)
 		return 0;
 	if (votes <= before || !lead_quorum(&l->cfg->quorum, votes, live))
 		return 0;
-	return lead_decide(l, BREAKER_OPEN, false, next, "votes %zu/%zu", votes,
-	    live < votes ? votes : live);
+	return lead_decide(l, BREAKER_OPEN, lead_ramping(l, now_ms), next,
+	    "votes %zu/%zu%s", votes, live < votes ? votes : live,
+	    lead_ramping(l, now_ms) ? " during the recovery ramp" : "");
+}
+
+/*
+ * The fleet window says the fleet's numbers are bad (reason says which
+ * rule and the figures).  Trips a CLOSED fleet; during the recovery ramp
+ * that is a failed recovery.
+ */
+int
+lead_fleet_window(struct lead *l, const char *reason, uint64_t now_ms,
+    struct state_record *next)
+{
+	if (!lead_active(l) || l->cur.state != BREAKER_CLOSED)
+		return 0;
+	return lead_decide(l, BREAKER_OPEN, lead_ramping(l, now_ms), next,
+	    "%s%s", reason,
+	    lead_ramping(l, now_ms) ? " during the recovery ramp" : "");
 }
 
 /* A half-open probe came back: all ok closes, one failure reopens. */

@@ -296,6 +296,13 @@ membership_registered(const struct membership *m)
 	return m->registered;
 }
 
+/* The registration record our node is created with. */
+const char *
+membership_record(const struct membership *m)
+{
+	return m->json;
+}
+
 size_t
 membership_live(const struct membership *m)
 {

@@ -23,6 +23,38 @@ metrics_family(
 	    help, name, type);
 }
 
+/* The recovery ramp: its share now and the calls it held back. */
+static void
+metrics_ramp(struct evbuffer *out, struct registry *reg, uint64_t now_ms)
+{
+	metrics_family(out, "ramp_share", "gauge",
+	    "Share of calls the recovery ramp admits now (1: not ramping).");
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		struct dep *d = registry_at(reg, i);
+		uint32_t ppm = dep_ramp_share(d, now_ms);
+
+		evbuffer_add_printf(out, M "ramp_share{dep=\"%s\"} %u.%06u\n",
+		    dep_name(d), ppm == 0 ? 1 : 0, ppm);
+	}
+	metrics_family(out, "ramp_held_total", "counter",
+	    "ALLOW answers DENY RAMPING: calls the recovery ramp held back.");
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		struct dep *d = registry_at(reg, i);
+
+		evbuffer_add_printf(out, M "ramp_held_total{dep=\"%s\"} %llu\n",
+		    dep_name(d),
+		    (unsigned long long)dep_counters(d)->ramp_held);
+	}
+	metrics_family(out, "ramps_total", "counter",
+	    "Recovery ramps started (the fleet closed an open breaker).");
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		struct dep *d = registry_at(reg, i);
+
+		evbuffer_add_printf(out, M "ramps_total{dep=\"%s\"} %llu\n",
+		    dep_name(d), (unsigned long long)dep_counters(d)->ramps);
+	}
+}
+
 static void
 metrics_states(struct evbuffer *out, struct registry *reg, uint64_t now_ms)
 {
@@ -55,6 +87,7 @@ metrics_states(struct evbuffer *out, struct registry *reg, uint64_t now_ms)
 		evbuffer_add_printf(out, M "fleet_version{dep=\"%s\"} %llu\n",
 		    v.name, (unsigned long long)v.version);
 	}
+	metrics_ramp(out, reg, now_ms);
 }
 
 static void

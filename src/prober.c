@@ -638,6 +638,23 @@ prober_votes_changed(struct prober *pr, struct dep *dep)
 	prober_schedule(pd, now);
 }
 
+/* The fleet window judged the fleet's numbers bad: lead decides. */
+void
+prober_fleet_window(struct prober *pr, struct dep *dep, const char *reason)
+{
+	struct prober_dep *pd = prober_find(pr, dep);
+	uint64_t now = now_mono_ms();
+	struct state_record next;
+	struct lead_info li;
+
+	if (pd == NULL)
+		return;
+	lead_info(pd->lead, &li);
+	if (lead_fleet_window(pd->lead, reason, now, &next))
+		prober_publish(pd, li.state, &next);
+	prober_schedule(pd, now);
+}
+
 /* One dependency's STATUS lines. */
 static void
 prober_status_dep(struct prober_dep *pd, struct evbuffer *out)

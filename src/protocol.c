@@ -500,6 +500,20 @@ proto_fit(int n, size_t len)
 	return n;
 }
 
+/* While a recovery ramp runs, a trailing " ramp=<pct>%" (v1 readers
+ * ignore words after the fourth). */
+static void
+proto_out_ramp(struct proto_out *o, const struct dep_view *v)
+{
+	if (v->ramp_ppm == 0)
+		return;
+	proto_out_put(o, " ramp=", 6);
+	proto_out_u64(o, v->ramp_ppm / 10000);
+	proto_out_put(o, ".", 1);
+	proto_out_u64(o, v->ramp_ppm / 1000 % 10);
+	proto_out_put(o, "%", 1);
+}
+
 /* One view line: LIST bodies, GET replies ("OK ") and events ("EVENT "). */
 int
 proto_format_view(
@@ -516,6 +530,7 @@ proto_format_view(
 	proto_out_u64(&o, v->version);
 	proto_out_put(&o, " ", 1);
 	proto_out_str(&o, authority_name(v->authority));
+	proto_out_ramp(&o, v);
 	proto_out_put(&o, "\n", 1);
 	return proto_out_end(&o, len);
 }
@@ -542,6 +557,7 @@ proto_format_get(char *buf, size_t len, const struct dep_view *v)
 		proto_out_str(&o, " ttl_left_ms=");
 		proto_out_u64(&o, (uint64_t)v->ttl_left_ms);
 	}
+	proto_out_ramp(&o, v);
 	proto_out_put(&o, "\n", 1);
 	return proto_out_end(&o, len);
 }
@@ -556,6 +572,8 @@ proto_format_allow(
 	proto_out_init(&o, buf, len);
 	if (allowed)
 		proto_out_put(&o, "OK ALLOW\n", 9);
+	else if (v->ramp_held)
+		proto_out_str(&o, "OK DENY RAMPING\n");
 	else {
 		proto_out_put(&o, "OK DENY ", 8);
 		proto_out_str(&o, breaker_state_name(v->state));

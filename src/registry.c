@@ -47,6 +47,7 @@ struct dep {
 	bool known;  /* fleet state read at least once in this process */
 	bool leader;
 	bool voted;           /* our trip vote is out */
+	struct ramp ramp;     /* recovery ramp after the fleet closed */
 	struct dep_view last; /* last view reported through the hook */
 	struct dep_counters counters;
 };
@@ -60,6 +61,7 @@ struct registry {
 	bool wait_over; /* startup_wait_ms passed: never hold again */
 	bool (*permit_claim)(struct dep *, void *); /* shared table's pool */
 	void *permit_arg;
+	const char *instance_id; /* seeds the ramps */
 };
 
 static const char *const authority_names[] = {
@@ -80,6 +82,7 @@ registry_new(const struct config *cfg, uint64_t seed, uint64_t now_ms)
 	reg->session =
 	    cfg->zk_hosts == NULL ? FLEET_STANDALONE : FLEET_CONNECTING;
 	reg->policy = cfg->unreachable;
+	reg->instance_id = cfg->instance_id;
 	for (size_t i = 0; i < cfg->ndeps; i++) {
 		struct dep *d = &reg->deps[i];
 
@@ -188,6 +191,10 @@ registry_tick(struct registry *reg, uint64_t now_ms)
 		struct breaker_event ev;
 
 		dep_expire_standalone(d, now_ms);
+		if (ramp_over(&d->ramp, &d->cfg->ramp, now_ms)) {
+			ramp_stop(&d->ramp);
+			dep_refresh(d, now_ms, "recovery ramp over");
+		}
 		if (breaker_tick(d->local, now_ms, &ev) == 1)
 			dep_refresh(d, now_ms, ev.reason);
 		else
@@ -358,6 +365,10 @@ dep_view(struct dep *d, uint64_t now_ms, struct dep_view *out)
 	out->ttl_left_ms = -1;
 	if (out->state == d->ovr.state && dep_override_left(d, now_ms, &left))
 		out->ttl_left_ms = (int64_t)left;
+	out->ramp_ppm = out->state == BREAKER_CLOSED
+	    ? ramp_current(&d->ramp, &d->cfg->ramp, now_ms)
+	    : 0;
+	out->ramp_held = false;
 }
 
 /* Recompute the view; count and report it if it changed. */
@@ -369,7 +380,8 @@ dep_refresh(struct dep *d, uint64_t now_ms, const char *reason)
 
 	dep_view(d, now_ms, &now);
 	if (now.state == old.state && now.version == old.version
-	    && now.authority == old.authority)
+	    && now.authority == old.authority
+	    && (now.ramp_ppm != 0) == (old.ramp_ppm != 0))
 		return;
 	if (now.state != old.state)
 		d->counters.transitions[old.state][now.state]++;
@@ -431,6 +443,12 @@ dep_allow(struct dep *d, uint64_t now_ms, struct dep_view *out)
 			dep_update_vote(d, now_ms);
 			dep_view(d, now_ms, out);
 		}
+		if (allowed && out->ramp_ppm != 0
+		    && !ramp_admit(&d->ramp, &d->cfg->ramp, now_ms)) {
+			allowed = false;
+			out->ramp_held = true;
+			d->counters.ramp_held++;
+		}
 	}
 	if (allowed)
 		d->counters.allowed++;
@@ -462,6 +480,28 @@ znode_newer(const struct znode_ver *have, const struct znode_ver *got)
 	return got->mzxid > have->mzxid;
 }
 
+/*
+ * The fleet closed an open breaker, or an operator's FORCED_OPEN ended on
+ * a closed fleet: follow the ramp from now.  key (a znode version or
+ * zxid) makes the seed differ from one ramp to the next.
+ */
+static void
+dep_ramp_start(struct dep *d, uint64_t key, uint64_t now_ms)
+{
+	if (!ramp_enabled(&d->cfg->ramp))
+		return;
+	ramp_start(&d->ramp, &d->cfg->ramp,
+	    ramp_seed(d->reg->instance_id, d->cfg->name, key), now_ms);
+	d->counters.ramps++;
+}
+
+/* The ramp's share of calls now, 0 when not ramping (METRICS, STATUS). */
+uint32_t
+dep_ramp_share(const struct dep *d, uint64_t now_ms)
+{
+	return ramp_current(&d->ramp, &d->cfg->ramp, now_ms);
+}
+
 int
 dep_apply_state(struct dep *d, const struct state_record *rec,
     const struct znode_ver *ver, uint64_t now_ms, uint64_t wall_ms)
@@ -486,7 +526,9 @@ dep_apply_state(struct dep *d, const struct state_record *rec,
 	if (was_open && rec->state == BREAKER_CLOSED) {
 		breaker_reset(d->local, now_ms);
 		dep_update_vote(d, now_ms);
-	}
+		dep_ramp_start(d, (uint64_t)d->fleet_ver.version, now_ms);
+	} else if (rec->state != BREAKER_CLOSED)
+		ramp_stop(&d->ramp);
 	dep_refresh(d, now_ms, rec->reason);
 	return 1;
 }
@@ -507,6 +549,10 @@ dep_apply_override(struct dep *d, const struct override_record *rec,
 		if (!d->have_override)
 			return 0;
 		d->have_override = false;
+		/* the end of a forced outage is a recovery too */
+		if (d->ovr.state == BREAKER_FORCED_OPEN
+		    && (!d->have_fleet || d->fleet.state == BREAKER_CLOSED))
+			dep_ramp_start(d, (uint64_t)d->ovr_ver.mzxid, now_ms);
 		dep_refresh(d, now_ms, "override removed");
 		return 1;
 	}
@@ -520,6 +566,7 @@ dep_apply_override(struct dep *d, const struct override_record *rec,
 	/* Its ttl runs from now: the first sight of this version here. */
 	d->ovr_seen_ms = now_ms;
 	d->have_override = true;
+	ramp_stop(&d->ramp); /* the operator decides every call now */
 	/* The transition's reason names who forced it, as operators ask. */
 	snprintf(why, sizeof(why), "forced %s by %s%s%s",
 	    rec->state == BREAKER_CLOSED ? "closed" : "open",

@@ -316,7 +316,8 @@ shm_publish_at(struct shm *t, size_t i)
 	a.authority = (uint32_t)v.authority;
 	a.answer = shm_answer_of(dep_answer(d));
 	a.flags = a.answer == SHM_ANSWER_SOCKET ? SHM_FLAG_HELD : 0;
-	a.ramp_share = SHM_RAMP_FULL; /* no recovery ramp yet */
+	/* the recovery ramp's share; the client admits along it */
+	a.ramp_share = v.ramp_ppm != 0 ? v.ramp_ppm : SHM_RAMP_FULL;
 	a.slow_call_ms = dep_config(d)->breaker.slow_call_ms;
 	if (a.answer == SHM_ANSWER_PERMIT) {
 		shm_check_permits(t, i);

@@ -27,6 +27,7 @@ fuzz_check(const struct proto_request *req, const char *buf, size_t size)
 	struct dep_view v;
 	char out[PROTO_REPLY_MAX];
 
+	memset(&v, 0, sizeof(v));
 	if ((unsigned)req->cmd >= PROTO_NCMDS)
 		abort();
 	fuzz_inside(req->dep, buf, size);
@@ -47,6 +48,8 @@ fuzz_check(const struct proto_request *req, const char *buf, size_t size)
 		v.state = req->to < BREAKER_NSTATES ? req->to : BREAKER_CLOSED;
 		v.version = req->ttl_s;
 		v.authority = AUTH_LOCAL;
+		v.ramp_ppm = req->duration_ms % (RAMP_ONE + 1);
+		v.ramp_held = req->has_duration;
 		if (proto_format_view(out, sizeof out, "EVENT ", &v) < 0)
 			abort(); /* a 64-byte name always fits */
 		proto_format_allow(out, sizeof out, false, &v);

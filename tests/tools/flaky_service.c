@@ -11,11 +11,19 @@
  * A witness check (X-Breakerd-Witness: the leader it checks for) is
  * marked as such in the ring ("witness") and in the log (a 7th column),
  * and counted per instance under by_witness instead of by_instance.
+ *
+ * A capacity (-r, rate= on the control port) makes "ok" answer 503 "over
+ * capacity" to the requests above RATE in each second since the service
+ * came up, with an optional warm-up (-w) during which the capacity grows
+ * from 10% to 100%: a recovering dependency with cold caches.  /health
+ * is exempt (probes are not load).  The stats then give the requests
+ * served and refused second by second since it came up.
  */
 #include <sys/queue.h>
 #include <sys/types.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,6 +43,7 @@
 #define FLAKY_KEYS     256  /* distinct keys per table; more go to "other" */
 #define FLAKY_HELD_MAX 4096 /* slow/hung requests held at once */
 #define FLAKY_KEY_MAX  128
+#define FLAKY_SECONDS  600 /* per-second counts kept since coming up */
 
 enum flaky_mode {
 	FLAKY_OK,
@@ -103,6 +112,15 @@ struct flaky {
 	uint64_t nrecent; /* ever recorded; ring index = nrecent % size */
 	struct flaky_held_list held;
 	size_t nheld;
+
+	/* capacity: 0 = unlimited */
+	uint32_t rate;
+	uint32_t warmup_ms;
+	uint64_t up_ms;   /* monotonic: last switch into ok */
+	uint64_t cur_idx; /* second since up_ms being counted */
+	uint64_t over_capacity;
+	uint32_t served[FLAKY_SECONDS];
+	uint32_t refused[FLAKY_SECONDS];
 };
 
 /* Print the usage message and exit with status. */
@@ -121,6 +139,10 @@ flaky_usage(int status)
 	    "              hang (never answers), refuse (listener closed)\n"
 	    "  -s SLOW_MS  delay of slow mode (default 3000)\n"
 	    "  -e CODE     status of error mode (default 500)\n"
+	    "  -r RATE     capacity: requests per second served in ok mode\n"
+	    "              (others get 503; /health exempt); 0 = unlimited\n"
+	    "  -w MS       warm-up: capacity grows from 10%% to RATE over MS\n"
+	    "              after each switch into ok\n"
 	    "  -l LOGFILE  append one line per service request\n");
 	exit(status);
 }
@@ -288,6 +310,40 @@ flaky_release_hung(struct flaky *f)
 	}
 }
 
+/* The capacity now (requests per second), during or after the warm-up. */
+static uint64_t
+flaky_capacity(const struct flaky *f, uint64_t now)
+{
+	uint64_t t = now - f->up_ms;
+
+	if (f->warmup_ms == 0 || t >= f->warmup_ms)
+		return f->rate;
+	return (uint64_t)f->rate / 10
+	    + (uint64_t)f->rate * 9 * t / 10 / f->warmup_ms;
+}
+
+/* Is this request above the capacity of its second?  Counts it. */
+static bool
+flaky_over(struct flaky *f, struct evhttp_request *req)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	uint64_t now = now_mono_ms(), idx = (now - f->up_ms) / 1000;
+	uint64_t i = idx < FLAKY_SECONDS ? idx : FLAKY_SECONDS - 1;
+	bool over;
+
+	if (path != NULL && strcmp(path, "/health") == 0)
+		return false;
+	f->cur_idx = idx;
+	over = f->rate != 0 && f->served[i] >= flaky_capacity(f, now);
+	if (over) {
+		f->refused[i]++;
+		f->over_capacity++;
+	} else
+		f->served[i]++;
+	return over;
+}
+
 /* Every request on the service port: count it, then act by mode. */
 static void
 flaky_serve_cb(struct evhttp_request *req, void *arg)
@@ -297,7 +353,10 @@ flaky_serve_cb(struct evhttp_request *req, void *arg)
 	flaky_record(f, req);
 	switch (f->mode) {
 	case FLAKY_OK:
-		flaky_reply(req, 200, "ok", "ok");
+		if (flaky_over(f, req))
+			flaky_reply(req, 503, "over capacity", "ok");
+		else
+			flaky_reply(req, 200, "ok", "ok");
 		break;
 	case FLAKY_ERROR:
 		flaky_reply(req, f->error_code, "error", "error");
@@ -343,6 +402,16 @@ flaky_unlisten(struct flaky *f)
 	f->bound = NULL;
 }
 
+/* The service came up: capacity and per-second counts start again. */
+static void
+flaky_came_up(struct flaky *f)
+{
+	f->up_ms = now_mono_ms();
+	f->cur_idx = 0;
+	memset(f->served, 0, sizeof(f->served));
+	memset(f->refused, 0, sizeof(f->refused));
+}
+
 /* Switch mode; returns -1 if the listener cannot be reopened. */
 static int
 flaky_set_mode(struct flaky *f, enum flaky_mode mode)
@@ -354,6 +423,8 @@ flaky_set_mode(struct flaky *f, enum flaky_mode mode)
 	else if (flaky_listen(f) == -1)
 		return -1;
 	f->mode = mode;
+	if (mode == FLAKY_OK && old != FLAKY_OK)
+		flaky_came_up(f);
 	if (old == FLAKY_HANG && mode != FLAKY_HANG)
 		flaky_release_hung(f);
 	log_info(
@@ -384,6 +455,7 @@ flaky_ctl_mode(struct flaky *f, struct evhttp_request *req, const char *query)
 	struct evkeyvalq q;
 	const char *m;
 	uint32_t delay = f->slow_ms, code = (uint32_t)f->error_code;
+	uint32_t rate = f->rate, warmup = f->warmup_ms;
 	int mode = (int)f->mode;
 
 	TAILQ_INIT(&q);
@@ -396,12 +468,17 @@ flaky_ctl_mode(struct flaky *f, struct evhttp_request *req, const char *query)
 		mode = flaky_mode_parse(m);
 	if (mode == -1
 	    || flaky_param_u32(&q, "delay_ms", 0, 3600000, &delay) == -1
-	    || flaky_param_u32(&q, "code", 100, 599, &code) == -1) {
+	    || flaky_param_u32(&q, "code", 100, 599, &code) == -1
+	    || flaky_param_u32(&q, "rate", 0, 10000000, &rate) == -1
+	    || flaky_param_u32(&q, "warmup_ms", 0, 3600000, &warmup) == -1) {
 		evhttp_clear_headers(&q);
-		flaky_reply(req, 400, "bad mode, delay_ms or code", "control");
+		flaky_reply(req, 400,
+		    "bad mode, delay_ms, code, rate or warmup_ms", "control");
 		return;
 	}
 	evhttp_clear_headers(&q);
+	f->rate = rate;
+	f->warmup_ms = warmup;
 	f->slow_ms = delay;
 	f->error_code = (int)code;
 	if (flaky_set_mode(f, (enum flaky_mode)mode) == -1) {
@@ -476,6 +553,24 @@ flaky_json_recent(struct evbuffer *b, const struct flaky *f)
 	evbuffer_add(b, "]", 1);
 }
 
+/* Append the capacity and the counts per second since coming up. */
+static void
+flaky_json_seconds(struct evbuffer *b, const struct flaky *f)
+{
+	uint64_t n =
+	    f->cur_idx < FLAKY_SECONDS ? f->cur_idx + 1 : FLAKY_SECONDS;
+
+	evbuffer_add_printf(b,
+	    ",\"capacity\":%u,\"warmup_ms\":%u,\"over_capacity\":%llu,"
+	    "\"up_ms\":%llu,\"seconds\":[",
+	    f->rate, f->warmup_ms, (unsigned long long)f->over_capacity,
+	    (unsigned long long)f->up_ms);
+	for (uint64_t i = 0; i < n; i++)
+		evbuffer_add_printf(
+		    b, "%s[%u,%u]", i ? "," : "", f->served[i], f->refused[i]);
+	evbuffer_add(b, "]", 1);
+}
+
 /* /_control/stats: everything counted, as one JSON object. */
 static void
 flaky_ctl_stats(struct flaky *f, struct evhttp_request *req)
@@ -500,6 +595,7 @@ flaky_ctl_stats(struct flaky *f, struct evhttp_request *req)
 	flaky_json_table(b, "by_instance", &f->by_instance);
 	flaky_json_table(b, "by_witness", &f->by_witness);
 	flaky_json_recent(b, f);
+	flaky_json_seconds(b, f);
 	evbuffer_add(b, "}\n", 2);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "application/json");
@@ -518,6 +614,8 @@ flaky_ctl_reset(struct flaky *f, struct evhttp_request *req)
 	memset(&f->by_instance, 0, sizeof(f->by_instance));
 	memset(&f->by_witness, 0, sizeof(f->by_witness));
 	f->nrecent = 0;
+	f->over_capacity = 0;
+	flaky_came_up(f);
 	flaky_reply(req, 200, "reset", "control");
 }
 
@@ -572,7 +670,7 @@ flaky_options(struct flaky *f, int argc, char **argv)
 	uint64_t v;
 	int ch, m;
 
-	while ((ch = getopt(argc, argv, "c:e:hl:m:p:s:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:e:hl:m:p:r:s:w:")) != -1) {
 		switch (ch) {
 		case 'c':
 			f->cport = flaky_parse_port(optarg);
@@ -602,6 +700,16 @@ flaky_options(struct flaky *f, int argc, char **argv)
 			if (parse_u64(optarg, 0, 3600000, &v) == -1)
 				fatalx("bad delay: %s", optarg);
 			f->slow_ms = (uint32_t)v;
+			break;
+		case 'r':
+			if (parse_u64(optarg, 0, 10000000, &v) == -1)
+				fatalx("bad rate: %s", optarg);
+			f->rate = (uint32_t)v;
+			break;
+		case 'w':
+			if (parse_u64(optarg, 0, 3600000, &v) == -1)
+				fatalx("bad warm-up: %s", optarg);
+			f->warmup_ms = (uint32_t)v;
 			break;
 		default:
 			flaky_usage(2);
@@ -674,6 +782,7 @@ main(int argc, char **argv)
 	flaky_options(&f, argc, argv);
 	if ((f.base = event_base_new()) == NULL)
 		fatalx("event_base_new");
+	flaky_came_up(&f);
 	flaky_setup(&f);
 	sigterm = evsignal_new(f.base, SIGTERM, flaky_signal_cb, &f);
 	sigint = evsignal_new(f.base, SIGINT, flaky_signal_cb, &f);

@@ -724,6 +724,57 @@ test_load(void)
 	config_free(&cfg);
 }
 
+/* ramp and fleet_window: defaults, values, errors. */
+static void
+test_ramp_fleet_window(void)
+{
+	struct config cfg;
+
+	expect_ok(MINIMAL, &cfg);
+	CU_ASSERT_EQUAL(cfg.deps[0].ramp.duration_ms, 0);
+	CU_ASSERT_FALSE(cfg.deps[0].fleet_window.enabled);
+	config_free(&cfg);
+	expect_ok(
+	    "{\"defaults\": {\"ramp\": {\"duration_ms\": 30000}},\n"
+	    " \"dependencies\": [{\"name\": \"a\"},\n"
+	    " {\"name\": \"b\", \"ramp\": {\"steps_pct\": [10, 50]},\n"
+	    "  \"fleet_window\": {}},\n"
+	    " {\"name\": \"c\", \"ramp\": {\"curve\": \"exponential\",\n"
+	    "  \"min_pct\": 1}, \"fleet_window\": {\"interval_ms\": 1000,\n"
+	    "  \"objective_bp\": 9990, \"minimum_calls\": 7}}]}",
+	    &cfg);
+	CU_ASSERT_EQUAL(cfg.deps[0].ramp.duration_ms, 30000);
+	CU_ASSERT_EQUAL(cfg.deps[0].ramp.curve, RAMP_LINEAR);
+	CU_ASSERT_EQUAL(cfg.deps[0].ramp.min_pct, 10);
+	CU_ASSERT_EQUAL(cfg.deps[1].ramp.curve, RAMP_STEPS);
+	CU_ASSERT_EQUAL(cfg.deps[1].ramp.nsteps, 2);
+	CU_ASSERT_EQUAL(cfg.deps[1].ramp.steps_pct[1], 50);
+	CU_ASSERT_TRUE(cfg.deps[1].fleet_window.enabled);
+	CU_ASSERT_EQUAL(cfg.deps[1].fleet_window.interval_ms, 5000);
+	CU_ASSERT_EQUAL(cfg.deps[1].fleet_window.burn_rate_pct, 1440);
+	CU_ASSERT_EQUAL(cfg.deps[2].ramp.curve, RAMP_EXPONENTIAL);
+	CU_ASSERT_EQUAL(cfg.deps[2].fleet_window.interval_ms, 1000);
+	CU_ASSERT_EQUAL(cfg.deps[2].fleet_window.objective_bp, 9990);
+	CU_ASSERT_EQUAL(cfg.deps[2].fleet_window.minimum_calls, 7);
+	CU_ASSERT_FALSE(cfg.deps[0].fleet_window.enabled);
+	config_free(&cfg);
+	expect_error("{\"dependencies\": [{\"name\": \"a\", \"ramp\": "
+	             "{\"steps_pct\": [50, 20]}}]}",
+	    "1:60", "steps must not decrease");
+	expect_error("{\"dependencies\": [{\"name\": \"a\", \"ramp\": "
+	             "{\"curve\": \"cubic\"}}]}",
+	    "1:51", "is not one of linear, exponential, steps");
+	expect_error("{\"dependencies\": [{\"name\": \"a\", \"ramp\": "
+	             "{\"duration_ms\": 1000, \"curve\": \"steps\"}}]}",
+	    "1:41", "1..16 steps");
+	expect_error("{\"dependencies\": [{\"name\": \"a\", \"fleet_window\": "
+	             "{\"short_window_ms\": 9000, \"long_window_ms\": 8000}}]}",
+	    "1:49", "below short_window_ms");
+	expect_error("{\"dependencies\": [{\"name\": \"a\", \"fleet_window\": "
+	             "{\"bogus\": 1}}]}",
+	    "1:50", "unknown key");
+}
+
 static void
 test_shipped_configs(void)
 {
@@ -811,6 +862,7 @@ static const struct harness_test tests[] = {
     {"full config", test_full}, {"defaults section", test_defaults_section},
     {"standalone", test_standalone}, {"policy names", test_policy_names},
     {"jsonpos", test_jsonpos}, {"config_load", test_load},
+    {"ramp and fleet_window", test_ramp_fleet_window},
     {"shipped configs", test_shipped_configs},
     {"shared-memory table settings", test_shm}, {NULL, NULL}};
 

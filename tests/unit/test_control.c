@@ -734,7 +734,8 @@ static void
 notify_fn(void *arg)
 {
 	struct notify_arg *na = arg;
-	struct dep_view v = {na->dep, na->state, 0, AUTH_AUTHORITATIVE, -1};
+	struct dep_view v = {
+	    na->dep, na->state, 0, AUTH_AUTHORITATIVE, -1, 0, false};
 
 	for (int i = 0; i < na->count; i++) {
 		v.version = (uint64_t)i + 1;

@@ -598,6 +598,61 @@ test_info(void)
 	lead_free(l);
 }
 
+/* With a ramp, a trip during it backs off one step more; after it, not. */
+static void
+test_ramp_reopen_backoff(void)
+{
+	struct state_record next, ho = rec_make(BREAKER_HALF_OPEN, 60000, 1);
+	struct lead *l;
+	uint64_t t = T0;
+
+	cfg_reset();
+	cfg.ramp.duration_ms = 20000;
+	cfg.ramp.min_pct = 10;
+	cfg.quorum.min_votes = 1;
+	l = lead_at(&ho, T0);
+	CU_ASSERT_EQUAL(probes_ok(l, 3, &t, &next), 1);
+	CU_ASSERT_EQUAL(next.state, BREAKER_CLOSED);
+	CU_ASSERT_EQUAL(next.failed_recoveries, 1); /* carried into the ramp */
+	publish(l, &next, t);
+	/* votes during the ramp: failed recovery, next step (120 s) */
+	CU_ASSERT_EQUAL(lead_votes(l, 2, 4, t + 19999, &next), 1);
+	CU_ASSERT_EQUAL(next.state, BREAKER_OPEN);
+	CU_ASSERT_EQUAL(next.failed_recoveries, 2);
+	CU_ASSERT_EQUAL(next.open_wait_ms, 120000);
+	CU_ASSERT_STRING_EQUAL(
+	    next.reason, "votes 2/4 during the recovery ramp");
+	lead_free(l);
+
+	/* the same trip after the ramp is a new outage: base wait */
+	l = lead_at(&ho, T0);
+	t = T0;
+	CU_ASSERT_EQUAL(probes_ok(l, 3, &t, &next), 1);
+	publish(l, &next, t);
+	CU_ASSERT_EQUAL(lead_votes(l, 2, 4, t + 20000, &next), 1);
+	CU_ASSERT_EQUAL(next.failed_recoveries, 0);
+	CU_ASSERT_EQUAL(next.open_wait_ms, 30000);
+	CU_ASSERT_STRING_EQUAL(next.reason, "votes 2/4");
+	lead_free(l);
+
+	/* a leader that took over a CLOSED record cannot know the ramp */
+	ho = rec_make(BREAKER_CLOSED, 0, 3);
+	l = lead_at(&ho, T0);
+	CU_ASSERT_EQUAL(fail_n(l, 5, &next), 1);
+	CU_ASSERT_EQUAL(next.failed_recoveries, 0);
+	CU_ASSERT_EQUAL(next.open_wait_ms, 30000);
+	lead_free(l);
+
+	/* without a ramp, closing forgets the backoff as before */
+	cfg.ramp.duration_ms = 0;
+	ho = rec_make(BREAKER_HALF_OPEN, 60000, 1);
+	l = lead_at(&ho, T0);
+	t = T0;
+	CU_ASSERT_EQUAL(probes_ok(l, 3, &t, &next), 1);
+	CU_ASSERT_EQUAL(next.failed_recoveries, 0);
+	lead_free(l);
+}
+
 static const struct harness_test tests[] = {
     {"health threshold exactly met", test_health_threshold_exact},
     {"health success streak resets", test_health_success_streak},
@@ -618,6 +673,7 @@ static const struct harness_test tests[] = {
     {"override pause", test_pause},
     {"no probe target", test_no_target},
     {"info", test_info},
+    {"ramp: re-open backs off further", test_ramp_reopen_backoff},
     {NULL, NULL},
 };
 

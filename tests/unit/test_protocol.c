@@ -346,7 +346,8 @@ test_errcode_names(void)
 static void
 test_format_view(void)
 {
-	struct dep_view v = {"payments", BREAKER_HALF_OPEN, 42, AUTH_STALE, -1};
+	struct dep_view v = {
+	    "payments", BREAKER_HALF_OPEN, 42, AUTH_STALE, -1, 0, false};
 	char out[128];
 	int n;
 
@@ -363,6 +364,18 @@ test_format_view(void)
 	proto_format_view(out, sizeof out, "", &v);
 	CU_ASSERT_STRING_EQUAL(
 	    out, "payments CLOSED 18446744073709551615 authoritative\n");
+	/* a ramp adds one trailing word that v1 readers skip */
+	v.version = 9;
+	v.ramp_ppm = 375000;
+	proto_format_view(out, sizeof out, "OK ", &v);
+	CU_ASSERT_STRING_EQUAL(
+	    out, "OK payments CLOSED 9 authoritative ramp=37.5%\n");
+	v.ramp_ppm = 1000;
+	proto_format_view(out, sizeof out, "", &v);
+	CU_ASSERT_STRING_EQUAL(
+	    out, "payments CLOSED 9 authoritative ramp=0.1%\n");
+	v.ramp_ppm = 0;
+	v.version = UINT64_MAX;
 	/* truncation is reported, and the buffer stays terminated */
 	CU_ASSERT_EQUAL(proto_format_view(out, 10, "", &v), -1);
 	CU_ASSERT_EQUAL(strlen(out), 9);
@@ -371,7 +384,8 @@ test_format_view(void)
 static void
 test_format_other(void)
 {
-	struct dep_view v = {"p", BREAKER_FORCED_OPEN, 3, AUTH_LOCAL, -1};
+	struct dep_view v = {
+	    "p", BREAKER_FORCED_OPEN, 3, AUTH_LOCAL, -1, 0, false};
 	char out[128];
 
 	proto_format_get(out, sizeof out, &v);
@@ -381,10 +395,24 @@ test_format_other(void)
 	CU_ASSERT_STRING_EQUAL(
 	    out, "OK p FORCED_OPEN 3 local ttl_left_ms=2875\n");
 	v.ttl_left_ms = -1;
+	v.state = BREAKER_CLOSED;
+	v.ramp_ppm = 500000;
+	proto_format_get(out, sizeof out, &v);
+	CU_ASSERT_STRING_EQUAL(out, "OK p CLOSED 3 local ramp=50.0%\n");
+	v.ramp_ppm = 0;
+	v.state = BREAKER_FORCED_OPEN;
+	v.ttl_left_ms = 2875;
+	v.ttl_left_ms = -1;
 	proto_format_allow(out, sizeof out, true, &v);
 	CU_ASSERT_STRING_EQUAL(out, "OK ALLOW\n");
 	proto_format_allow(out, sizeof out, false, &v);
 	CU_ASSERT_STRING_EQUAL(out, "OK DENY FORCED_OPEN\n");
+	v.state = BREAKER_CLOSED;
+	v.ramp_held = true;
+	proto_format_allow(out, sizeof out, false, &v);
+	CU_ASSERT_STRING_EQUAL(out, "OK DENY RAMPING\n");
+	v.ramp_held = false;
+	v.state = BREAKER_FORCED_OPEN;
 	proto_format_version(out, sizeof out, 17);
 	CU_ASSERT_STRING_EQUAL(out, "OK 17\n");
 	proto_format_error(out, sizeof out, PROTO_ENOENT, "no such dependency");

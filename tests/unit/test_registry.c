@@ -462,6 +462,96 @@ test_names(void)
 	CU_ASSERT_STRING_EQUAL(authority_name((enum authority)9), "?");
 }
 
+/* A fleet close after OPEN ramps: DENY RAMPING, share, end event. */
+static void
+test_ramp_after_close(void)
+{
+	struct dep_view v;
+	struct dep *d;
+	struct state_record r;
+	int admitted = 0, held = 0;
+
+	setup(POLICY_LAST_KNOWN, true);
+	depcfg[0].ramp.duration_ms = 10000;
+	depcfg[0].ramp.curve = RAMP_LINEAR;
+	depcfg[0].ramp.min_pct = 20;
+	connect_all();
+	d = registry_find(reg, "payments");
+	/* a first CLOSED read (no OPEN before it) does not ramp */
+	r = rec(BREAKER_CLOSED);
+	dep_apply_state(d, &r, &(struct znode_ver){1, 1, 0}, 1000, 0);
+	dep_view(d, 1000, &v);
+	CU_ASSERT_EQUAL(v.ramp_ppm, 0);
+	r = rec(BREAKER_OPEN);
+	dep_apply_state(d, &r, &(struct znode_ver){1, 2, 1}, 2000, 0);
+	CU_ASSERT_FALSE(dep_allow(d, 2000, &v));
+	CU_ASSERT_FALSE(v.ramp_held);
+	r = rec(BREAKER_CLOSED);
+	nchanged = 0;
+	dep_apply_state(d, &r, &(struct znode_ver){1, 3, 2}, 3000, 0);
+	CU_ASSERT_EQUAL(nchanged, 1);
+	CU_ASSERT_EQUAL(last_new.ramp_ppm, 200000);
+	for (int i = 0; i < 1000; i++) {
+		if (dep_allow(d, 3000, &v))
+			admitted++;
+		else {
+			CU_ASSERT_TRUE(v.ramp_held);
+			CU_ASSERT_EQUAL(v.state, BREAKER_CLOSED);
+			held++;
+		}
+	}
+	CU_ASSERT(admitted >= 195 && admitted <= 205);
+	CU_ASSERT_EQUAL(dep_counters(d)->ramp_held, (uint64_t)held);
+	CU_ASSERT_EQUAL(dep_counters(d)->ramps, 1);
+	CU_ASSERT_EQUAL(dep_ramp_share(d, 8000), 600000);
+	/* the other dependency has no ramp */
+	CU_ASSERT_TRUE(dep_allow(registry_find(reg, "ledger"), 3000, &v));
+	/* the tick after the end says so once, and every call goes */
+	nchanged = 0;
+	registry_tick(reg, 13000);
+	CU_ASSERT_EQUAL(nchanged, 1);
+	CU_ASSERT_STRING_EQUAL(last_reason, "recovery ramp over");
+	CU_ASSERT_EQUAL(last_new.ramp_ppm, 0);
+	for (int i = 0; i < 100; i++)
+		CU_ASSERT_TRUE(dep_allow(d, 13000, &v));
+	/* a new OPEN stops a running ramp at once */
+	r = rec(BREAKER_OPEN);
+	dep_apply_state(d, &r, &(struct znode_ver){1, 4, 3}, 14000, 0);
+	r = rec(BREAKER_CLOSED);
+	dep_apply_state(d, &r, &(struct znode_ver){1, 5, 4}, 15000, 0);
+	CU_ASSERT_EQUAL(dep_ramp_share(d, 15000), 200000);
+	r = rec(BREAKER_OPEN);
+	dep_apply_state(d, &r, &(struct znode_ver){1, 6, 5}, 16000, 0);
+	CU_ASSERT_EQUAL(dep_ramp_share(d, 16000), 0);
+	/* an override stops a ramp; removing a FORCED_OPEN on a closed
+	 * fleet ramps, removing a forced CLOSED does not */
+	r = rec(BREAKER_CLOSED);
+	dep_apply_state(d, &r, &(struct znode_ver){1, 7, 6}, 17000, 0);
+	CU_ASSERT_EQUAL(dep_ramp_share(d, 17000), 200000);
+	{
+		struct override_record o;
+
+		memset(&o, 0, sizeof(o));
+		o.state = BREAKER_FORCED_OPEN;
+		dep_apply_override(d, &o, &(struct znode_ver){9, 9, 0}, 17500);
+		CU_ASSERT_EQUAL(dep_ramp_share(d, 17500), 0);
+		CU_ASSERT_FALSE(dep_allow(d, 17500, &v));
+		CU_ASSERT_FALSE(v.ramp_held);
+		dep_apply_override(d, NULL, NULL, 18000);
+		CU_ASSERT_EQUAL(dep_ramp_share(d, 18000), 200000);
+		dep_view(d, 18000, &v);
+		CU_ASSERT_EQUAL(v.ramp_ppm, 200000);
+		o.state = BREAKER_CLOSED;
+		dep_apply_override(d, &o, &(struct znode_ver){9, 10, 1}, 18500);
+		for (int i = 0; i < 50; i++)
+			CU_ASSERT_TRUE(dep_allow(d, 18500, &v));
+		dep_apply_override(d, NULL, NULL, 19000);
+		CU_ASSERT_EQUAL(dep_ramp_share(d, 19000), 0);
+	}
+	CU_ASSERT_EQUAL(dep_counters(d)->ramps, 4);
+	teardown();
+}
+
 int
 main(void)
 {
@@ -480,6 +570,7 @@ main(void)
 	    {"suspended keeps last known", test_suspended_last_known},
 	    {"unreachable policies", test_policies},
 	    {"names", test_names},
+	    {"recovery ramp after a fleet close", test_ramp_after_close},
 	    {NULL, NULL},
 	};
 
