@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,11 +29,31 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "lograte.h"
 #include "util.h"
 #include "zk.h"
 
 #define ZK_BACKOFF_MIN_MS 1000
 #define ZK_BACKOFF_MAX_MS 30000
+#define ZK_COND_TICK_MS   1000
+#define ZK_CAUSE_FRESH_MS 5000
+
+/*
+ * The ZooKeeper client logs from its own threads, process-wide, through
+ * one callback that has no context: its state is global and guarded by
+ * mu.  While our session is not connected (absorb) the client's lines
+ * are only counted and their cause kept; the loop thread then logs the
+ * condition once and a summary per interval.  Otherwise they go through
+ * the rate limiter.
+ */
+static struct {
+	pthread_mutex_t mu;
+	struct lograte lr;
+	bool absorb;
+	uint64_t absorbed;
+	char cause[64];
+	uint64_t cause_ms;
+} zk_logs = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* The context given to zookeeper_init: which handle a callback is from. */
 struct zk_handle_ctx {
@@ -97,6 +118,15 @@ struct zk {
 	uint32_t backoff_ms;
 	struct event *retry_ev;
 
+	/* The session's condition as logged (loop thread). */
+	struct event *cond_ev;
+	bool cond_reported;
+	char cond_cause[64];
+	uint64_t cond_since_ms;
+	uint64_t cond_report_ms;
+	uint64_t cond_suppressed; /* client lines absorbed since cond_since */
+	struct lograte cond_lr;   /* a flapping cause is logged rarely */
+
 	struct ACL acl_entries[2];
 	struct ACL_vector acl;
 
@@ -110,6 +140,8 @@ struct zk {
 static void zk_open(struct zk *);
 static int zk_fenced_op(struct zk *, const char *, const char *, const char *,
     int, int, int, zk_done_fn, void *, uint64_t);
+static void zk_cond_begin(struct zk *, const char *);
+static void zk_cond_clear(struct zk *);
 
 /* Append a message and wake the loop (any thread; never blocks). */
 static void
@@ -427,14 +459,17 @@ zk_deliver_session(struct zk *zk, int state)
 		log_info("zookeeper session 0x%llx %s, timeout %u ms",
 		    (unsigned long long)zk->session_id,
 		    is_new ? "established" : "reconnected", zk->timeout_ms);
+		zk_cond_clear(zk);
 		zk->session_fn(ZK_SESS_CONNECTED, is_new, zk->session_arg);
 	} else if (state == ZOO_CONNECTING_STATE
 	    || state == ZOO_ASSOCIATING_STATE) {
 		if (!zk->connected)
 			return;
 		zk->connected = false;
-		log_warnx("zookeeper connection lost; session 0x%llx suspended",
-		    (unsigned long long)zk->session_id);
+		zk_cond_begin(zk, "connection lost");
+		log_warnx("zookeeper connection lost (%s); session 0x%llx "
+		          "suspended",
+		    zk->cond_cause, (unsigned long long)zk->session_id);
 		zk->session_fn(ZK_SESS_CONNECTING, false, zk->session_arg);
 	} else if (state == ZOO_EXPIRED_SESSION_STATE) {
 		log_warnx("zookeeper session 0x%llx expired; opening a new one",
@@ -514,11 +549,158 @@ zk_efd_cb(int fd, short ev, void *arg)
 	zk_drain(zk);
 }
 
-/* The ZooKeeper library's log lines, into ours (any thread). */
+/* The ZooKeeper library's log lines, into ours (any ZK thread). */
 static void
 zk_log_cb(const char *message)
 {
-	log_warnx("zookeeper: %s", message);
+	uint64_t now = now_mono_ms(), sup = 0, since = 0;
+	const char *text;
+	char cause[64];
+	bool print = false;
+	int level;
+
+	text = lograte_zk_text(message, &level);
+	pthread_mutex_lock(&zk_logs.mu);
+	if (lograte_zk_cause(text, cause, sizeof(cause))) {
+		strlcpy_b(zk_logs.cause, cause, sizeof(zk_logs.cause));
+		zk_logs.cause_ms = now;
+	}
+	if (zk_logs.absorb)
+		zk_logs.absorbed++;
+	else
+		print = lograte_admit(&zk_logs.lr, text, now, &sup, &since);
+	pthread_mutex_unlock(&zk_logs.mu);
+	if (!print)
+		return;
+	if (sup > 0)
+		log_warnx("zookeeper: %s; %llu similar messages in the last "
+		          "%llu s",
+		    text, (unsigned long long)sup,
+		    (unsigned long long)(since / 1000));
+	else if (level <= 1)
+		log_warnx("zookeeper: %s", text);
+	else
+		log_debug("zookeeper: %s", text);
+}
+
+/* Take the client's absorbed line count and fresh cause (loop thread). */
+static uint64_t
+zk_logs_take(uint64_t now, char *cause, size_t causelen, bool absorb)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&zk_logs.mu);
+	n = zk_logs.absorbed;
+	zk_logs.absorbed = 0;
+	zk_logs.absorb = absorb;
+	if (zk_logs.cause[0] != '\0'
+	    && now - zk_logs.cause_ms < ZK_CAUSE_FRESH_MS)
+		strlcpy_b(cause, zk_logs.cause, causelen);
+	pthread_mutex_unlock(&zk_logs.mu);
+	return n;
+}
+
+/* Arm the condition timer. */
+static void
+zk_cond_arm(struct zk *zk)
+{
+	struct timeval tv = {
+	    ZK_COND_TICK_MS / 1000, (ZK_COND_TICK_MS % 1000) * 1000};
+
+	evtimer_add(zk->cond_ev, &tv);
+}
+
+/* The session stopped being usable: absorb the client's retry noise. */
+static void
+zk_cond_begin(struct zk *zk, const char *dflt)
+{
+	uint64_t now = now_mono_ms();
+
+	if (!zk->cond_reported && zk->cond_since_ms == 0) {
+		zk->cond_since_ms = now;
+		zk->cond_report_ms = now;
+		zk->cond_suppressed = 0;
+	}
+	strlcpy_b(zk->cond_cause, dflt, sizeof(zk->cond_cause));
+	zk->cond_suppressed +=
+	    zk_logs_take(now, zk->cond_cause, sizeof(zk->cond_cause), true);
+	if (strcmp(dflt, "connection lost") == 0)
+		zk->cond_reported = true; /* the caller logs it */
+	zk_cond_arm(zk);
+}
+
+/* Connected: say how long and how noisily it was not, once. */
+static void
+zk_cond_clear(struct zk *zk)
+{
+	char cause[64] = "";
+	uint64_t now = now_mono_ms(), n;
+
+	evtimer_del(zk->cond_ev);
+	n = zk->cond_suppressed
+	    + zk_logs_take(now, cause, sizeof(cause), false);
+	if (zk->cond_reported)
+		log_info("zookeeper: reachable again after %llu s; %llu "
+		         "similar messages in the last %llu s",
+		    (unsigned long long)((now - zk->cond_since_ms) / 1000),
+		    (unsigned long long)n,
+		    (unsigned long long)((now - zk->cond_report_ms) / 1000));
+	zk->cond_reported = false;
+	zk->cond_since_ms = 0;
+	zk->cond_suppressed = 0;
+}
+
+/* The cause changed while unreachable: say so, once a minute per kind. */
+static void
+zk_cond_cause_changed(struct zk *zk, const char *cause, uint64_t now)
+{
+	char msg[160];
+	uint64_t sup, since;
+
+	snprintf(msg, sizeof(msg), "still unreachable, now %s (was %s)", cause,
+	    zk->cond_cause);
+	if (lograte_admit(&zk->cond_lr, msg, now, &sup, &since))
+		log_warnx("zookeeper: %s", msg);
+}
+
+/* Once a second while not connected: log changes, and repeats rarely. */
+static void
+zk_cond_cb(int fd, short ev, void *arg)
+{
+	struct zk *zk = arg;
+	char cause[64];
+	uint64_t now = now_mono_ms();
+
+	(void)fd;
+	(void)ev;
+	if (zk->connected || zk->stopped)
+		return;
+	strlcpy_b(cause, zk->cond_cause, sizeof(cause));
+	zk->cond_suppressed += zk_logs_take(now, cause, sizeof(cause), true);
+	if (!zk->cond_reported && strcmp(cause, "no answer") == 0
+	    && now - zk->cond_since_ms < 3 * ZK_COND_TICK_MS) {
+		/* Connecting may just be slow: no verdict yet. */
+	} else if (!zk->cond_reported) {
+		log_warnx("zookeeper: unreachable (%s): no server of %s "
+		          "answers; answers follow the unreachable policy",
+		    cause, zk->hosts);
+		zk->cond_reported = true;
+		zk->cond_report_ms = now;
+		zk->cond_suppressed = 0;
+	} else if (strcmp(cause, zk->cond_cause) != 0) {
+		zk_cond_cause_changed(zk, cause, now);
+	} else if (now - zk->cond_report_ms >= LOGRATE_INTERVAL_MS) {
+		log_warnx("zookeeper: still unreachable (%s) after %llu s; "
+		          "%llu similar messages in the last %llu s",
+		    cause,
+		    (unsigned long long)((now - zk->cond_since_ms) / 1000),
+		    (unsigned long long)zk->cond_suppressed,
+		    (unsigned long long)((now - zk->cond_report_ms) / 1000));
+		zk->cond_report_ms = now;
+		zk->cond_suppressed = 0;
+	}
+	strlcpy_b(zk->cond_cause, cause, sizeof(zk->cond_cause));
+	zk_cond_arm(zk);
 }
 
 /* Open a new handle (start, expiry, retry). */
@@ -549,6 +731,8 @@ zk_open(struct zk *zk)
 		log_warnx("zk_open: cannot turn off periodic host resolution");
 	zk->hctx = hc;
 	zk->ever_connected = false;
+	if (!zk->cond_reported && zk->cond_since_ms == 0)
+		zk_cond_begin(zk, "no answer");
 	/* Queued before any request, so it precedes them on the wire. */
 	if (zk->credential != NULL
 	    && zoo_add_auth(zk->zh, "digest", zk->credential,
@@ -596,7 +780,12 @@ zk_new(struct event_base *base, const char *hosts, uint32_t timeout_ms,
 	zk->efd_ev =
 	    event_new(base, zk->efd, EV_READ | EV_PERSIST, zk_efd_cb, zk);
 	zk->retry_ev = evtimer_new(base, zk_retry_cb, zk);
-	if (zk->efd_ev == NULL || zk->retry_ev == NULL)
+	zk->cond_ev = evtimer_new(base, zk_cond_cb, zk);
+	lograte_init(&zk->cond_lr, LOGRATE_INTERVAL_MS);
+	pthread_mutex_lock(&zk_logs.mu);
+	lograte_init(&zk_logs.lr, LOGRATE_INTERVAL_MS);
+	pthread_mutex_unlock(&zk_logs.mu);
+	if (zk->efd_ev == NULL || zk->retry_ev == NULL || zk->cond_ev == NULL)
 		fatalx("zk_new: event_new");
 	event_add(zk->efd_ev, NULL);
 	zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);
@@ -619,6 +808,7 @@ zk_stop(struct zk *zk)
 		return;
 	zk->stopped = true;
 	evtimer_del(zk->retry_ev);
+	evtimer_del(zk->cond_ev);
 	zk_close_handle(zk);
 }
 
@@ -637,6 +827,7 @@ zk_free(struct zk *zk)
 	}
 	event_free(zk->efd_ev);
 	event_free(zk->retry_ev);
+	event_free(zk->cond_ev);
 	close(zk->efd);
 	pthread_mutex_destroy(&zk->mu);
 	if (zk->credential != NULL) {
