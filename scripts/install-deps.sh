@@ -9,7 +9,7 @@ PKGS="build-essential make pkg-config libzookeeper-mt-dev libevent-dev
 libjansson-dev libcunit1-dev zookeeper default-jre-headless python3
 clang libclang-rt-14-dev socat netcat-openbsd iproute2 procps iptables
 valgrind clang-format python3-yaml libsystemd-dev faketime
-gnuplot-nox"
+gnuplot-nox prometheus"
 
 missing=""
 for p in $PKGS; do

@@ -4,6 +4,7 @@
  * dependencies once per family.  Transition counters are printed only once
  * non-zero, so a daemon with a thousand dependencies stays readable.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -174,15 +175,17 @@ metrics_fleet(struct evbuffer *out, struct registry *reg)
 		    M "records_stale_total{dep=\"%s\"} %llu\n", dep_name(d),
 		    (unsigned long long)dep_counters(d)->records_stale);
 	}
-	metrics_family(out, "apply_lag_milliseconds", "gauge",
+	metrics_family(out, "apply_lag_seconds", "gauge",
 	    "Wall time from the leader's write to its application here "
 	    "(clock skew included).");
 	for (size_t i = 0; i < registry_count(reg); i++) {
 		struct dep *d = registry_at(reg, i);
+		long long ms = (long long)dep_counters(d)->apply_lag_ms;
 
 		evbuffer_add_printf(out,
-		    M "apply_lag_milliseconds{dep=\"%s\"} %lld\n", dep_name(d),
-		    (long long)dep_counters(d)->apply_lag_ms);
+		    M "apply_lag_seconds{dep=\"%s\"} %s%lld.%03lld\n",
+		    dep_name(d), ms < 0 ? "-" : "", llabs(ms) / 1000,
+		    llabs(ms) % 1000);
 	}
 	metrics_family(out, "unsynced_answers_total", "counter",
 	    "Answers given from the local breaker (authority local) because "
