@@ -12,10 +12,18 @@ wait-ready, flaky); reads the fleet's RUNDIR/fleet.env written by
 
 Every drill prints a timeline of what each instance reported, with
 millisecond offsets from the fault ("t+2310 inst-c leader of payments"),
-then its checks and a verdict line "VERDICT <drill>: PASS|FAIL".  The
-state of every instance is sampled over its Unix socket (STATUS) every
-~25 ms, so times are accurate to about that.  Exit status: 0 if every
-verdict passed, 1 if one failed, 2 on bad usage or no fleet.
+then its checks and a verdict line "VERDICT <drill>: PASS|FAIL|SKIP".
+The state of every instance is sampled over its Unix socket (STATUS) every
+~25 ms, so times are accurate to about that.
+
+A drill first waits, bounded and saying so, until the fleet is in the
+state the drill starts from (whole; for outage, the dependency CLOSED
+everywhere: a fleet still in its backoff after an earlier outage gets
+there by itself).  If that wait runs out the verdict is SKIP with the
+reason: FAIL means a broken promise, never a fleet that was not ready.
+--start-wait S bounds that wait (default: what the drill's own bounds
+need).  Exit status: 0 if every verdict passed, 1 if one failed, 3 if none
+failed but some were skipped, 2 on bad usage or no fleet.
 """
 
 import argparse
@@ -38,7 +46,14 @@ SAMPLE_S = 0.025  # polling interval of the timeline
 
 
 class DrillError(Exception):
-    """A drill cannot go on (precondition or fleet failure)."""
+    """A drill cannot go on (fleet failure during the drill)."""
+
+
+class DrillSkip(Exception):
+    """The fleet never reached the state the drill starts from."""
+
+
+START_WAIT = {"s": None}  # --start-wait: overrides each drill's default
 
 
 # ---------------------------------------------------------------- fleet
@@ -436,6 +451,32 @@ def wait_whole(fleet, timeout, why="the fleet"):
                      "\n%s" % (why, timeout, table(fleet)))
 
 
+def wait_start(fleet, timeout, what, extra=None):
+    """Wait, bounded and saying so, until the fleet is whole (and extra(snap)
+    holds): the state a drill starts from.  DrillSkip if it never is."""
+    if START_WAIT["s"] is not None:
+        timeout = START_WAIT["s"]
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    said = False
+    while True:
+        snap = fleet.snapshot()
+        if whole(fleet, snap) and (extra is None or extra(snap)):
+            if said:
+                print("  start  ready after %.1f s" % (time.monotonic() - t0),
+                      flush=True)
+            return snap
+        if time.monotonic() >= deadline:
+            raise DrillSkip("the fleet was not in the start state (%s) "
+                            "after %.0f s:\n%s" % (what, timeout,
+                                                   table(fleet, snap)))
+        if not said:
+            print("  start  waiting up to %.0f s for %s" % (timeout, what),
+                  flush=True)
+            said = True
+        time.sleep(0.1)
+
+
 def leader_of(fleet, snap, dep):
     for n in fleet.names:
         st = snap.get(n)
@@ -476,7 +517,8 @@ def drill_failover(fleet, dep, sig, short):
     print("== drill %s %s" % (name, dep), flush=True)
     ck = Checks(name)
     fleet.dep_cfg(dep)
-    snap = wait_whole(fleet, 30)
+    snap = wait_start(fleet, 60, "every instance ready, connected, "
+                      "authoritative, one leader per dependency")
     victim = leader_of(fleet, snap, dep)
     before = snap[victim]["_deps"][dep]
     pid = fleet.pid(victim)
@@ -613,7 +655,8 @@ def all_auth(fleet, s, want):
 def drill_zk_loss(fleet, short):
     print("== drill zk-loss", flush=True)
     ck = Checks("zk-loss")
-    snap = wait_whole(fleet, 30)
+    snap = wait_start(fleet, 60, "every instance ready, connected, "
+                      "authoritative, one leader per dependency")
     before = {d: states(fleet, snap, d) for d in fleet.deps}
     _, (f1, f2) = zk_roles(fleet)
     T, _ = session_ms(fleet, snap)
@@ -692,15 +735,16 @@ def drill_outage(fleet, short, dep="payments"):
     if "http" not in h:
         raise DrillError("%s has no http health check" % dep)
     fleet.flaky_mode("ok")
-    snap = wait_whole(fleet, 30)
-    if set(states(fleet, snap, dep).values()) != {"CLOSED"}:
-        raise DrillError("%s is not CLOSED everywhere:\n%s" % (
-            dep, table(fleet, snap)))
     open_bound = (h.get("interval_ms", 5000) + h.get("jitter_ms", 500)) * \
         h.get("unhealthy_threshold", 3) + h.get("timeout_ms", 1000) + 2000
     close_bound = b.get("open_wait_max_ms", b.get("open_wait_ms", 60000)) + \
         p.get("count", 3) * (p.get("interval_ms", 1000) +
                              h.get("timeout_ms", 1000)) + 3000
+    # A fleet still in its backoff closes within close_bound by itself.
+    wait_start(fleet, close_bound / 1000.0 + 30,
+               "%s CLOSED everywhere, the dependency healthy (an earlier "
+               "outage may still be in its backoff)" % dep,
+               lambda sn: set(states(fleet, sn, dep).values()) == {"CLOSED"})
     fleet.flaky("/_control/reset")
     tl = Timeline(fleet)
     tl.sample()
@@ -959,6 +1003,10 @@ def run_drill(fleet, what, args):
         if what == "blind-leader":
             return drill_blind_leader(fleet, args.short,
                                       args.dep or "payments")
+    except DrillSkip as exc:
+        print("  skip   %s" % exc, flush=True)
+        print("VERDICT %s: SKIP (not in its start state)" % what, flush=True)
+        return None
     except (DrillError, OSError, subprocess.TimeoutExpired) as exc:
         print("  error  %s" % exc, flush=True)
         print("VERDICT %s: FAIL" % what, flush=True)
@@ -969,16 +1017,26 @@ def run_drill(fleet, what, args):
 DRILLS = ("outage", "kill-leader", "stop-leader", "zk-loss", "blind-leader")
 
 
+def exit_status(results):
+    """1 if a verdict failed, 3 if none failed but one was skipped, else 0."""
+    if any(r is False for r in results):
+        return 1
+    return 3 if any(r is None for r in results) else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-d", dest="rundir", default=str(ROOT / "run" / "fleet"))
     ap.add_argument("--short", action="store_true",
                     help="shorter holds (tests)")
     ap.add_argument("--timeout", type=float, default=60)
+    ap.add_argument("--start-wait", type=float, default=None,
+                    help="bound of the wait for a drill's start state (s)")
     ap.add_argument("command")
     ap.add_argument("args", nargs="*")
     a = ap.parse_args()
     a.dep = a.args[0] if a.args else None
+    START_WAIT["s"] = a.start_wait
     try:
         fleet = Fleet(a.rundir)
     except (DrillError, KeyError, OSError, ValueError) as exc:
@@ -1000,7 +1058,7 @@ def main():
         print("flaky service: mode %s" % fleet.flaky_stats()["mode"])
         return 0
     if c in DRILLS:
-        return 0 if run_drill(fleet, c, a) else 1
+        return exit_status([run_drill(fleet, c, a)])
     if c == "all":
         todo = list(DRILLS)
         if BlindCut.missing() is not None:
@@ -1009,8 +1067,9 @@ def main():
         results = [(d, run_drill(fleet, d, a)) for d in todo]
         print("SUMMARY")
         for d, ok in results:
-            print("  %-12s %s" % (d, "PASS" if ok else "FAIL"))
-        return 0 if all(ok for _, ok in results) else 1
+            print("  %-12s %s" % (d, "SKIP" if ok is None else
+                                  "PASS" if ok else "FAIL"))
+        return exit_status([ok for _, ok in results])
     print("drill: unknown command %s" % c, file=sys.stderr)
     return 2
 

@@ -13,7 +13,10 @@ usage: scripts/drill.sh [-d RUNDIR] [--short] DRILL
 
 Drills against the local fleet in RUNDIR (default ./run/fleet; start it
 with scripts/fleet.sh up).  Each prints a timeline ("t+2310 inst-c leader
-of payments") and "VERDICT <drill>: PASS" or FAIL.
+of payments") and "VERDICT <drill>: PASS" or FAIL.  A drill first waits
+(bounded, saying so) for the state it starts from: the fleet whole, and for
+outage the dependency CLOSED; if that runs out: "VERDICT <drill>: SKIP" and
+why (FAIL is only ever a broken promise).
 
 drills:
   kill-leader [DEP]  SIGKILL the leader of DEP (default payments): a new
@@ -32,11 +35,15 @@ drills:
                      itself blind and a seeing instance leads within the
                      old trip time + one health interval
   all                every drill in turn (blind-leader only as root);
-                     exit 1 if any verdict fails
+                     exit 1 if any verdict fails, 3 if none failed but
+                     some were skipped
 
 options:
   -d RUNDIR   the fleet's run directory
   --short     shorter holds between steps (for the tests)
+  --start-wait S
+              wait at most S seconds for a drill's start state
+              (default: what the drill's own bounds need)
 EOF
 }
 
@@ -46,6 +53,8 @@ while [ $# -gt 0 ]; do
 	-d) [ $# -ge 2 ] || { usage >&2; exit 2; }
 	    args+=(-d "$2"); shift 2 ;;
 	--short) args+=(--short); shift ;;
+	--start-wait) [ $# -ge 2 ] || { usage >&2; exit 2; }
+	    args+=(--start-wait "$2"); shift 2 ;;
 	-h | --help | help) usage; exit 0 ;;
 	-*) echo "drill: unknown option $1" >&2; usage >&2; exit 2 ;;
 	*) break ;;

@@ -15,10 +15,12 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
-from harness import BUILD, ROOT, ZK_JAR, Skip, free_ports, run_tool
+from harness import (BUILD, ROOT, ZK_JAR, Client, Skip, free_ports, run_tool,
+                     wait_until)
 
 FLEET = ROOT / "scripts" / "fleet.sh"
 DRILL = ROOT / "scripts" / "drill.sh"
@@ -179,6 +181,53 @@ def test_drills_all_pass():
 
 
 test_drills_all_pass.timeout = 210
+
+
+def _payments_states():
+    """{instance: payments state} over each instance's socket."""
+    out = {}
+    for n in ("inst-a", "inst-b", "inst-c"):
+        try:
+            with Client(os.path.join(_fleet["dir"], "%s.sock" % n)) as c:
+                out[n] = c.cmd("GET payments").split()[2]
+        except (OSError, AssertionError, IndexError):
+            out[n] = None
+    return out
+
+
+def test_drill_waits_for_its_start_state():
+    """A user breaks the demo dependency, mends it, and runs the outage
+    drill at once: the drill waits for the fleet's backoff (or says SKIP
+    when its wait is too short), never FAIL."""
+    if not _fleet["up"]:
+        raise Skip("no fleet (previous test failed)")
+    drill_py = [sys.executable, str(ROOT / "scripts" / "drill.py"),
+                "-d", _fleet["dir"]]
+    assert subprocess.run(drill_py + ["flaky", "error"], timeout=30,
+                          capture_output=True).returncode == 0
+    try:
+        wait_until(lambda: set(_payments_states().values()) == {"OPEN"}, 60,
+                   msg="payments OPEN everywhere")
+    finally:
+        subprocess.run(drill_py + ["flaky", "ok"], timeout=30,
+                       capture_output=True)
+    # No time to wait: SKIP with the reason, exit 3, no FAIL.
+    r = subprocess.run([str(DRILL), "-d", _fleet["dir"], "--short",
+                        "--start-wait", "0", "outage"],
+                       capture_output=True, text=True, timeout=60)
+    text = r.stdout + r.stderr
+    assert "VERDICT outage: SKIP" in text, text
+    assert "payments CLOSED everywhere" in text and "FAIL" not in text, text
+    assert r.returncode == 3, (r.returncode, text)
+    # The default wait covers the backoff: the drill then judges the promise.
+    r = subprocess.run([str(DRILL), "-d", _fleet["dir"], "--short",
+                        "outage"], capture_output=True, text=True,
+                       timeout=150)
+    text = r.stdout + r.stderr
+    assert "VERDICT outage: PASS" in text and r.returncode == 0, text
+
+
+test_drill_waits_for_its_start_state.timeout = 200
 
 
 def test_fleet_down_leaves_nothing():
