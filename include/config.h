@@ -99,6 +99,7 @@ struct config {
 
 	char *zk_hosts;                 /* NULL: standalone (no fleet) */
 	uint32_t zk_session_timeout_ms; /* default 10000 */
+	uint32_t zk_history_keep;       /* transitions kept per dependency */
 	char *zk_root;                  /* default /breakerd/default */
 	char *zk_credential_file;       /* "user:password" file; NULL = none */
 	enum unreachable_policy unreachable;

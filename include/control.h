@@ -31,6 +31,14 @@ struct control;
 typedef void (*control_done_fn)(
     int code, uint64_t version, const char *msg, void *done_arg);
 
+/*
+ * Completion of an asynchronous request with a body (HISTORY): code 0
+ * and body holding every reply line but the final "END" (which the
+ * socket adds), or an enum proto_errcode and msg.  Same rules as above.
+ */
+typedef void (*control_body_fn)(
+    int code, const char *msg, struct evbuffer *body, void *done_arg);
+
 struct control_hooks {
 	/* STATUS body: key=value lines, each ending in "\n"; no END. */
 	void (*status)(struct evbuffer *out, void *arg);
@@ -53,6 +61,10 @@ struct control_hooks {
 	    uid_t uid,
 	    void (*done)(
 	        int code, uint64_t version, const char *msg, void *done_arg),
+	    void *done_arg, void *arg);
+	/* HISTORY: the newest n transitions of dep (body: OK <n>, then
+	 * one line per entry). */
+	void (*history)(struct dep *, size_t n, control_body_fn done,
 	    void *done_arg, void *arg);
 	void *arg;
 };

@@ -67,6 +67,13 @@ void fleet_publish(struct fleet *, struct dep *, enum breaker_state,
 void fleet_force(struct fleet *, struct dep *, enum breaker_state to,
     uint32_t ttl_s, const char *reason, const char *by, fleet_done_fn,
     void *arg);
+/* A reply body (HISTORY): code 0 and body, or an error code and msg. */
+typedef void (*fleet_body_fn)(
+    int code, const char *msg, struct evbuffer *body, void *arg);
+/* HISTORY: the newest n transitions of dep, as "OK <n>" + JSON lines. */
+void fleet_history(
+    struct fleet *, struct dep *, size_t n, fleet_body_fn, void *arg);
+
 /* Cast (tripped) or withdraw this instance's trip vote for dep. */
 void fleet_vote(
     struct fleet *, struct dep *, bool tripped, const struct breaker_stats *);

@@ -14,13 +14,15 @@
 #include "breaker.h"
 #include "registry.h"
 
-#define PROTO_LINE_MAX   4096 /* bytes in a request line, terminator included */
-#define PROTO_WATCH_MAX  64   /* dependencies named in one WATCH */
-#define PROTO_REASON_MAX 159  /* bytes of a FORCE/PUBLISH reason */
-#define PROTO_TTL_MAX    (7u * 24 * 3600) /* FORCE ttl_s: seven days */
-#define PROTO_MS_MAX     86400000u        /* REPORT duration: one day */
-#define PROTO_ERRMSG_MAX 128              /* proto_error.msg, with NUL */
-#define PROTO_REPLY_MAX  256 /* enough for any one formatted reply line */
+#define PROTO_LINE_MAX        4096 /* bytes in a request line, terminator included */
+#define PROTO_WATCH_MAX       64  /* dependencies named in one WATCH */
+#define PROTO_REASON_MAX      159 /* bytes of a FORCE/PUBLISH reason */
+#define PROTO_TTL_MAX         (7u * 24 * 3600) /* FORCE ttl_s: seven days */
+#define PROTO_MS_MAX          86400000u        /* REPORT duration: one day */
+#define PROTO_ERRMSG_MAX      128              /* proto_error.msg, with NUL */
+#define PROTO_REPLY_MAX       256  /* enough for any one formatted reply line */
+#define PROTO_HISTORY_MAX     1000 /* HISTORY <dep> [n]: entries at most */
+#define PROTO_HISTORY_DEFAULT 20
 
 enum proto_cmd {
 	PROTO_PING,
@@ -35,6 +37,7 @@ enum proto_cmd {
 	PROTO_METRICS,
 	PROTO_QUIT,
 	PROTO_HELP,
+	PROTO_HISTORY,
 	PROTO_NCMDS
 };
 
@@ -74,6 +77,9 @@ struct proto_request {
 	enum breaker_state to;
 	uint32_t ttl_s;     /* FORCE: 0 = no expiry */
 	const char *reason; /* FORCE PUBLISH: "" when absent, never NULL */
+
+	/* HISTORY: how many of the newest entries */
+	uint32_t count;
 
 	/* WATCH: ndeps == 0 means every dependency */
 	size_t ndeps;

@@ -19,6 +19,8 @@
 struct event_base;
 struct zk;
 
+#define ZK_MULTI_MAX 6 /* a fenced multi: the fence and up to 5 operations */
+
 /* What the session did, as the loop thread sees it. */
 enum zk_session_event {
 	ZK_SESS_CONNECTED,   /* connected; new says whether a new session */
@@ -39,7 +41,7 @@ struct zk_result {
 	char *value;     /* create: the created path */
 	char **children; /* get_children */
 	int nchildren;
-	int multi_err[2]; /* multi: per-op results */
+	int multi_err[ZK_MULTI_MAX]; /* multi: per-op results (fence first) */
 };
 
 /* Called on the loop thread with a result; r is freed after it returns. */
@@ -112,5 +114,24 @@ int zk_fenced_delete(struct zk *, const char *fence, const char *path,
 /* One multi: check(fence, -1) + create(path) with flags (ZOO_EPHEMERAL). */
 int zk_fenced_create(struct zk *, const char *fence, const char *path,
     const char *data, int len, int flags, zk_done_fn, void *arg, uint64_t tag);
+
+/* One operation of a fenced multi (strings are copied). */
+enum zk_op_kind { ZK_OP_SET, ZK_OP_CREATE, ZK_OP_CREATE_SEQ, ZK_OP_DELETE };
+struct zk_op {
+	enum zk_op_kind kind;
+	const char *path;
+	const char *data; /* SET, CREATE*: len bytes */
+	int len;
+	int version; /* SET, DELETE: expected version, -1 any */
+	int flags;   /* CREATE*: more create flags (ZOO_EPHEMERAL) */
+};
+
+/*
+ * check(fence, -1) + nops operations (1..ZK_MULTI_MAX - 1), all or none.
+ * The result's multi_err[0] is the fence's, multi_err[1 + i] op i's; on
+ * success stat is the first SET's Stat and value the first create's path.
+ */
+int zk_fenced_multi(struct zk *, const char *fence, const struct zk_op *ops,
+    int nops, zk_done_fn, void *arg, uint64_t tag);
 
 #endif

@@ -45,7 +45,8 @@ struct ctl {
 	int timeout_ms;
 	const char *ttl;
 	const char *reason;
-	int argc; /* positional arguments, the command first */
+	const char *count; /* history -n */
+	int argc;          /* positional arguments, the command first */
 	char **argv;
 	struct bd_client *c;
 };
@@ -76,6 +77,9 @@ static const char ctl_usage_text[] =
     "  force DEP open|closed|auto [--ttl S] [--reason TEXT]   (admin)\n"
     "  publish DEP STATE [--reason TEXT]                      (admin)\n"
     "  metrics                       Prometheus metrics\n"
+    "  history DEP [-n N]            the last N (20) transitions of DEP:\n"
+    "                                from, to, why, who, term, version,\n"
+    "                                leader (oldest first)\n"
     "  ping                          is the daemon answering?\n"
     "  ready                         is every dependency synced? (STATUS "
     "ready=1)\n"
@@ -782,6 +786,84 @@ ctl_cmd_watch(struct ctl *ctl)
 	return CTL_EXIT_OK;
 }
 
+/* A string member of a history entry ("" if absent or not a string). */
+static const char *
+ctl_hstr(json_t *e, const char *key)
+{
+	const char *s = json_string_value(json_object_get(e, key));
+
+	return s != NULL ? s : "";
+}
+
+/* One history entry as a table row; times in UTC. */
+static void
+ctl_history_row(const struct ctl *ctl, json_t *e)
+{
+	json_int_t at = json_integer_value(json_object_get(e, "at_ms"));
+	time_t t = (time_t)(at / 1000);
+	char when[32] = "-";
+	struct tm tm;
+
+	if (at > 0 && gmtime_r(&t, &tm) != NULL)
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+	printf("%-6lld %-19s %-11s -> ",
+	    (long long)json_integer_value(json_object_get(e, "seq")), when,
+	    ctl_hstr(e, "from"));
+	ctl_print_state(ctl, ctl_hstr(e, "to"), 11);
+	printf(" %-16s %4lld %5lld %-12s %-10s %s\n", ctl_hstr(e, "kind"),
+	    (long long)json_integer_value(json_object_get(e, "term")),
+	    (long long)json_integer_value(json_object_get(e, "version")),
+	    ctl_hstr(e, "leader"), *ctl_hstr(e, "by") ? ctl_hstr(e, "by") : "-",
+	    ctl_hstr(e, "reason"));
+}
+
+/* history DEP [-n N]: the dependency's last transitions, oldest first. */
+static int
+ctl_cmd_history(struct ctl *ctl)
+{
+	struct ctl_lines l = {NULL, 0};
+	char line[BD_LINE_MAX];
+	json_t *a, *e;
+	uint64_t n = 20;
+	size_t i;
+	int rc;
+
+	if (ctl_check_dep(ctl->argv[1]) == -1)
+		return CTL_EXIT_USAGE;
+	if (ctl->count != NULL && parse_u64(ctl->count, 1, 1000, &n) == -1)
+		return ctl_usage_error("bad -n '%s' (1..1000)", ctl->count);
+	if ((rc = ctl_line(line, sizeof line, "HISTORY %s %llu", ctl->argv[1],
+	         (unsigned long long)n))
+	        != 0
+	    || (rc = ctl_query(ctl, line, &l)) != 0)
+		return rc;
+	a = json_array();
+	if (!ctl->json)
+		printf(
+		    "%-6s %-19s %-11s    %-11s %-16s %4s %5s %-12s %-10s %s\n",
+		    "SEQ", "TIME (UTC)", "FROM", "TO", "KIND", "TERM", "VER",
+		    "LEADER", "BY", "REASON");
+	for (i = 1; i < l.n; i++) {
+		if ((e = json_loads(l.v[i], 0, NULL)) == NULL
+		    || !json_is_object(e)) {
+			json_decref(e);
+			continue;
+		}
+		if (ctl->json)
+			json_array_append_new(a, e);
+		else {
+			ctl_history_row(ctl, e);
+			json_decref(e);
+		}
+	}
+	if (ctl->json)
+		ctl_json_print(a);
+	else
+		json_decref(a);
+	ctl_lines_free(&l);
+	return CTL_EXIT_OK;
+}
+
 static const struct ctl_cmd ctl_cmds[] = {
     {"status", 0, 0, ctl_cmd_status},
     {"list", 0, 0, ctl_cmd_list},
@@ -794,6 +876,7 @@ static const struct ctl_cmd ctl_cmds[] = {
     {"metrics", 0, 0, ctl_cmd_metrics},
     {"ping", 0, 0, ctl_cmd_ping},
     {"ready", 0, 0, ctl_cmd_ready},
+    {"history", 1, 1, ctl_cmd_history},
 };
 
 /*
@@ -834,6 +917,8 @@ ctl_parse_valued(struct ctl *ctl, int argc, char **argv, int *i)
 		ctl->ttl = v;
 	else if ((v = ctl_optval(argc, argv, i, "--reason")) != NULL)
 		ctl->reason = v;
+	else if ((v = ctl_optval(argc, argv, i, "-n")) != NULL)
+		ctl->count = v;
 	else
 		return 0;
 	return 1;
@@ -895,6 +980,8 @@ ctl_find_cmd(const struct ctl *ctl)
 	    || (cmd->max_args >= 0 && nargs > cmd->max_args))
 		exit(ctl_usage_error(
 		    "wrong number of arguments for '%s'", cmd->name));
+	if (ctl->count != NULL && cmd->fn != ctl_cmd_history)
+		exit(ctl_usage_error("%s", "-n is for history only"));
 	if (ctl->ttl != NULL && cmd->fn != ctl_cmd_force)
 		exit(ctl_usage_error("%s", "--ttl is for force only"));
 	if (ctl->reason != NULL && cmd->fn != ctl_cmd_force

@@ -342,6 +342,21 @@ daemon_publish(struct dep *d, enum breaker_state to, const char *reason,
 	fleet_publish(dm->fleet, d, to, why, NULL, done, done_arg);
 }
 
+/* HISTORY: the fleet's transition history (none standalone). */
+static void
+daemon_history(
+    struct dep *d, size_t n, control_body_fn done, void *done_arg, void *arg)
+{
+	struct daemon *dm = arg;
+
+	if (dm->fleet == NULL) {
+		done(PROTO_EUNAVAIL, "standalone: no fleet history", NULL,
+		    done_arg);
+		return;
+	}
+	fleet_history(dm->fleet, d, n, done, done_arg);
+}
+
 /* Leadership of a dependency moved to or from this instance. */
 static void
 daemon_leader(struct dep *d, bool is_leader, void *arg)
@@ -566,8 +581,12 @@ daemon_setup(struct daemon *dm)
 	    .release = daemon_release,
 	    .arg = dm};
 	struct timeval wtv;
-	struct control_hooks ch = {
-	    daemon_status, daemon_metrics, daemon_force, daemon_publish, dm};
+	struct control_hooks ch = {.status = daemon_status,
+	    .metrics = daemon_metrics,
+	    .force = daemon_force,
+	    .publish = daemon_publish,
+	    .history = daemon_history,
+	    .arg = dm};
 	struct timeval tv = {0, TICK_MS * 1000};
 
 	/*

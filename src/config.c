@@ -87,6 +87,7 @@ config_defaults(struct config *cfg)
 	cfg->shm_drain_ms = 10;
 	cfg->zk_hosts = NULL;
 	cfg->zk_session_timeout_ms = 10000;
+	cfg->zk_history_keep = 100;
 	cfg->zk_root = xstrdup("/breakerd/default");
 	cfg->zk_credential_file = NULL;
 	cfg->unreachable = POLICY_LAST_KNOWN;
@@ -1073,9 +1074,10 @@ static const struct field zk_fields[] = {STR("hosts", zk_hosts, check_zk_hosts),
     STR("root", zk_root, check_zk_root),
     U32("startup_wait_ms", struct config, startup_wait_ms, 0, 600000),
     STR("credential_file", zk_credential_file, check_abs_path),
-    FN("unreachable_policy", set_policy), FN("password", set_secret),
-    FN("auth", set_secret), FN("secret", set_secret), FN("digest", set_secret),
-    {.key = NULL}};
+    FN("unreachable_policy", set_policy),
+    U32("history_keep", struct config, zk_history_keep, 1, 100000),
+    FN("password", set_secret), FN("auth", set_secret),
+    FN("secret", set_secret), FN("digest", set_secret), {.key = NULL}};
 
 static const struct field top_fields[] = {FN("instance_id", set_instance_id),
     /* socket and zookeeper keys are flat in struct config: offset 0 */

@@ -408,6 +408,39 @@ ctl_done(int code, uint64_t version, const char *msg, void *arg)
 	ctl_maybe_close(cl);
 }
 
+/* Completion of a request with a body (control_body_fn). */
+static void
+ctl_done_body(int code, const char *msg, struct evbuffer *body, void *arg)
+{
+	struct ctl_slot *s = arg;
+	struct ctl_client *cl = s->cl;
+	char line[PROTO_REPLY_MAX];
+	size_t before = evbuffer_get_length(s->buf);
+	int n;
+
+	if (cl->bev == NULL) { /* client gone: drop the reply */
+		ctl_slot_free(cl, s);
+		if (TAILQ_EMPTY(&cl->slots))
+			ctl_client_free(cl);
+		return;
+	}
+	if (code == 0 && body != NULL) {
+		evbuffer_add_buffer(s->buf, body);
+		evbuffer_add(s->buf, "END\n", 4);
+	} else {
+		if (code > 0 && code < PROTO_NERRCODES)
+			cl->ctl->stats.errors[code]++;
+		n = proto_format_error(line, sizeof line,
+		    code ? code : PROTO_EUNAVAIL, msg != NULL ? msg : "failed");
+		if (n > 0)
+			evbuffer_add(s->buf, line, (size_t)n);
+	}
+	cl->slot_bytes += evbuffer_get_length(s->buf) - before;
+	s->done = true;
+	ctl_flush(cl);
+	ctl_maybe_close(cl);
+}
+
 /* Look a dependency up or answer ENOENT. */
 static struct dep *
 ctl_find(struct ctl_client *cl, const char *name)
@@ -691,6 +724,23 @@ ctl_cmd_async(struct ctl_client *cl, const struct proto_request *req)
 		    s, ctl->hooks.arg);
 }
 
+/* HISTORY <dep> [n]: read from ZooKeeper, answered when it is back. */
+static void
+ctl_cmd_history(struct ctl_client *cl, const struct proto_request *req)
+{
+	struct control *ctl = cl->ctl;
+	struct dep *d;
+
+	if ((d = ctl_find(cl, req->dep)) == NULL)
+		return;
+	if (ctl->hooks.history == NULL) {
+		ctl_error(cl, PROTO_EUNAVAIL, "not available in this daemon");
+		return;
+	}
+	ctl->hooks.history(d, req->count, ctl_done_body,
+	    ctl_slot_new(cl, false), ctl->hooks.arg);
+}
+
 /* Parse one line and answer it: memcached's parse-then-switch. */
 static void
 ctl_request(struct ctl_client *cl, char *line, size_t len)
@@ -741,6 +791,9 @@ ctl_request(struct ctl_client *cl, char *line, size_t len)
 		break;
 	case PROTO_HELP:
 		ctl_cmd_help(cl);
+		break;
+	case PROTO_HISTORY:
+		ctl_cmd_history(cl, &req);
 		break;
 	case PROTO_QUIT:
 		ctl_emit_str(cl, "OK BYE\n");

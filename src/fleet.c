@@ -50,6 +50,7 @@
 
 #include "election.h"
 #include "fleet.h"
+#include "history.h"
 #include "log.h"
 #include "membership.h"
 #include "protocol.h"
@@ -104,6 +105,10 @@ struct fdep {
 	uint64_t vote_gen;  /* session generation that may hold our vote */
 	uint64_t spread_tried_ms; /* last handover attempt (monotonic) */
 	bool blind_handover;      /* the handover under way: we are blind */
+	struct history *hist;     /* history.c: entries under dir/history */
+	char *history_dir;
+	bool ovr_known;    /* ovr_mzxid holds a read of the override */
+	int64_t ovr_mzxid; /* its mzxid; 0 when there is none */
 };
 
 /* One count of the votes: the data reads of one children list. */
@@ -156,6 +161,10 @@ struct fleet_op {
 	int attempts;
 	struct state_record rec;
 	struct override_record ovr;
+	int version;               /* publish: the state version it sets */
+	bool has_plan;             /* publish: with its history entry */
+	struct history_entry hent; /* that entry */
+	struct history_plan plan;  /* and its operations */
 };
 
 static void fleet_read_state(struct fdep *, uint64_t tag);
@@ -280,6 +289,8 @@ fleet_mkdir_dep(struct fdep *fd, const struct zk_result *r)
 		snprintf(path, sizeof(path), "%s/witness", fd->dir);
 		fleet_mkdir(fd->fl, path);
 	}
+	if (r == NULL || !fleet_has_child(r, "history"))
+		fleet_mkdir(fd->fl, fd->history_dir);
 }
 
 static void fleet_connected_go(struct fleet *);
@@ -474,6 +485,7 @@ fleet_step_down(struct fdep *fd)
 	}
 	fd->leading = false;
 	witness_cancel(fl->wit, fd->dep); /* no longer acting: not published */
+	history_reset(fd->hist);
 	fd->votes = 0;
 	fd->votes_live = 0;
 	fd->votes_gen++;
@@ -657,6 +669,70 @@ fleet_override_exists_done(const struct zk_result *r, void *arg)
 		fleet_read_override(fd);
 }
 
+/* A leader's history-only multi (an override entry) came back. */
+struct fleet_hop {
+	struct fdep *fd;
+	struct history_plan plan;
+};
+
+static void
+fleet_hop_done(const struct zk_result *r, void *arg)
+{
+	struct fleet_hop *hop = arg;
+
+	history_done(hop->fd->hist, &hop->plan, r, 1);
+	history_plan_clear(&hop->plan);
+	free(hop);
+}
+
+/*
+ * The leader records an override set, changed or removed (any instance
+ * may write the override; only the leader writes the history, fenced).
+ * The first read of a session only learns what is there.
+ */
+static void
+fleet_override_history(
+    struct fdep *fd, const struct override_record *ovr, int64_t mzxid)
+{
+	const struct state_record *held = dep_fleet(fd->dep, NULL);
+	struct zk_op ops[ZK_MULTI_MAX - 1];
+	struct history_entry e;
+	struct fleet_hop *hop;
+	struct dep_view v;
+	bool known = fd->ovr_known, had = fd->ovr_mzxid != 0;
+
+	if (known && mzxid == fd->ovr_mzxid)
+		return;
+	fd->ovr_known = true;
+	fd->ovr_mzxid = mzxid;
+	if (!known || !fd->leading || (!had && ovr == NULL))
+		return;
+	dep_view(fd->dep, now_mono_ms(), &v);
+	memset(&e, 0, sizeof(e));
+	e.from = v.state;
+	e.to = ovr != NULL ? ovr->state
+	    : held != NULL ? held->state
+	                   : BREAKER_CLOSED;
+	strlcpy_b(e.kind, ovr != NULL ? "override" : "override-removed",
+	    sizeof(e.kind));
+	strlcpy_b(e.reason, ovr != NULL ? ovr->reason : "override removed",
+	    sizeof(e.reason));
+	strlcpy_b(e.by, ovr != NULL ? ovr->by : "", sizeof(e.by));
+	e.term = fd->term;
+	e.version = fd->seen_ver.version;
+	strlcpy_b(e.leader, fd->fl->cfg->instance_id, sizeof(e.leader));
+	e.at_ms = now_wall_ms();
+	hop = xcalloc(1, sizeof(*hop));
+	hop->fd = fd;
+	if (history_plan(fd->hist, &e, true, &hop->plan) == -1
+	    || zk_fenced_multi(fd->fl->zk, election_node(fd->el), ops,
+	           history_plan_ops(&hop->plan, ops), fleet_hop_done, hop, 0)
+	        == -1) {
+		history_plan_clear(&hop->plan);
+		free(hop);
+	}
+}
+
 /* An override read: apply, remove, or reject. */
 static void
 fleet_override_done(const struct zk_result *r, void *arg)
@@ -667,6 +743,7 @@ fleet_override_done(const struct zk_result *r, void *arg)
 	char err[160];
 
 	if (r->rc == ZNONODE) {
+		fleet_override_history(fd, NULL, 0);
 		dep_apply_override(fd->dep, NULL, NULL, now_mono_ms());
 		fleet_expiry_arm(fd, 0);
 		zk_exists(fd->fl->zk, fd->override_path, &fd->override_w,
@@ -686,6 +763,7 @@ fleet_override_done(const struct zk_result *r, void *arg)
 	ver.czxid = r->stat.czxid;
 	ver.mzxid = r->stat.mzxid;
 	ver.version = r->stat.version;
+	fleet_override_history(fd, &ovr, r->stat.mzxid);
 	dep_apply_override(fd->dep, &ovr, &ver, now_mono_ms());
 	fleet_expiry_arm(fd, 0);
 }
@@ -934,6 +1012,7 @@ fleet_announce(struct fdep *fd)
 	    "fleet: leader of %s, term %" PRIu64, dep_name(fd->dep), fd->term);
 	fleet_list_votes(fd);
 	fleet_expiry_arm(fd, 0);
+	history_sync(fd->hist);
 	if (fl->hooks.leader != NULL)
 		fl->hooks.leader(fd->dep, true, fl->hooks.arg);
 }
@@ -1385,8 +1464,60 @@ fleet_op_finish(
     struct fleet_op *op, int code, uint64_t version, const char *msg)
 {
 	op->done(code, version, msg, op->arg);
+	history_plan_clear(&op->plan);
 	free(op->json);
 	free(op);
+}
+
+static void fleet_publish_done(const struct zk_result *, void *);
+
+/* Send a publish: check + set state (+ its history entry), one multi. */
+static int
+fleet_publish_send(struct fleet_op *op)
+{
+	struct fdep *fd = op->fd;
+	struct zk_op ops[ZK_MULTI_MAX - 1] = {{.kind = ZK_OP_SET,
+	    .path = fd->state_path,
+	    .data = op->json,
+	    .len = (int)strlen(op->json),
+	    .version = op->version}};
+	int n = 1;
+
+	if (op->has_plan)
+		n += history_plan_ops(&op->plan, ops + 1);
+	return zk_fenced_multi(fd->fl->zk, election_node(fd->el), ops, n,
+	    fleet_publish_done, op, 0);
+}
+
+/* The history failed a publish: again without deletes, then without it. */
+static int
+fleet_publish_retry(struct fleet_op *op)
+{
+	history_plan_clear(&op->plan);
+	op->has_plan = op->attempts++ == 0
+	    && history_plan(op->fd->hist, &op->hent, false, &op->plan) == 0;
+	return fleet_publish_send(op);
+}
+
+/* The history entry of a publish: from the fleet state held to ours. */
+static void
+fleet_publish_plan(struct fleet_op *op)
+{
+	struct fdep *fd = op->fd;
+	const struct state_record *held = dep_fleet(fd->dep, NULL);
+	struct history_entry *e = &op->hent;
+
+	e->seq = -1;
+	e->from = held != NULL ? held->state : BREAKER_CLOSED;
+	e->to = op->rec.state;
+	strlcpy_b(e->kind, "publish", sizeof(e->kind));
+	strlcpy_b(e->reason, op->rec.reason, sizeof(e->reason));
+	history_who(op->rec.reason, e->by, sizeof(e->by));
+	e->term = op->rec.term;
+	e->version = (int64_t)op->version + 1;
+	strlcpy_b(e->leader, op->rec.leader, sizeof(e->leader));
+	e->at_ms = op->rec.changed_ms;
+	op->has_plan = history_plan(fd->hist, e, true, &op->plan) == 0;
 }
 
 /* A fenced publish came back. */
@@ -1397,6 +1528,9 @@ fleet_publish_done(const struct zk_result *r, void *arg)
 	struct fdep *fd = op->fd;
 	struct znode_ver ver;
 
+	if (op->has_plan && history_done(fd->hist, &op->plan, r, 2)
+	    && fleet_publish_retry(op) == 0)
+		return; /* the history's own trouble: again, lighter */
 	if (r->rc == ZOK) {
 		ver.czxid = r->stat.czxid;
 		ver.mzxid = r->stat.mzxid;
@@ -1480,10 +1614,9 @@ fleet_publish(struct fleet *fl, struct dep *dep, enum breaker_state state,
 		fleet_op_finish(op, PROTO_EPROTO, 0, "reason is not UTF-8");
 		return;
 	}
-	if (zk_fenced_write(fl->zk, election_node(fd->el), fd->state_path,
-	        op->json, (int)strlen(op->json), fd->seen_ver.version, false,
-	        fleet_publish_done, op, 0)
-	    == -1)
+	op->version = fd->seen_ver.version;
+	fleet_publish_plan(op);
+	if (fleet_publish_send(op) == -1)
 		fleet_op_finish(op, PROTO_EUNAVAIL, 0, "request not sent");
 }
 
@@ -1683,6 +1816,22 @@ fleet_expiry_arm(struct fdep *fd, uint64_t retry_ms)
 	evtimer_add(fd->expire_ev, &tv);
 }
 
+/* HISTORY: the newest n entries of dep's history (any instance). */
+void
+fleet_history(
+    struct fleet *fl, struct dep *dep, size_t n, fleet_body_fn done, void *arg)
+{
+	struct fdep *fd = fleet_fdep(fl, dep);
+
+	if (fd == NULL || fl->stopped || !zk_connected(fl->zk)) {
+		done(fd == NULL ? PROTO_ENOENT : PROTO_EUNAVAIL,
+		    fd == NULL ? "unknown dependency" : "no ZooKeeper session",
+		    NULL, arg);
+		return;
+	}
+	history_read_body(fl->zk, fd->history_dir, n, done, arg);
+}
+
 /* ---- membership hooks -------------------------------------------------- */
 
 /*
@@ -1748,6 +1897,9 @@ fleet_fdep_init(struct fleet *fl, struct fdep *fd, struct dep *dep)
 	xasprintf(&fd->override_path, "%s/override", fd->dir);
 	xasprintf(&fd->votes_dir, "%s/votes", fd->dir);
 	xasprintf(&fd->vote_path, "%s/%s", fd->votes_dir, fl->cfg->instance_id);
+	xasprintf(&fd->history_dir, "%s/history", fd->dir);
+	fd->hist =
+	    history_new(fl->zk, fd->history_dir, fl->cfg->zk_history_keep);
 	zk_watch_init(&fd->state_w, fl->zk, fleet_state_fired, fd);
 	zk_watch_init(&fd->override_w, fl->zk, fleet_override_fired, fd);
 	zk_watch_init(&fd->votes_w, fl->zk, fleet_votes_fired, fd);
@@ -1853,6 +2005,8 @@ fleet_free(struct fleet *fl)
 		free(fd->override_path);
 		free(fd->votes_dir);
 		free(fd->vote_path);
+		history_free(fd->hist);
+		free(fd->history_dir);
 	}
 	free(fl->deps);
 	witness_free(fl->wit);

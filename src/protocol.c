@@ -35,6 +35,7 @@ static const struct proto_cmdinfo proto_cmds[PROTO_NCMDS] = {
     [PROTO_METRICS] = {"METRICS", "METRICS", false},
     [PROTO_QUIT] = {"QUIT", "QUIT", false},
     [PROTO_HELP] = {"HELP", "HELP", false},
+    [PROTO_HISTORY] = {"HISTORY", "HISTORY <dep> [n]", false},
 };
 
 const char *const proto_help_lines[] = {
@@ -50,6 +51,7 @@ const char *const proto_help_lines[] = {
     "METRICS",
     "HELP",
     "QUIT",
+    "HISTORY <dep> [n]",
     NULL,
 };
 
@@ -252,6 +254,26 @@ proto_parse_report(
 	return proto_need_end(lx, req, err);
 }
 
+/* HISTORY <dep> [n] */
+static int
+proto_parse_history(
+    struct proto_lex *lx, struct proto_request *req, struct proto_error *err)
+{
+	char *w;
+	uint64_t v;
+
+	if (proto_need_dep(lx, req, err) == -1)
+		return -1;
+	req->count = PROTO_HISTORY_DEFAULT;
+	if ((w = proto_lex_word(lx)) != NULL) {
+		if (parse_u64(w, 1, PROTO_HISTORY_MAX, &v) == -1)
+			return proto_fail(err, PROTO_EPROTO,
+			    "n must be an integer 1..%d", PROTO_HISTORY_MAX);
+		req->count = (uint32_t)v;
+	}
+	return proto_need_end(lx, req, err);
+}
+
 /* WATCH [<dep> ...] */
 static int
 proto_parse_watch(
@@ -401,6 +423,8 @@ proto_parse(
 		return proto_parse_force(&lx, req, err);
 	case PROTO_PUBLISH:
 		return proto_parse_publish(&lx, req, err);
+	case PROTO_HISTORY:
+		return proto_parse_history(&lx, req, err);
 	default:
 		return proto_need_end(&lx, req, err);
 	}

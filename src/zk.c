@@ -71,13 +71,15 @@ struct zk_req {
 	uint64_t tag;
 	uint64_t sent_ms;
 	/* multi: ops, results and stats are written by the ZK thread. */
-	zoo_op_t ops[2];
-	zoo_op_result_t results[2];
+	int nops;
+	zoo_op_t ops[ZK_MULTI_MAX];
+	zoo_op_result_t results[ZK_MULTI_MAX];
 	struct Stat stat;
 	char *path;
 	char *fence;
-	char *data;
-	char created[1024];
+	char *opath[ZK_MULTI_MAX];
+	char *odata[ZK_MULTI_MAX];
+	char *created[ZK_MULTI_MAX]; /* create ops: the path made */
 };
 TAILQ_HEAD(zk_reqs, zk_req);
 
@@ -138,8 +140,6 @@ struct zk {
 };
 
 static void zk_open(struct zk *);
-static int zk_fenced_op(struct zk *, const char *, const char *, const char *,
-    int, int, int, zk_done_fn, void *, uint64_t);
 static void zk_cond_begin(struct zk *, const char *);
 static void zk_cond_clear(struct zk *);
 
@@ -222,18 +222,24 @@ zk_void_done(int rc, const void *data)
 	zk_push(req->zk, m);
 }
 
-/* Completion of a multi: copy the per-op errors and the set stat. */
+/* Completion of a multi: copy the per-op errors, stat and created path. */
 static void
 zk_multi_done(int rc, const void *data)
 {
 	struct zk_req *req = (struct zk_req *)(uintptr_t)data;
 	struct zk_msg *m = zk_msg_done(data, rc);
+	int i;
 
-	m->res.multi_err[0] = req->results[0].err;
-	m->res.multi_err[1] = req->results[1].err;
-	if (rc == ZOK && req->ops[1].type == ZOO_SETDATA_OP) {
-		m->res.stat = req->stat;
-		m->res.has_stat = true;
+	for (i = 0; i < req->nops; i++) {
+		m->res.multi_err[i] = req->results[i].err;
+		if (rc != ZOK)
+			continue;
+		if (req->ops[i].type == ZOO_SETDATA_OP && !m->res.has_stat) {
+			m->res.stat = req->stat;
+			m->res.has_stat = true;
+		}
+		if (req->created[i] != NULL && m->res.value == NULL)
+			m->res.value = xstrdup(req->created[i]);
 	}
 	zk_push(req->zk, m);
 }
@@ -332,9 +338,15 @@ zk_result_clear(struct zk_result *r)
 static void
 zk_req_free(struct zk_req *req)
 {
+	int i;
+
 	free(req->path);
 	free(req->fence);
-	free(req->data);
+	for (i = 0; i < ZK_MULTI_MAX; i++) {
+		free(req->opath[i]);
+		free(req->odata[i]);
+		free(req->created[i]);
+	}
 	free(req);
 }
 
@@ -1011,17 +1023,19 @@ zk_delete(struct zk *zk, const char *path, int version, zk_done_fn done,
 	return zk_req_sent(zk, req, rc, "zk_delete");
 }
 
-/* check(fence) + set or create, atomically: the leader's only write. */
+/* check(fence) + set or create, atomically: the leader's state write. */
 int
 zk_fenced_write(struct zk *zk, const char *fence, const char *path,
     const char *data, int len, int version, bool create, zk_done_fn done,
     void *arg, uint64_t tag)
 {
-	if (create)
-		return zk_fenced_create(
-		    zk, fence, path, data, len, 0, done, arg, tag);
-	return zk_fenced_op(
-	    zk, fence, path, data, len, version, -1, done, arg, tag);
+	struct zk_op op = {.kind = create ? ZK_OP_CREATE : ZK_OP_SET,
+	    .path = path,
+	    .data = data,
+	    .len = len,
+	    .version = version};
+
+	return zk_fenced_multi(zk, fence, &op, 1, done, arg, tag);
 }
 
 /* check(fence) + create(path, flags): a leader's fenced create. */
@@ -1030,34 +1044,67 @@ zk_fenced_create(struct zk *zk, const char *fence, const char *path,
     const char *data, int len, int flags, zk_done_fn done, void *arg,
     uint64_t tag)
 {
-	return zk_fenced_op(
-	    zk, fence, path, data, len, -1, flags, done, arg, tag);
+	struct zk_op op = {.kind = ZK_OP_CREATE,
+	    .path = path,
+	    .data = data,
+	    .len = len,
+	    .version = -1,
+	    .flags = flags};
+
+	return zk_fenced_multi(zk, fence, &op, 1, done, arg, tag);
 }
 
-/* The multi behind both: create when flags >= 0, else setData. */
-static int
-zk_fenced_op(struct zk *zk, const char *fence, const char *path,
-    const char *data, int len, int version, int flags, zk_done_fn done,
-    void *arg, uint64_t tag)
+/* Fill multi op slot i (1..) from op; the request owns the copies. */
+static void
+zk_multi_op(struct zk *zk, struct zk_req *req, int i, const struct zk_op *op)
+{
+	req->opath[i] = xstrdup(op->path);
+	if (op->kind != ZK_OP_DELETE) {
+		req->odata[i] = xmalloc((size_t)op->len + 1);
+		memcpy(req->odata[i], op->data, (size_t)op->len);
+	}
+	switch (op->kind) {
+	case ZK_OP_SET:
+		zoo_set_op_init(&req->ops[i], req->opath[i], req->odata[i],
+		    op->len, op->version, &req->stat);
+		break;
+	case ZK_OP_CREATE:
+	case ZK_OP_CREATE_SEQ:
+		req->created[i] = xcalloc(1, 1024);
+		zoo_create_op_init(&req->ops[i], req->opath[i], req->odata[i],
+		    op->len, zk_acl(zk),
+		    op->flags
+		        | (op->kind == ZK_OP_CREATE_SEQ ? ZOO_SEQUENCE : 0),
+		    req->created[i], 1024);
+		break;
+	case ZK_OP_DELETE:
+		zoo_delete_op_init(&req->ops[i], req->opath[i], op->version);
+		break;
+	}
+}
+
+/* check(fence) + up to five operations in one transaction. */
+int
+zk_fenced_multi(struct zk *zk, const char *fence, const struct zk_op *ops,
+    int nops, zk_done_fn done, void *arg, uint64_t tag)
 {
 	struct zk_req *req;
-	int rc;
+	int i, rc;
 
-	if ((req = zk_req_new(zk, path, done, arg, tag)) == NULL)
+	if (nops < 1 || nops >= ZK_MULTI_MAX)
+		return -1;
+	if ((req = zk_req_new(zk, ops[0].path, done, arg, tag)) == NULL)
 		return -1;
 	req->fence = xstrdup(fence);
-	req->data = xmalloc((size_t)len + 1);
-	memcpy(req->data, data, (size_t)len);
+	req->nops = nops + 1;
 	zoo_check_op_init(&req->ops[0], req->fence, -1);
-	if (flags >= 0)
-		zoo_create_op_init(&req->ops[1], req->path, req->data, len,
-		    zk_acl(zk), flags, req->created, sizeof(req->created));
-	else
-		zoo_set_op_init(&req->ops[1], req->path, req->data, len,
-		    version, &req->stat);
-	req->results[0].err = req->results[1].err = ZOK;
-	rc = zoo_amulti(zk->zh, 2, req->ops, req->results, zk_multi_done, req);
-	return zk_req_sent(zk, req, rc, "zk_fenced_write");
+	for (i = 0; i < nops; i++)
+		zk_multi_op(zk, req, i + 1, &ops[i]);
+	for (i = 0; i < req->nops; i++)
+		req->results[i].err = ZOK;
+	rc = zoo_amulti(
+	    zk->zh, req->nops, req->ops, req->results, zk_multi_done, req);
+	return zk_req_sent(zk, req, rc, "zk_fenced_multi");
 }
 
 /*
@@ -1069,15 +1116,8 @@ int
 zk_fenced_delete(struct zk *zk, const char *fence, const char *path,
     int version, zk_done_fn done, void *arg, uint64_t tag)
 {
-	struct zk_req *req;
-	int rc;
+	struct zk_op op = {
+	    .kind = ZK_OP_DELETE, .path = path, .version = version};
 
-	if ((req = zk_req_new(zk, path, done, arg, tag)) == NULL)
-		return -1;
-	req->fence = xstrdup(fence);
-	zoo_check_op_init(&req->ops[0], req->fence, -1);
-	zoo_delete_op_init(&req->ops[1], req->path, version);
-	req->results[0].err = req->results[1].err = ZOK;
-	rc = zoo_amulti(zk->zh, 2, req->ops, req->results, zk_multi_done, req);
-	return zk_req_sent(zk, req, rc, "zk_fenced_delete");
+	return zk_fenced_multi(zk, fence, &op, 1, done, arg, tag);
 }

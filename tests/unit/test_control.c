@@ -193,8 +193,11 @@ static bool setup_fleet; /* the next setup() is a fleet member */
 static void
 setup(uint32_t max_clients, uint32_t idle_ms, uint32_t watch_max)
 {
-	struct control_hooks hooks = {
-	    hook_status, hook_metrics, hook_force, hook_publish, &T.hs};
+	struct control_hooks hooks = {.status = hook_status,
+	    .metrics = hook_metrics,
+	    .force = hook_force,
+	    .publish = hook_publish,
+	    .arg = &T.hs};
 
 	memset(&T, 0, sizeof T);
 	strlcpy_b(T.dir, "/tmp/test_control.XXXXXX", sizeof T.dir);

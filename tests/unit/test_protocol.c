@@ -112,6 +112,28 @@ test_get_allow(void)
 	expect_err("GET caf\xc3\xa9\n", PROTO_EPROTO);
 }
 
+/* HISTORY <dep> [n]: n defaults to 20, 1..1000, not admin. */
+static void
+test_history(void)
+{
+	CU_ASSERT_EQUAL(parse("HISTORY payments\n"), 0);
+	CU_ASSERT_EQUAL(req.cmd, PROTO_HISTORY);
+	CU_ASSERT_STRING_EQUAL(req.dep, "payments");
+	CU_ASSERT_EQUAL(req.count, PROTO_HISTORY_DEFAULT);
+	CU_ASSERT_FALSE(proto_cmd_admin(req.cmd));
+	CU_ASSERT_EQUAL(parse("history payments 1000"), 0);
+	CU_ASSERT_EQUAL(req.count, 1000);
+	CU_ASSERT_EQUAL(parse("HISTORY payments 1"), 0);
+	CU_ASSERT_EQUAL(req.count, 1);
+	expect_err("HISTORY\n", PROTO_EPROTO);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "usage: HISTORY <dep> [n]"));
+	expect_err("HISTORY payments 0\n", PROTO_EPROTO);
+	expect_err("HISTORY payments 1001\n", PROTO_EPROTO);
+	expect_err("HISTORY payments -1\n", PROTO_EPROTO);
+	expect_err("HISTORY payments 5 6\n", PROTO_EPROTO);
+	expect_err("HISTORY pay$ 5\n", PROTO_EPROTO);
+}
+
 static void
 test_dep_names(void)
 {
@@ -451,6 +473,7 @@ static const struct harness_test tests[] = {
     {"noarg_commands", test_noarg_commands},
     {"get_allow", test_get_allow},
     {"dep_names", test_dep_names},
+    {"history", test_history},
     {"report", test_report},
     {"watch", test_watch},
     {"force", test_force},
