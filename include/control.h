@@ -66,6 +66,8 @@ struct control_hooks {
 	 * one line per entry). */
 	void (*history)(struct dep *, size_t n, control_body_fn done,
 	    void *done_arg, void *arg);
+	/* FLEET: every instance's acknowledgements (body: OK 1, JSON). */
+	void (*fleet)(control_body_fn done, void *done_arg, void *arg);
 	void *arg;
 };
 

@@ -74,6 +74,16 @@ typedef void (*fleet_body_fn)(
 void fleet_history(
     struct fleet *, struct dep *, size_t n, fleet_body_fn, void *arg);
 
+/* FLEET: every instance's acknowledgements, one JSON document. */
+void fleet_view(struct fleet *, fleet_body_fn, void *arg);
+/* Acknowledgements go to fn (instdata_set) instead of a direct write. */
+void fleet_set_ack_sink(
+    struct fleet *, void (*fn)(const char *, void *, void *), void *arg);
+/* An applied version or authority changed: acknowledge (coalesced). */
+void fleet_applied(struct fleet *);
+/* breakerd_propagation_seconds, breakerd_converged and ack writes. */
+void fleet_metrics(const struct fleet *, struct evbuffer *);
+
 /* Cast (tripped) or withdraw this instance's trip vote for dep. */
 void fleet_vote(
     struct fleet *, struct dep *, bool tripped, const struct breaker_stats *);

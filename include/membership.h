@@ -32,6 +32,12 @@ void membership_reconnected(struct membership *);
 void membership_expired(struct membership *);
 
 bool membership_registered(const struct membership *);
+/*
+ * Replace our node's data (json is copied; later registrations use it
+ * too).  0 if a set was sent now, -1 if not registered (the data goes
+ * with the next registration).
+ */
+int membership_set_data(struct membership *, const char *json);
 /* Call fn(arg) each time our node is (re)registered or adopted. */
 void membership_on_registered(struct membership *, void (*fn)(void *));
 /* The JSON record our node is created with. */

@@ -38,6 +38,7 @@ enum proto_cmd {
 	PROTO_QUIT,
 	PROTO_HELP,
 	PROTO_HISTORY,
+	PROTO_FLEET,
 	PROTO_NCMDS
 };
 

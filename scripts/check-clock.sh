@@ -20,9 +20,10 @@ log.c		time stamps of log lines
 breakerctl.c	time of day printed before watch lines
 fleet.c		display fields of records it writes (changed_ms, set_ms, until_ms, since_ms, started_ms) and the apply-lag gauge
 prober.c	display fields changed_ms and open_until_ms of records it publishes
+converge.c	the age of an acknowledgement shown by FLEET (against the znode mtime)
 '
 # Of those, the ones whose every now_wall_ms() line must say "display only".
-MARKED='fleet.c prober.c'
+MARKED='fleet.c prober.c converge.c'
 
 PATTERN='now_wall_ms[[:space:]]*\(|CLOCK_REALTIME|CLOCK_TAI|gettimeofday|[^_a-z]time[[:space:]]*\((NULL|0|&)|ftime[[:space:]]*\(|clock_gettime[[:space:]]*\([^C]'
 

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,10 @@ static const char ctl_usage_text[] =
     "  force DEP open|closed|auto [--ttl S] [--reason TEXT]   (admin)\n"
     "  publish DEP STATE [--reason TEXT]                      (admin)\n"
     "  metrics                       Prometheus metrics\n"
+    "  fleet [DEP]                   every live instance: the version it\n"
+    "                                applied per dependency (* leader),\n"
+    "                                its authority, its acknowledgement's\n"
+    "                                age; laggards marked LAG\n"
     "  history DEP [-n N]            the last N (20) transitions of DEP:\n"
     "                                from, to, why, who, term, version,\n"
     "                                leader (oldest first)\n"
@@ -864,6 +869,106 @@ ctl_cmd_history(struct ctl *ctl)
 	return CTL_EXIT_OK;
 }
 
+/* One instance's cell for dep: version, leader mark, authority; lagging? */
+static bool
+ctl_fleet_cell(
+    json_t *inst, const char *dep, json_t *info, char *cell, size_t len)
+{
+	json_t *ack = json_object_get(json_object_get(inst, "acks"), dep);
+	const char *auth = json_string_value(
+	    json_object_get(json_object_get(inst, "auth"), dep));
+	const char *leader = ctl_hstr(info, "leader");
+	json_int_t want = json_integer_value(json_object_get(info, "version"));
+	bool lead = strcmp(leader, ctl_hstr(inst, "instance")) == 0;
+
+	if (!json_is_integer(ack)) {
+		snprintf(cell, len, "-");
+		return true;
+	}
+	snprintf(cell, len, "v%lld%s %s", (long long)json_integer_value(ack),
+	    lead ? "*" : "", auth != NULL ? auth : "?");
+	return json_integer_value(ack) < want
+	    || (auth != NULL && strcmp(auth, "authoritative") != 0);
+}
+
+/* The fleet table: one row per instance, one column per dependency. */
+static void
+ctl_fleet_table(const struct ctl *ctl, json_t *doc, const char *only)
+{
+	json_t *deps = json_object_get(doc, "deps"), *insts, *inst, *info;
+	const char *dep;
+	char cell[96];
+	size_t i;
+	bool lag;
+
+	insts = json_object_get(doc, "instances");
+	printf("%-16s", "INSTANCE");
+	json_object_foreach(deps, dep, info) if (only == NULL
+	    || strcmp(only, dep) == 0) printf(" %-24s", dep);
+	printf(" %9s\n", "ACK AGE");
+	json_array_foreach(insts, i, inst)
+	{
+		lag = false;
+		printf("%-16s", ctl_hstr(inst, "instance"));
+		json_object_foreach(deps, dep, info)
+		{
+			if (only != NULL && strcmp(only, dep) != 0)
+				continue;
+			if (ctl_fleet_cell(inst, dep, info, cell, sizeof cell))
+				lag = true;
+			printf(" %-24s", cell);
+		}
+		printf(" %8.1fs%s%s%s\n",
+		    (double)json_integer_value(
+		        json_object_get(inst, "ack_age_ms"))
+		        / 1000.0,
+		    lag && ctl->color ? " \033[31m" : " ", lag ? "LAG" : "",
+		    lag && ctl->color ? "\033[0m" : "");
+	}
+	printf("fleet view:");
+	json_object_foreach(deps, dep, info) if (only == NULL
+	    || strcmp(only, dep) == 0) printf(" %s v%lld %s leader %s;", dep,
+	    (long long)json_integer_value(json_object_get(info, "version")),
+	    ctl_hstr(info, "state"),
+	    *ctl_hstr(info, "leader") ? ctl_hstr(info, "leader") : "-");
+	printf("\n");
+}
+
+/* fleet [DEP]: every instance's acknowledgements, laggards marked. */
+static int
+ctl_cmd_fleet(struct ctl *ctl)
+{
+	struct ctl_lines l = {NULL, 0};
+	const char *only = ctl->argc > 1 ? ctl->argv[1] : NULL;
+	json_t *doc;
+	int rc;
+
+	if (only != NULL && ctl_check_dep(only) == -1)
+		return CTL_EXIT_USAGE;
+	if ((rc = ctl_query(ctl, "FLEET", &l)) != 0)
+		return rc;
+	doc = l.n > 1 ? json_loads(l.v[1], 0, NULL) : NULL;
+	ctl_lines_free(&l);
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		fprintf(stderr, "breakerctl: unexpected FLEET reply\n");
+		return CTL_EXIT_ERR;
+	}
+	if (only != NULL
+	    && json_object_get(json_object_get(doc, "deps"), only) == NULL) {
+		json_decref(doc);
+		fprintf(stderr, "breakerctl: no such dependency '%s'\n", only);
+		return CTL_EXIT_ERR;
+	}
+	if (ctl->json)
+		ctl_json_print(doc);
+	else {
+		ctl_fleet_table(ctl, doc, only);
+		json_decref(doc);
+	}
+	return CTL_EXIT_OK;
+}
+
 static const struct ctl_cmd ctl_cmds[] = {
     {"status", 0, 0, ctl_cmd_status},
     {"list", 0, 0, ctl_cmd_list},
@@ -877,6 +982,7 @@ static const struct ctl_cmd ctl_cmds[] = {
     {"ping", 0, 0, ctl_cmd_ping},
     {"ready", 0, 0, ctl_cmd_ready},
     {"history", 1, 1, ctl_cmd_history},
+    {"fleet", 0, 1, ctl_cmd_fleet},
 };
 
 /*

@@ -86,6 +86,10 @@ daemon_changed(struct dep *d, const struct dep_view *old,
 {
 	struct daemon *dm = arg;
 
+	if (dm->fleet != NULL
+	    && (old->version != now->version
+	        || old->authority != now->authority))
+		fleet_applied(dm->fleet);
 	if (old->state != now->state)
 		log_info("%s: %s -> %s (%s) [%s v%llu]", dep_name(d),
 		    breaker_state_name(old->state),
@@ -250,6 +254,8 @@ daemon_metrics(struct evbuffer *out, void *arg)
 	shm_metrics(dm->shm, out);
 	if (dm->summary != NULL)
 		summary_metrics(dm->summary, out);
+	if (dm->fleet != NULL)
+		fleet_metrics(dm->fleet, out);
 }
 
 /* GET /metrics on the optional HTTP listener, for Prometheus scrapers. */
@@ -355,6 +361,26 @@ daemon_history(
 		return;
 	}
 	fleet_history(dm->fleet, d, n, done, done_arg);
+}
+
+/* Acknowledgements join the instance znode's other keys (instdata). */
+static void
+daemon_ack_sink(const char *key, void *value, void *arg)
+{
+	instdata_set(arg, key, value);
+}
+
+/* FLEET: every instance's acknowledgements (fleet mode). */
+static void
+daemon_fleet(control_body_fn done, void *done_arg, void *arg)
+{
+	struct daemon *dm = arg;
+
+	if (dm->fleet == NULL) {
+		done(PROTO_EUNAVAIL, "standalone: no fleet", NULL, done_arg);
+		return;
+	}
+	fleet_view(dm->fleet, done, done_arg);
 }
 
 /* Leadership of a dependency moved to or from this instance. */
@@ -566,6 +592,7 @@ daemon_setup_fleet(struct daemon *dm)
 	prober_set_witness_ops(dm->prober, &pw);
 	fleet_set_witness_hooks(dm->fleet, &wh);
 	dm->instdata = instdata_new(dm->base, dm->fleet, dm->cfg.instance_id);
+	fleet_set_ack_sink(dm->fleet, daemon_ack_sink, dm->instdata);
 	dm->summary = summary_new(
 	    dm->base, &dm->cfg, dm->reg, dm->fleet, dm->prober, dm->instdata);
 	if (fleet_start(dm->fleet) == -1)
@@ -586,6 +613,7 @@ daemon_setup(struct daemon *dm)
 	    .force = daemon_force,
 	    .publish = daemon_publish,
 	    .history = daemon_history,
+	    .fleet = daemon_fleet,
 	    .arg = dm};
 	struct timeval tv = {0, TICK_MS * 1000};
 

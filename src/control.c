@@ -741,6 +741,20 @@ ctl_cmd_history(struct ctl_client *cl, const struct proto_request *req)
 	    ctl_slot_new(cl, false), ctl->hooks.arg);
 }
 
+/* FLEET: every instance's acknowledgements, read from ZooKeeper. */
+static void
+ctl_cmd_fleet(struct ctl_client *cl)
+{
+	struct control *ctl = cl->ctl;
+
+	if (ctl->hooks.fleet == NULL) {
+		ctl_error(cl, PROTO_EUNAVAIL, "not available in this daemon");
+		return;
+	}
+	ctl->hooks.fleet(
+	    ctl_done_body, ctl_slot_new(cl, false), ctl->hooks.arg);
+}
+
 /* Parse one line and answer it: memcached's parse-then-switch. */
 static void
 ctl_request(struct ctl_client *cl, char *line, size_t len)
@@ -794,6 +808,9 @@ ctl_request(struct ctl_client *cl, char *line, size_t len)
 		break;
 	case PROTO_HISTORY:
 		ctl_cmd_history(cl, &req);
+		break;
+	case PROTO_FLEET:
+		ctl_cmd_fleet(cl);
 		break;
 	case PROTO_QUIT:
 		ctl_emit_str(cl, "OK BYE\n");

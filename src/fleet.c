@@ -49,6 +49,7 @@
 #include <event2/event.h>
 
 #include "election.h"
+#include "converge.h"
 #include "fleet.h"
 #include "history.h"
 #include "log.h"
@@ -150,6 +151,7 @@ struct fleet {
 	uint64_t takeovers;
 	struct event *lease_ev;
 	struct event *spread_ev;
+	struct converge *conv; /* converge.c: acknowledgements */
 };
 
 /* A publish or force in flight. */
@@ -486,6 +488,7 @@ fleet_step_down(struct fdep *fd)
 	fd->leading = false;
 	witness_cancel(fl->wit, fd->dep); /* no longer acting: not published */
 	history_reset(fd->hist);
+	conv_not_leader(fl->conv, fd->dep);
 	fd->votes = 0;
 	fd->votes_live = 0;
 	fd->votes_gen++;
@@ -515,6 +518,7 @@ fleet_session_cb(enum zk_session_event ev, bool is_new, void *arg)
 		fl->dirs_ok = false; /* checked again by the new session */
 		fleet_session(fl, FLEET_LOST);
 		membership_expired(fl->mb);
+		conv_session_reset(fl->conv);
 		for (i = 0; i < fl->ndeps; i++)
 			election_expired(fl->deps[i].el);
 		break;
@@ -721,7 +725,7 @@ fleet_override_history(
 	e.term = fd->term;
 	e.version = fd->seen_ver.version;
 	strlcpy_b(e.leader, fd->fl->cfg->instance_id, sizeof(e.leader));
-	e.at_ms = now_wall_ms();
+	e.at_ms = now_wall_ms(); /* display only */
 	hop = xcalloc(1, sizeof(*hop));
 	hop->fd = fd;
 	if (history_plan(fd->hist, &e, true, &hop->plan) == -1
@@ -1537,6 +1541,8 @@ fleet_publish_done(const struct zk_result *r, void *arg)
 		ver.version = r->stat.version;
 		fd->fl->publishes++;
 		fleet_seen(fd, &r->stat);
+		conv_published(
+		    fd->fl->conv, fd->dep, (uint64_t)r->stat.version);
 		fleet_apply(fd, &op->rec, &ver);
 		fleet_op_finish(op, 0, (uint64_t)r->stat.version, "published");
 	} else if (r->multi_err[0] == ZNONODE) {
@@ -1816,6 +1822,36 @@ fleet_expiry_arm(struct fdep *fd, uint64_t retry_ms)
 	evtimer_add(fd->expire_ev, &tv);
 }
 
+/* FLEET: every instance's acknowledgements. */
+void
+fleet_view(struct fleet *fl, fleet_body_fn done, void *arg)
+{
+	if (fl->stopped || !zk_connected(fl->zk)) {
+		done(PROTO_EUNAVAIL, "no ZooKeeper session", NULL, arg);
+		return;
+	}
+	conv_fleet_read(fl->conv, done, arg);
+}
+
+void
+fleet_set_ack_sink(
+    struct fleet *fl, void (*fn)(const char *, void *, void *), void *arg)
+{
+	conv_set_sink(fl->conv, fn, arg);
+}
+
+void
+fleet_applied(struct fleet *fl)
+{
+	conv_applied(fl->conv);
+}
+
+void
+fleet_metrics(const struct fleet *fl, struct evbuffer *out)
+{
+	conv_metrics(fl->conv, out);
+}
+
 /* HISTORY: the newest n entries of dep's history (any instance). */
 void
 fleet_history(
@@ -1848,6 +1884,7 @@ fleet_live_cb(size_t live, void *arg)
 	for (i = 0; i < fl->ndeps; i++)
 		if (fl->deps[i].leading)
 			fleet_list_votes(&fl->deps[i]);
+	conv_live_changed(fl->conv);
 }
 
 /* Our id is taken by another live session. */
@@ -1943,6 +1980,7 @@ fleet_new(struct event_base *base, const struct config *cfg,
 	fl->mb = membership_new(base, fl->zk, dir, cfg->instance_id, json,
 	    fleet_live_cb, fleet_fatal_cb, fl);
 	membership_on_registered(fl->mb, fleet_registered);
+	fl->conv = conv_new(base, fl->zk, fl->mb, reg, dir, json);
 	free(dir);
 	free(json);
 	fl->wit = witness_new(base, fl->zk, reg, fl->root, cfg->instance_id);
@@ -2010,6 +2048,7 @@ fleet_free(struct fleet *fl)
 	}
 	free(fl->deps);
 	witness_free(fl->wit);
+	conv_free(fl->conv);
 	membership_free(fl->mb);
 	event_free(fl->lease_ev);
 	event_free(fl->spread_ev);

@@ -406,6 +406,8 @@ history_pop(struct history *h, size_t n)
 {
 	if (n > h->nseqs)
 		n = h->nseqs;
+	if (n == 0)
+		return;
 	memmove(h->seqs, h->seqs + n, (h->nseqs - n) * sizeof(*h->seqs));
 	h->nseqs -= n;
 }

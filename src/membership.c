@@ -284,6 +284,28 @@ membership_expired(struct membership *m)
 	evtimer_del(m->retry_ev);
 }
 
+/* A data update came back: nothing to do but to say when it failed. */
+static void
+membership_set_done(const struct zk_result *r, void *arg)
+{
+	struct membership *m = arg;
+
+	if (r->rc != ZOK && zk_rc_answered(r->rc))
+		log_warnx("membership: set %s: %s", m->path, zerror(r->rc));
+}
+
+/* New data for our node: sent now if registered, else at registration. */
+int
+membership_set_data(struct membership *m, const char *json)
+{
+	free(m->json);
+	m->json = xstrdup(json);
+	if (!m->registered)
+		return -1;
+	return zk_set(m->zk, m->path, m->json, (int)strlen(m->json), -1,
+	    membership_set_done, m, m->epoch);
+}
+
 void
 membership_on_registered(struct membership *m, void (*fn)(void *))
 {

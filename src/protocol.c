@@ -36,6 +36,7 @@ static const struct proto_cmdinfo proto_cmds[PROTO_NCMDS] = {
     [PROTO_QUIT] = {"QUIT", "QUIT", false},
     [PROTO_HELP] = {"HELP", "HELP", false},
     [PROTO_HISTORY] = {"HISTORY", "HISTORY <dep> [n]", false},
+    [PROTO_FLEET] = {"FLEET", "FLEET", false},
 };
 
 const char *const proto_help_lines[] = {
@@ -52,6 +53,7 @@ const char *const proto_help_lines[] = {
     "HELP",
     "QUIT",
     "HISTORY <dep> [n]",
+    "FLEET",
     NULL,
 };
 

@@ -622,7 +622,8 @@ def bench_footprint(ens, args):
         "req/s (T = %d ms); a transition is 1 write (one multi)" % (
             3000.0 / T, T))
     log("  writes while quiet: %s (target 0); writes per transition %s "
-        "(target O(1), independent of fleet size)" % (
+        "(target: 1 leader multi + at most one coalesced acknowledgement "
+        "per instance)" % (
             ", ".join(str(q["writes"]) for q in qs),
             " vs ".join("%.2f" % q["zxid_per"] for q in qs)))
 
