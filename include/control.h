@@ -68,6 +68,8 @@ struct control_hooks {
 	    void *done_arg, void *arg);
 	/* FLEET: every instance's acknowledgements (body: OK 1, JSON). */
 	void (*fleet)(control_body_fn done, void *done_arg, void *arg);
+	/* RELOAD: re-read the configuration (body: OK <n>, report lines). */
+	void (*reload)(control_body_fn done, void *done_arg, void *arg);
 	void *arg;
 };
 

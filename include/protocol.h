@@ -39,6 +39,7 @@ enum proto_cmd {
 	PROTO_HELP,
 	PROTO_HISTORY,
 	PROTO_FLEET,
+	PROTO_RELOAD,
 	PROTO_NCMDS
 };
 

@@ -78,6 +78,10 @@ static const char ctl_usage_text[] =
     "  force DEP open|closed|auto [--ttl S] [--reason TEXT]   (admin)\n"
     "  publish DEP STATE [--reason TEXT]                      (admin)\n"
     "  metrics                       Prometheus metrics\n"
+    "  reload                        re-read the daemon's configuration\n"
+    "                                (admin): what changed live, what\n"
+    "                                needs a restart; a bad file changes\n"
+    "                                nothing (exit 4, file:line:col)\n"
     "  fleet [DEP]                   every live instance: the version it\n"
     "                                applied per dependency (* leader),\n"
     "                                its authority, its acknowledgement's\n"
@@ -969,6 +973,32 @@ ctl_cmd_fleet(struct ctl *ctl)
 	return CTL_EXIT_OK;
 }
 
+/* reload (admin): the daemon's report, one line each. */
+static int
+ctl_cmd_reload(struct ctl *ctl)
+{
+	struct ctl_lines l = {NULL, 0};
+	json_t *a;
+	size_t i;
+	int rc;
+
+	if ((rc = ctl_query(ctl, "RELOAD", &l)) != 0)
+		return rc;
+	a = json_array();
+	for (i = 1; i < l.n; i++) {
+		if (ctl->json)
+			json_array_append_new(a, ctl_jstr(l.v[i]));
+		else
+			printf("%s\n", l.v[i]);
+	}
+	if (ctl->json)
+		ctl_json_print(a);
+	else
+		json_decref(a);
+	ctl_lines_free(&l);
+	return CTL_EXIT_OK;
+}
+
 static const struct ctl_cmd ctl_cmds[] = {
     {"status", 0, 0, ctl_cmd_status},
     {"list", 0, 0, ctl_cmd_list},
@@ -983,6 +1013,7 @@ static const struct ctl_cmd ctl_cmds[] = {
     {"ready", 0, 0, ctl_cmd_ready},
     {"history", 1, 1, ctl_cmd_history},
     {"fleet", 0, 1, ctl_cmd_fleet},
+    {"reload", 0, 0, ctl_cmd_reload},
 };
 
 /*

@@ -38,6 +38,7 @@
 #include "summary.h"
 #include "protocol.h"
 #include "registry.h"
+#include "reload.h"
 #include "shm.h"
 #include "util.h"
 
@@ -546,6 +547,60 @@ daemon_setup_shm(struct daemon *dm)
 	event_add(dm->drain_ev, &tv);
 }
 
+/*
+ * Re-read the configuration: validated fully first (a bad file changes
+ * nothing), then what can change live is applied and every other
+ * difference reported as needing a restart.  -1 and err on a bad file.
+ */
+static int
+daemon_reload(struct daemon *dm, struct evbuffer *out, char *err, size_t len)
+{
+	struct reload_report r;
+	struct config next;
+	size_t i;
+
+	memset(&next, 0, sizeof(next));
+	if (dm->cfg.path == NULL) {
+		snprintf(err, len, "no configuration file to read");
+		return -1;
+	}
+	if (config_load(dm->cfg.path, &next, err, len) == -1) {
+		log_warnx("reload: %s; nothing changed", err);
+		return -1;
+	}
+	reload_diff(&dm->cfg, &next, &r);
+	if (r.log_level) {
+		dm->cfg.log_level = next.log_level;
+		log_setlevel((enum log_level)next.log_level);
+	}
+	if (out != NULL)
+		evbuffer_add_printf(out, "OK %zu\n", r.nlines);
+	for (i = 0; i < r.nlines; i++) {
+		log_info("reload %s: %s", dm->cfg.path, r.lines[i]);
+		if (out != NULL)
+			evbuffer_add_printf(out, "%s\n", r.lines[i]);
+	}
+	config_free(&next);
+	return 0;
+}
+
+/* RELOAD on the socket (admin). */
+static void
+daemon_reload_cmd(control_body_fn done, void *done_arg, void *arg)
+{
+	struct daemon *dm = arg;
+	struct evbuffer *out = evbuffer_new();
+	char err[512];
+
+	if (out == NULL || daemon_reload(dm, out, err, sizeof(err)) == -1)
+		done(PROTO_EPROTO, out == NULL ? "out of memory" : err, NULL,
+		    done_arg);
+	else
+		done(0, NULL, out, done_arg);
+	if (out != NULL)
+		evbuffer_free(out);
+}
+
 /* SIGTERM/SIGINT: leave the loop; cleanup closes ZooKeeper first. */
 static void
 daemon_signal(evutil_socket_t sig, short what, void *arg)
@@ -554,9 +609,11 @@ daemon_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
-		log_warnx("SIGHUP ignored: configuration reload is not "
-		          "supported, restart breakerd to apply %s",
-		    dm->cfg.path != NULL ? dm->cfg.path : "the configuration");
+		char err[512];
+
+		log_info("received SIGHUP: re-reading %s",
+		    dm->cfg.path != NULL ? dm->cfg.path : "(none)");
+		daemon_reload(dm, NULL, err, sizeof(err));
 		return;
 	}
 	log_info("received %s, shutting down", strsignal((int)sig));
@@ -614,6 +671,7 @@ daemon_setup(struct daemon *dm)
 	    .publish = daemon_publish,
 	    .history = daemon_history,
 	    .fleet = daemon_fleet,
+	    .reload = daemon_reload_cmd,
 	    .arg = dm};
 	struct timeval tv = {0, TICK_MS * 1000};
 

@@ -755,6 +755,21 @@ ctl_cmd_fleet(struct ctl_client *cl)
 	    ctl_done_body, ctl_slot_new(cl, false), ctl->hooks.arg);
 }
 
+/* RELOAD (admin): the daemon re-reads its configuration. */
+static void
+ctl_cmd_reload(struct ctl_client *cl)
+{
+	struct control *ctl = cl->ctl;
+
+	if (ctl->hooks.reload == NULL) {
+		ctl_error(cl, PROTO_EUNAVAIL, "not available in this daemon");
+		return;
+	}
+	log_info("control: RELOAD by uid %u", (unsigned)cl->uid);
+	ctl->hooks.reload(
+	    ctl_done_body, ctl_slot_new(cl, false), ctl->hooks.arg);
+}
+
 /* Parse one line and answer it: memcached's parse-then-switch. */
 static void
 ctl_request(struct ctl_client *cl, char *line, size_t len)
@@ -811,6 +826,9 @@ ctl_request(struct ctl_client *cl, char *line, size_t len)
 		break;
 	case PROTO_FLEET:
 		ctl_cmd_fleet(cl);
+		break;
+	case PROTO_RELOAD:
+		ctl_cmd_reload(cl);
 		break;
 	case PROTO_QUIT:
 		ctl_emit_str(cl, "OK BYE\n");

@@ -37,6 +37,7 @@ static const struct proto_cmdinfo proto_cmds[PROTO_NCMDS] = {
     [PROTO_HELP] = {"HELP", "HELP", false},
     [PROTO_HISTORY] = {"HISTORY", "HISTORY <dep> [n]", false},
     [PROTO_FLEET] = {"FLEET", "FLEET", false},
+    [PROTO_RELOAD] = {"RELOAD", "RELOAD", true},
 };
 
 const char *const proto_help_lines[] = {
@@ -54,6 +55,7 @@ const char *const proto_help_lines[] = {
     "QUIT",
     "HISTORY <dep> [n]",
     "FLEET",
+    "RELOAD  (admin)",
     NULL,
 };
 

@@ -1,0 +1,30 @@
+/*
+ * reload.h - what re-reading the configuration would change.  A pure
+ * comparison of the running configuration with a new, fully validated
+ * one: each difference is either applied live or reported as needing a
+ * restart.  No I/O; the daemon applies the live part and logs the lines.
+ */
+#ifndef BREAKERD_RELOAD_H
+#define BREAKERD_RELOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+#define RELOAD_LINES_MAX 64
+#define RELOAD_LINE_LEN  160
+
+struct reload_report {
+	bool log_level; /* applied live: log_level */
+	size_t nrestart;
+	size_t nlines;
+	char lines[RELOAD_LINES_MAX]
+	          [RELOAD_LINE_LEN]; /* "applied: ...", "restart needed: ..." */
+};
+
+/* Compare cur with next; fill r (lines say what and why). */
+void reload_diff(const struct config *cur, const struct config *next,
+    struct reload_report *r);
+
+#endif

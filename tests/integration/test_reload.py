@@ -1,0 +1,102 @@
+"""test_reload.py - SIGHUP and `breakerctl reload` (RELOAD, admin).
+
+The new file is validated fully first: a bad one changes nothing and says
+why with file:line:col; log_level changes live; every other difference
+(socket, ZooKeeper settings, dependencies added, removed or changed) is
+reported by name as needing a restart, and nothing of it is applied.
+"""
+
+import os
+import signal
+import subprocess
+
+from harness import BUILD, Daemon, wait_until
+
+CTL = BUILD / "breakerctl"
+
+
+def reload(d):
+    r = subprocess.run([str(CTL), "-s", d.socket_path, "reload"],
+                       capture_output=True, text=True, timeout=10)
+    return r.returncode, r.stdout, r.stderr
+
+
+def daemon(**over):
+    cfg = {"log_level": "info"}
+    cfg.update(over)
+    return Daemon("inst-a", deps=["payments", "ledger"],
+                  overrides=cfg).start()
+
+
+def test_bad_file_changes_nothing():
+    d = daemon()
+    d.config_path.write_text('{"instance_id": "inst-a",\n  "log_level": 7}\n')
+    rc, out, err = reload(d)
+    assert rc == 4, (rc, out, err)
+    assert "%s:2:" % d.config_path in err and "log_level" in err, err
+    # Nothing changed: still serving both dependencies; a good file
+    # (the original) reloads with no change.
+    assert d.cmd("GET ledger").startswith("OK ledger")
+    d.write_config()
+    rc, out, err = reload(d)
+    assert rc == 0 and out.strip() == "no change", (rc, out, err)
+
+
+def test_log_level_live_and_restart_needed_reported():
+    d = daemon()
+    d.cmd("REPORT payments ok")
+    assert " debug: " not in d.log_text()
+    d.config["log_level"] = "debug"
+    d.config["socket"]["mode"] = "0600"
+    d.config["dependencies"] = [{"name": "payments",
+                                 "breaker": {"failure_rate_pct": 10}},
+                                {"name": "orders"}]
+    d.write_config()
+    rc, out, err = reload(d)
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert "applied: log_level info -> debug" in lines, lines
+    assert "restart needed: socket (path, mode or group) changed" in lines
+    assert "restart needed: dependency orders added" in lines, lines
+    assert "restart needed: dependency ledger removed" in lines, lines
+    assert any(ln.startswith("restart needed: dependency payments changed")
+               for ln in lines), lines
+    # Only log_level took effect: the dependencies are as they were.
+    assert d.cmd("GET ledger").startswith("OK ledger")
+    assert d.cmd("GET orders").startswith("ERR ENOENT")
+    # ... and debug lines are now written.
+    d.cmd("REPORT payments ok")
+    wait_until(lambda: " debug: " in d.log_text(), 10,
+               msg="debug logging after reload")
+
+
+def test_sighup_reloads_and_non_admin_refused():
+    d = daemon()
+    d.config["log_level"] = "debug"
+    d.write_config()
+    d.signal(signal.SIGHUP)
+    wait_until(lambda: "applied: log_level info -> debug" in d.log_text(),
+               10, msg="SIGHUP reload logged")
+    d.config_path.write_text("{ nope\n")
+    d.signal(signal.SIGHUP)
+    wait_until(lambda: "nothing changed" in d.log_text(), 10,
+               msg="bad file on SIGHUP logged")
+    d2 = Daemon("inst-b", deps=["payments"],
+                overrides={"socket": {"admin_uids": [0]}}).start()
+    if os.getuid() != 0:
+        assert d2.cmd("RELOAD").startswith("ERR EPERM")
+    rc, out, _ = reload(d)
+    assert rc == 4
+
+
+def test_zookeeper_change_needs_restart(ens):
+    d = Daemon("inst-a", deps=["payments"], zk=ens).start()
+    wait_until(lambda: d.status().get("zk_connected") == "1", 20,
+               msg="connected")
+    d.config["zookeeper"]["session_timeout_ms"] = 4000
+    d.write_config()
+    rc, out, err = reload(d)
+    assert rc == 0 and "restart needed: zookeeper settings changed" in out, \
+        (out, err)
+    st = d.status()
+    assert st.get("zk_connected") == "1" and st["zk_timeout_ms"] == "2000", st

@@ -1,0 +1,104 @@
+/*
+ * test_reload.c - what a configuration reload changes: nothing for the
+ * same file, log_level live, and every other difference reported by name
+ * as needing a restart (socket, ZooKeeper, dependencies added, removed,
+ * changed).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "harness.h"
+#include "reload.h"
+
+#define BASE                                                                   \
+	"{\"instance_id\":\"a\",\"socket\":{\"path\":\"/tmp/x.sock\"},"        \
+	"\"zookeeper\":{\"hosts\":\"127.0.0.1:2181\"},"
+
+/* Parse a configuration or fail the test. */
+static int
+cfg(const char *text, struct config *c)
+{
+	char err[256];
+	int rc =
+	    config_parse(text, strlen(text), "t.json", c, err, sizeof(err));
+
+	if (rc != 0)
+		printf("config: %s\n", err);
+	return rc;
+}
+
+/* Is line one of the report's? */
+static int
+has(const struct reload_report *r, const char *line)
+{
+	for (size_t i = 0; i < r->nlines; i++)
+		if (strcmp(r->lines[i], line) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+test_same_file(void)
+{
+	struct config a, b;
+	struct reload_report r;
+	const char *t = BASE "\"dependencies\":[{\"name\":\"p\",\"health\":"
+	                     "{\"http\":\"http://127.0.0.1:1/h\"}}]}";
+
+	CU_ASSERT_EQUAL_FATAL(cfg(t, &a), 0);
+	CU_ASSERT_EQUAL_FATAL(cfg(t, &b), 0);
+	reload_diff(&a, &b, &r);
+	CU_ASSERT_EQUAL(r.nrestart, 0);
+	CU_ASSERT_FALSE(r.log_level);
+	CU_ASSERT(has(&r, "no change"));
+	config_free(&a);
+	config_free(&b);
+}
+
+static void
+test_differences(void)
+{
+	struct config a, b;
+	struct reload_report r;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    cfg(BASE "\"dependencies\":[{\"name\":\"p\"},{\"name\":\"q\"}]}",
+	        &a),
+	    0);
+	CU_ASSERT_EQUAL_FATAL(
+	    cfg("{\"instance_id\":\"a\",\"log_level\":\"debug\","
+	        "\"socket\":{\"path\":\"/tmp/y.sock\"},"
+	        "\"zookeeper\":{\"hosts\":\"127.0.0.1:2182\"},"
+	        "\"dependencies\":[{\"name\":\"p\",\"quorum\":{\"min_votes\":"
+	        "3}},{\"name\":\"r\"}]}",
+	        &b),
+	    0);
+	reload_diff(&a, &b, &r);
+	CU_ASSERT(r.log_level);
+	CU_ASSERT(has(&r, "applied: log_level info -> debug"));
+	CU_ASSERT(has(&r,
+	    "restart needed: socket (path, mode or group) "
+	    "changed"));
+	CU_ASSERT(has(&r, "restart needed: zookeeper settings changed"));
+	CU_ASSERT(has(&r, "restart needed: dependency r added"));
+	CU_ASSERT(has(&r, "restart needed: dependency q removed"));
+	CU_ASSERT(has(&r,
+	    "restart needed: dependency p changed (breaker, "
+	    "health, quorum or probe)"));
+	CU_ASSERT_EQUAL(r.nrestart, 5);
+	config_free(&a);
+	config_free(&b);
+}
+
+int
+main(void)
+{
+	static const struct harness_test tests[] = {
+	    {"same file", test_same_file},
+	    {"differences", test_differences},
+	    {NULL, NULL},
+	};
+
+	return harness_run("reload", tests);
+}
