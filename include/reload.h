@@ -19,12 +19,25 @@ struct reload_report {
 	bool log_level; /* applied live: log_level */
 	size_t nrestart;
 	size_t nlines;
-	char lines[RELOAD_LINES_MAX]
-	          [RELOAD_LINE_LEN]; /* "applied: ...", "restart needed: ..." */
+	/* "applied: ...", "restart needed: ...", or "no change" */
+	char lines[RELOAD_LINES_MAX][RELOAD_LINE_LEN];
+	/* Dependencies whose health, quorum or probe settings change live:
+	 * index in cur, index in next. */
+	size_t napply;
+	size_t apply_cur[RELOAD_LINES_MAX];
+	size_t apply_next[RELOAD_LINES_MAX];
 };
 
 /* Compare cur with next; fill r (lines say what and why). */
 void reload_diff(const struct config *cur, const struct config *next,
     struct reload_report *r);
+/*
+ * Apply the live part of r to cur: log_level, and the health, quorum and
+ * probe settings of the dependencies listed (swapped with next's, so that
+ * freeing next frees the old ones).  The dependencies' state, windows and
+ * elections are untouched; readers of cur see the new values at once.
+ */
+void reload_apply(
+    struct config *cur, struct config *next, const struct reload_report *r);
 
 #endif

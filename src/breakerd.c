@@ -569,10 +569,9 @@ daemon_reload(struct daemon *dm, struct evbuffer *out, char *err, size_t len)
 		return -1;
 	}
 	reload_diff(&dm->cfg, &next, &r);
-	if (r.log_level) {
-		dm->cfg.log_level = next.log_level;
-		log_setlevel((enum log_level)next.log_level);
-	}
+	reload_apply(&dm->cfg, &next, &r);
+	if (r.log_level)
+		log_setlevel((enum log_level)dm->cfg.log_level);
 	if (out != NULL)
 		evbuffer_add_printf(out, "OK %zu\n", r.nlines);
 	for (i = 0; i < r.nlines; i++) {

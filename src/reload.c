@@ -81,12 +81,11 @@ reload_daemon(
 	}
 }
 
-/* Do two dependencies' settings differ (names equal)? */
+/* Do two dependencies' live settings differ (names equal)? */
 static bool
 reload_dep_changed(const struct dep_config *a, const struct dep_config *b)
 {
-	return memcmp(&a->breaker, &b->breaker, sizeof(a->breaker)) != 0
-	    || memcmp(&a->quorum, &b->quorum, sizeof(a->quorum)) != 0
+	return memcmp(&a->quorum, &b->quorum, sizeof(a->quorum)) != 0
 	    || memcmp(&a->probe, &b->probe, sizeof(a->probe)) != 0
 	    || a->health.kind != b->health.kind
 	    || reload_strdiff(a->health.url, b->health.url)
@@ -114,11 +113,23 @@ reload_deps(
 			r->nrestart++;
 			reload_line(r, "restart needed: dependency %s added",
 			    b->deps[i].name);
-		} else if (reload_dep_changed(o, &b->deps[i])) {
+			continue;
+		}
+		if (memcmp(&o->breaker, &b->deps[i].breaker, sizeof(o->breaker))
+		    != 0) {
 			r->nrestart++;
 			reload_line(r,
-			    "restart needed: dependency %s changed "
-			    "(breaker, health, quorum or probe)",
+			    "restart needed: dependency %s breaker settings "
+			    "changed",
+			    b->deps[i].name);
+		}
+		if (reload_dep_changed(o, &b->deps[i])
+		    && r->napply < RELOAD_LINES_MAX) {
+			r->apply_cur[r->napply] = (size_t)(o - a->deps);
+			r->apply_next[r->napply++] = i;
+			reload_line(r,
+			    "applied: dependency %s health, quorum and probe "
+			    "settings (fleet state and window kept)",
 			    b->deps[i].name);
 		}
 	}
@@ -128,6 +139,28 @@ reload_deps(
 			reload_line(r, "restart needed: dependency %s removed",
 			    a->deps[i].name);
 		}
+}
+
+/* Swap the live settings of the listed dependencies into cur. */
+void
+reload_apply(
+    struct config *cur, struct config *next, const struct reload_report *r)
+{
+	struct health_config h;
+	size_t k;
+
+	if (r->log_level)
+		cur->log_level = next->log_level;
+	for (k = 0; k < r->napply; k++) {
+		struct dep_config *a = &cur->deps[r->apply_cur[k]];
+		struct dep_config *b = &next->deps[r->apply_next[k]];
+
+		h = a->health;
+		a->health = b->health;
+		b->health = h;
+		a->quorum = b->quorum;
+		a->probe = b->probe;
+	}
 }
 
 void

@@ -2,15 +2,17 @@
 
 The new file is validated fully first: a bad one changes nothing and says
 why with file:line:col; log_level changes live; every other difference
-(socket, ZooKeeper settings, dependencies added, removed or changed) is
-reported by name as needing a restart, and nothing of it is applied.
+(socket, ZooKeeper settings, dependencies added or removed, a dependency's
+breaker settings) is reported by name as needing a restart, and nothing of
+it is applied; a dependency's health check, quorum and probe settings
+change live, its fleet state and window kept.
 """
 
 import os
 import signal
 import subprocess
 
-from harness import BUILD, Daemon, wait_until
+from harness import BUILD, Daemon, FlakyService, wait_until
 
 CTL = BUILD / "breakerctl"
 
@@ -59,8 +61,8 @@ def test_log_level_live_and_restart_needed_reported():
     assert "restart needed: socket (path, mode or group) changed" in lines
     assert "restart needed: dependency orders added" in lines, lines
     assert "restart needed: dependency ledger removed" in lines, lines
-    assert any(ln.startswith("restart needed: dependency payments changed")
-               for ln in lines), lines
+    assert "restart needed: dependency payments breaker settings changed" \
+        in lines, lines
     # Only log_level took effect: the dependencies are as they were.
     assert d.cmd("GET ledger").startswith("OK ledger")
     assert d.cmd("GET orders").startswith("ERR ENOENT")
@@ -100,3 +102,32 @@ def test_zookeeper_change_needs_restart(ens):
         (out, err)
     st = d.status()
     assert st.get("zk_connected") == "1" and st["zk_timeout_ms"] == "2000", st
+
+
+def test_health_check_changed_live_fleet_state_kept(ens):
+    flaky = FlakyService(mode="ok")
+    flaky.start()
+    d = Daemon("inst-a", deps=["payments"], zk=ens).start()
+    wait_until(lambda: d.status().get("leader.payments") == "1", 20,
+               msg="leader")
+    r = d.cmd("PUBLISH payments CLOSED before reload")
+    assert r.startswith("OK "), r
+    before = d.state("payments")
+    assert flaky.stats()["total"] == 0
+    d.config["dependencies"][0]["health"] = {
+        "http": flaky.url(), "interval_ms": 200, "jitter_ms": 0,
+        "timeout_ms": 100}
+    d.config["dependencies"][0]["quorum"] = {"min_votes": 1}
+    d.write_config()
+    rc, out, err = reload(d)
+    assert rc == 0, err
+    assert "applied: dependency payments health, quorum and probe " \
+        "settings (fleet state and window kept)" in out, out
+    # The new health check runs, from the same daemon, without a restart.
+    wait_until(lambda: flaky.stats()["total"] > 0, 15,
+               msg="health checks to the new URL")
+    after = d.state("payments")
+    assert (after["state"], after["version"]) == \
+        (before["state"], before["version"]), (before, after)
+    assert d.status().get("leader.payments") == "1"
+    assert d.proc.alive()

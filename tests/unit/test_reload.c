@@ -84,9 +84,47 @@ test_differences(void)
 	CU_ASSERT(has(&r, "restart needed: dependency r added"));
 	CU_ASSERT(has(&r, "restart needed: dependency q removed"));
 	CU_ASSERT(has(&r,
-	    "restart needed: dependency p changed (breaker, "
-	    "health, quorum or probe)"));
-	CU_ASSERT_EQUAL(r.nrestart, 5);
+	    "applied: dependency p health, quorum and probe "
+	    "settings (fleet state and window kept)"));
+	CU_ASSERT_EQUAL(r.nrestart, 4);
+	CU_ASSERT_EQUAL(r.napply, 1);
+	/* Applied: the new quorum is in cur; next holds the old health. */
+	reload_apply(&a, &b, &r);
+	CU_ASSERT_EQUAL(a.deps[0].quorum.min_votes, 3);
+	CU_ASSERT_EQUAL(a.log_level, b.log_level);
+	config_free(&a);
+	config_free(&b);
+}
+
+/* A breaker change needs a restart; a health change is applied. */
+static void
+test_breaker_and_health(void)
+{
+	struct config a, b;
+	struct reload_report r;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    cfg(BASE "\"dependencies\":[{\"name\":\"p\","
+	             "\"health\":{\"tcp\":\"127.0.0.1:1\"}}]}",
+	        &a),
+	    0);
+	CU_ASSERT_EQUAL_FATAL(
+	    cfg(BASE "\"dependencies\":[{\"name\":\"p\",\"breaker\":{"
+	             "\"failure_rate_pct\":10},\"health\":{\"http\":"
+	             "\"http://127.0.0.1:2/h\"}}]}",
+	        &b),
+	    0);
+	reload_diff(&a, &b, &r);
+	CU_ASSERT(has(&r,
+	    "restart needed: dependency p breaker settings "
+	    "changed"));
+	CU_ASSERT_EQUAL(r.napply, 1);
+	reload_apply(&a, &b, &r);
+	CU_ASSERT_EQUAL(a.deps[0].health.kind, HEALTH_HTTP);
+	CU_ASSERT_EQUAL(a.deps[0].health.port, 2);
+	CU_ASSERT_EQUAL(b.deps[0].health.kind, HEALTH_TCP);
+	/* The breaker settings stay as they run. */
+	CU_ASSERT_NOT_EQUAL(a.deps[0].breaker.failure_rate_pct, 10);
 	config_free(&a);
 	config_free(&b);
 }
@@ -97,6 +135,7 @@ main(void)
 	static const struct harness_test tests[] = {
 	    {"same file", test_same_file},
 	    {"differences", test_differences},
+	    {"breaker and health", test_breaker_and_health},
 	    {NULL, NULL},
 	};
 
