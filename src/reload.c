@@ -68,7 +68,8 @@ reload_daemon(
 	    || reload_strdiff(a->zk_root, b->zk_root)
 	    || reload_strdiff(a->zk_credential_file, b->zk_credential_file)
 	    || a->unreachable != b->unreachable
-	    || a->zk_history_keep != b->zk_history_keep)
+	    || a->zk_history_keep != b->zk_history_keep
+	    || a->startup_wait_ms != b->startup_wait_ms)
 		reload_restart(r, "zookeeper settings");
 	if (a->metrics_port != b->metrics_port
 	    || reload_strdiff(a->metrics_address, b->metrics_address))
