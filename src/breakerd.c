@@ -46,6 +46,7 @@
 
 struct daemon {
 	struct config cfg;
+	int debug; /* -d: debug logging whatever log_level says */
 	struct event_base *base;
 	struct registry *reg;
 	struct control *ctl;
@@ -76,7 +77,8 @@ usage(FILE *fp)
 	    "  -V        print the version and exit\n"
 	    "  -h        this help\n"
 	    "Runs in the foreground and logs to stderr; SIGTERM or SIGINT\n"
-	    "stop it gracefully.  See breakerd(8) and docs/.\n",
+	    "stop it gracefully; SIGHUP re-reads the configuration (as\n"
+	    "breakerctl reload).  See breakerd(8) and docs/.\n",
 	    "/etc/breakerd/breakerd.json");
 }
 
@@ -570,7 +572,7 @@ daemon_reload(struct daemon *dm, struct evbuffer *out, char *err, size_t len)
 	}
 	reload_diff(&dm->cfg, &next, &r);
 	reload_apply(&dm->cfg, &next, &r);
-	if (r.log_level)
+	if (r.log_level && !dm->debug)
 		log_setlevel((enum log_level)dm->cfg.log_level);
 	if (out != NULL)
 		evbuffer_add_printf(out, "OK %zu\n", r.nlines);
@@ -765,6 +767,7 @@ main(int argc, char **argv)
 		switch (ch) {
 		case 'd':
 			debug = 1;
+			dm.debug = 1;
 			break;
 		case 'f':
 			path = optarg;
