@@ -71,6 +71,9 @@ reload_daemon(
 	    || a->zk_history_keep != b->zk_history_keep
 	    || a->startup_wait_ms != b->startup_wait_ms)
 		reload_restart(r, "zookeeper settings");
+	if (reload_strdiff(a->shm_path, b->shm_path)
+	    || a->shm_drain_ms != b->shm_drain_ms)
+		reload_restart(r, "socket.shm_path or shm_drain_ms");
 	if (a->metrics_port != b->metrics_port
 	    || reload_strdiff(a->metrics_address, b->metrics_address))
 		reload_restart(r, "metrics_port or metrics_address");
