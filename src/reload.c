@@ -127,6 +127,17 @@ reload_deps(
 			    "changed",
 			    b->deps[i].name);
 		}
+		if (memcmp(&o->ramp, &b->deps[i].ramp, sizeof(o->ramp)) != 0
+		    || memcmp(&o->fleet_window, &b->deps[i].fleet_window,
+		           sizeof(o->fleet_window))
+		        != 0) {
+			r->nrestart++;
+			reload_line(r,
+			    "restart needed: dependency %s ramp or "
+			    "fleet_window "
+			    "settings changed",
+			    b->deps[i].name);
+		}
 		if (reload_dep_changed(o, &b->deps[i])
 		    && r->napply < RELOAD_LINES_MAX) {
 			r->apply_cur[r->napply] = (size_t)(o - a->deps);
