@@ -209,6 +209,20 @@ def test_hostile_summary_rejected_and_counted(ens):
         zkctl(ens, "delete", path)
 
 
+def _acked(ens, d):
+    """d's instance znode holds its summaries and the version it applied
+    (its ack): both writers have written."""
+    ok, out = zkctl(ens, "get", "%s/instances/%s" % (zk_root(), d.name))
+    try:
+        node = json.loads(out) if ok else {}
+    except ValueError:
+        return False
+    want = int(d.state(FW)["version"])
+    return node.get("acks", {}).get(FW) == want and \
+        node.get("auth", {}).get(FW) == "authoritative" and \
+        node.get("windows", {}).get(FW, {}).get("total") == 5
+
+
 def test_idle_fleet_writes_nothing(ens):
     fw = {"interval_ms": 1000}
     ds = start(ens, ["inst-a", "inst-b"], fw, plain=False)
@@ -217,6 +231,10 @@ def test_idle_fleet_writes_nothing(ens):
     for d in ds:
         wait_until(lambda d=d: int(d.status()["fleet_window.writes"]) >= 1,
                    10, 0.2, msg="%s published" % d.name)
+    # The acknowledgements share the node: wait until both are in.
+    for d in ds:
+        wait_until(lambda d=d: _acked(ens, d), 10, 0.2,
+                   msg="%s acknowledged" % d.name)
     counts = [int(d.status()["fleet_window.writes"]) for d in ds]
     # one node: the registration record and the summaries side by side
     ok, out = zkctl(ens, "get", "%s/instances/inst-a" % zk_root())
