@@ -5,8 +5,10 @@
  * An instance writes its instance znode again (the instance record plus
  * "acks" and "auth" per dependency) when an applied version or authority
  * changed, at most once per CONV_WRITE_GAP_MS: the first change after a
- * quiet spell goes out at once, later ones are folded into one write a
- * second; nothing is written while nothing changes.
+ * quiet spell is handed on at once, later ones are folded into one a
+ * second; nothing is written while nothing changes.  In the daemon the
+ * keys go to instdata.c, which owns the node's data and writes it (with
+ * the fleet window's summaries) at most once a second.
  *
  * A leader that published version v of a dependency at monotonic t0 reads
  * every live instance's znode with a data watch and, each time one
