@@ -1,5 +1,5 @@
 /*
- * record.h - the JSON records breakerd keeps in ZooKeeper (DESIGN.md
+ * record.h - the JSON records breakerd keeps in ZooKeeper (docs/design.md
  * "ZooKeeper layout"): state, override, instance and vote.  A pure codec
  * over jansson: no I/O, no clock, and nothing judged by a wall clock.  Decoders ignore unknown members and reject
  * wrong types, unknown states, over-long strings and absurd numbers with

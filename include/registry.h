@@ -2,7 +2,7 @@
  * registry.h - every dependency's state as this instance sees it: the local
  * breaker fed by REPORTs, the fleet record last read from ZooKeeper, the
  * operator override, and the effective answer built from the three
- * (DESIGN.md "What an application is told").  Pure: no I/O, no clock
+ * (docs/design.md "What an application is told").  Pure: no I/O, no clock
  * reads; the loop thread is its only user.  Hooks tell the daemon what
  * changed so that it can notify WATCH clients and ZooKeeper.
  */

@@ -323,7 +323,7 @@ dep_unreachable(const struct dep *d)
 }
 
 /*
- * The effective state (DESIGN.md): override, else a non-CLOSED fleet
+ * The effective state (docs/design.md): override, else a non-CLOSED fleet
  * state, else the local breaker; while unreachable the policy decides
  * whether the fleet's word still counts.
  */
