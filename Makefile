@@ -108,7 +108,7 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.c tests/unit/harness.h \
 		$< tests/unit/harness.c $(CLIENT_A) $(CORE_LIB) $(LIBS) -lcunit
 
 # Test tools (the flaky dependency, load generators): one .c each.
-$(BUILD)/tools/%: tests/tools/%.c $(CORE_LIB) | $(BUILD)/tools
+$(BUILD)/tools/%: tests/tools/%.c $(CORE_LIB) $(CLIENT_A) | $(BUILD)/tools
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
 		$(CLIENT_A) $(CORE_LIB) $(LIBS)
 

@@ -5,7 +5,9 @@
 #
 #   scripts/run-tests.sh [format|unit|sanitize|fuzz|integration|integration-san ...]
 #
-# Default: every suite.  FUZZ_SECONDS (default 20) bounds each fuzz
+# A suite that ran nothing (no binaries, no test passed) fails, and under
+# CI=true the integration runner fails a test skipped for a missing
+# required component.  Default: every suite.  FUZZ_SECONDS (default 20) bounds each fuzz
 # target; INTEGRATION_ARGS is passed to tests/integration/run.py.
 set -u
 cd "$(dirname "$0")/.."
@@ -20,12 +22,29 @@ LOGDIR=${TEST_LOGDIR:-$(mktemp -d /tmp/breakerd-tests.XXXXXX)}
 summary=()
 status=0
 
-# Run every CUnit binary in a directory; count its tests from CUnit's
-# "tests" summary row (Total Ran Passed Failed Inactive).
+# A suite that found nothing to run fails: "0 passed, 0 failed" must never
+# read as green (no binaries built, a wrong directory...).
+missing() {
+	local suite=$1 what=$2
+	echo "   FAILED: $what"
+	summary+=("$suite: 0 passed, 1 failed ($what)")
+	status=1
+}
+
+# Run the CUnit binary of every tests/unit/test_*.c from a directory (one
+# missing is a failure); count its tests from CUnit's "tests" summary row
+# (Total Ran Passed Failed Inactive).
 run_cunit() {
-	local suite=$1 dir=$2 pass=0 fail=0 bin log row
-	for bin in "$dir"/test_*; do
-		[ -x "$bin" ] || continue
+	local suite=$1 dir=$2 pass=0 fail=0 src bin log row
+	echo "== $suite: $dir"
+	for src in tests/unit/test_*.c; do
+		bin="$dir/$(basename "$src" .c)"
+		if [ ! -x "$bin" ]; then
+			echo "== $suite: $(basename "$bin") MISSING (not built: $bin)"
+			fail=$((fail + 1))
+			status=1
+			continue
+		fi
 		log="$LOGDIR/$suite-$(basename "$bin").log"
 		echo "== $suite: $(basename "$bin")"
 		if ASAN_OPTIONS=detect_leaks=1 "$bin" >"$log" 2>&1; then :; else
@@ -45,13 +64,24 @@ run_cunit() {
 			status=1
 		fi
 	done
+	if [ $((pass + fail)) -eq 0 ]; then
+		missing "$suite" "no tests ran from $dir"
+		return
+	fi
 	summary+=("$suite: $pass passed, $fail failed")
 }
 
+# Every tests/fuzz/fuzz_*.c must have been built (make fuzz; clang).
 run_fuzz() {
-	local pass=0 fail=0 bin name corpus
-	for bin in build/fuzz/fuzz_*; do
-		[ -x "$bin" ] || continue
+	local pass=0 fail=0 src bin name corpus
+	for src in tests/fuzz/fuzz_*.c; do
+		bin="build/fuzz/$(basename "$src" .c)"
+		if [ ! -x "$bin" ]; then
+			echo "== fuzz: $(basename "$bin") MISSING (not built: make fuzz)"
+			fail=$((fail + 1))
+			status=1
+			continue
+		fi
 		name=$(basename "$bin")
 		corpus=$(mktemp -d "$LOGDIR/corpus-$name.XXXXXX")
 		[ -d "tests/fuzz/corpus/$name" ] &&
@@ -68,20 +98,36 @@ run_fuzz() {
 			tail -n 40 "$LOGDIR/$name.log" | sed 's/^/   | /'
 		fi
 	done
+	if [ $((pass + fail)) -eq 0 ]; then
+		missing fuzz "no fuzz targets in tests/fuzz"
+		return
+	fi
 	summary+=("fuzz: $pass passed, $fail failed")
 }
 
 run_integration() {
-	local out="$LOGDIR/integration.log" line
+	local out="$LOGDIR/integration.log"
 	echo "== integration"
 	# shellcheck disable=SC2086
 	"$PYTHON" tests/integration/run.py ${INTEGRATION_ARGS:-} 2>&1 |
 		tee "$out"
 	[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+	integration_summary integration "$out"
+}
+
+# The runner's last line as this suite's summary; no such line, or no
+# test passed, is a failure (nothing ran is not green).
+integration_summary() {
+	local suite=$1 out=$2 line
 	line=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed' "$out" |
 		tail -n 1)
-	summary+=("${line:-integration: 0 passed, 1 failed}")
-	[ -n "$line" ] || status=1
+	if [ -z "$line" ]; then
+		missing "$suite" "the runner printed no summary"
+	elif [[ $line == "integration: 0 passed,"* ]]; then
+		missing "$suite" "no test passed:${line#integration:}"
+	else
+		summary+=("$suite:${line#integration:}")
+	fi
 }
 
 # The daemon built with ASan+UBSan (build-san) under the integration tests
@@ -92,20 +138,13 @@ test_fleet.py test_spread.py test_probes.py test_abuse.py test_partition.py
 test_joining.py test_blind.py test_shm.py test_fleet_window.py
 test_history.py"
 run_integration_san() {
-	local out="$LOGDIR/integration-san.log" line files=()
+	local out="$LOGDIR/integration-san.log" files=()
 	for f in $SAN_FILES; do files+=("tests/integration/$f"); done
 	echo "== integration against build-san (ASan+UBSan+LSan)"
 	BREAKERD_BUILD=build-san ASAN_OPTIONS=detect_leaks=1 \
 		"$PYTHON" tests/integration/run.py "${files[@]}" 2>&1 | tee "$out"
 	[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-	line=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed' "$out" |
-		tail -n 1)
-	if [ -n "$line" ]; then
-		summary+=("integration-san:${line#integration:}")
-	else
-		summary+=("integration-san: 0 passed, 1 failed")
-		status=1
-	fi
+	integration_summary integration-san "$out"
 }
 
 # clang-format, and scripts/check-clock.sh: only the files it lists read

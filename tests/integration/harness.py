@@ -53,7 +53,40 @@ _BAD_LOG_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
 
 
 class Skip(Exception):
-    """Raise from a test (or a fixture) to skip it; the message is printed."""
+    """Raise from a test (or a fixture) to skip it; the message is printed.
+
+    Under CI=true the runner counts a plain Skip as a failure: use
+    require() for a component the test needs (it skips on a developer's
+    machine and fails in CI) and unable() for what this machine cannot do
+    (not root, no spare group...), which is a skip everywhere."""
+
+
+class Unable(Skip):
+    """A skip for something this machine cannot do; allowed under CI."""
+
+
+def in_ci():
+    """Is this a CI run (CI=true, as .ci/run and most CI services set)?"""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def require(ok, what, fix="run scripts/install-deps.sh, then make test-bins"):
+    """A component the test needs (ZooKeeper, clang, a built binary, the
+    Docker engine on a machine that has one...).  Without it the test is
+    skipped, saying what is missing; under CI=true its absence FAILS the
+    test, so a CI run missing a required component is never green."""
+    if ok:
+        return
+    msg = "required component missing: %s (%s)" % (what, fix)
+    if in_ci():
+        raise AssertionError(msg + "; CI=true makes this a failure")
+    raise Skip(msg)
+
+
+def unable(why):
+    """Skip because this machine cannot do what the test needs (e.g. it
+    runs without root); a skip under CI=true too, and it says so."""
+    raise Unable("this machine cannot: %s" % why)
 
 
 class TestTimeout(Exception):
@@ -674,9 +707,8 @@ class Ensemble:
 
     def start(self):
         """Start every server and wait for a quorum with one leader."""
-        if not ZK_JAR.exists():
-            raise Skip("ZooKeeper server not installed (%s); run "
-                       "scripts/install-deps.sh" % ZK_JAR)
+        require(ZK_JAR.exists(), "ZooKeeper server (%s)" % ZK_JAR,
+                "run scripts/install-deps.sh")
         fixed = self.base is not None
         _all_ensembles.add(self)
         for attempt in range(3):

@@ -10,7 +10,9 @@ directory and a fresh harness context, and kills whatever a test started
 when it ends.  One line per test (PASS/FAIL/SKIP); a failure prints its
 traceback and the tails of its logs, and keeps its run directory.  The last
 line is "integration: N passed, N failed[, N skipped]"; exit status 1 if
-any test failed.
+any test failed.  Under CI=true a skip is a failure unless the test said
+the machine cannot do it (harness.unable()): a CI run without ZooKeeper,
+say, is red, not green with most tests skipped.
 
 A test function takes no arguments, or arguments by name: ens/ensemble/zk
 (harness.zk_ensemble()), run_dir/tmp (its run directory).  A module may set
@@ -101,8 +103,16 @@ def run_one(fn, mod, rdir, shared, timeout):
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         fn(**call_args(fn, rdir))
+    except harness.Unable as exc:
+        status, detail = "SKIP", str(exc)
     except harness.Skip as exc:
         status, detail = "SKIP", str(exc)
+        if harness.in_ci():
+            # Only what the machine cannot do may skip in CI (unable());
+            # a missing component or a broken precondition is a failure.
+            status = "FAIL"
+            detail = "skipped under CI=true (only harness.unable() may " \
+                "skip in CI): %s\n" % exc
     except harness.TestTimeout:
         status = "FAIL"
         detail = "timed out after %ss\n%s" % (timeout,

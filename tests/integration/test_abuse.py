@@ -24,7 +24,7 @@ import threading
 import time
 
 import harness
-from harness import Daemon, MiniZk, Skip, ZkError, wait_until, zk_root
+from harness import Daemon, MiniZk, ZkError, wait_until, zk_root
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 120
@@ -152,7 +152,8 @@ def test_thousands_of_connections():
     never waits, and the slots come back when the clients go."""
     total, maxc = 2000, 1000
     if _raise_nofile(total + 200) < total + 100:
-        raise Skip("RLIMIT_NOFILE too low for %d connections" % total)
+        harness.unable("raise RLIMIT_NOFILE to %d for %d connections"
+                       % (total + 100, total))
     d = Daemon(overrides={"socket": {"max_clients": maxc}}).start()
     mon = Monitor(d)
     mon.start()
@@ -529,7 +530,7 @@ def test_socket_mode_and_group():
         except KeyError:
             continue
     if gname is None:
-        raise Skip("no spare group to test socket.group with")
+        harness.unable("find a spare group to test socket.group with")
     d = Daemon(overrides={"socket": {"mode": "0640", "group": gname}})
     d.start()
     st = os.stat(d.socket_path)
@@ -575,7 +576,7 @@ def test_admin_needs_admin_uid():
     """With the socket open to all (0666), uid 65534 may query but FORCE
     and PUBLISH answer ERR EPERM; root may FORCE."""
     if os.geteuid() != 0:
-        raise Skip("needs root to setuid a child to 65534")
+        harness.unable("setuid a child to 65534 (needs root)")
     sock = os.path.join(_world_dir(), "b.sock")
     d = Daemon(overrides={"socket": {"path": sock, "mode": "0666",
                                      "admin_uids": [0]}})

@@ -18,7 +18,7 @@ import sys
 import time
 
 import harness
-from harness import BUILD, Daemon, Skip, wait_until
+from harness import BUILD, Daemon, require, wait_until
 
 ROOT = harness.ROOT
 CTL = BUILD / "breakerctl"
@@ -26,8 +26,8 @@ EXAMPLES = ROOT / "docs" / "examples"
 
 
 def _daemon(deps=("payments", "ledger")):
-    if not (BUILD / "breakerd").exists() or not CTL.exists():
-        raise Skip("breakerd or breakerctl not built")
+    require((BUILD / "breakerd").exists() and CTL.exists(),
+            "%s and %s" % (BUILD / "breakerd", CTL), "make")
     return Daemon("inst-a", deps=list(deps), zk=None).start()
 
 
@@ -146,8 +146,7 @@ def test_socket_from_environment():
 
 
 def test_unreachable_exits_3_quickly(run_dir):
-    if not CTL.exists():
-        raise Skip("breakerctl not built")
+    require(CTL.exists(), str(CTL), "make")
     for args in (["ping"], ["get", "payments"], ["allow", "payments"],
                  ["list"], ["watch", "payments"]):
         t0 = time.monotonic()
@@ -198,8 +197,7 @@ def test_watch_streams_until_interrupted():
 
 def test_shell_example():
     d = _daemon()
-    if shutil.which("socat") is None and shutil.which("nc") is None:
-        raise Skip("neither socat nor nc installed")
+    require(shutil.which("socat") or shutil.which("nc"), "socat or nc")
     e = dict(os.environ, BREAKERD_SOCKET=d.socket_path, BREAKERCTL=str(CTL))
     r = subprocess.run(["sh", str(EXAMPLES / "example.sh"), "payments"],
                        capture_output=True, text=True, timeout=20, env=e)
@@ -274,8 +272,7 @@ def test_c_example(run_dir):
     d = _daemon()
     cc = shutil.which("cc") or shutil.which("gcc")
     lib = BUILD / "libbreakerd_client.a"
-    if cc is None or not lib.exists():
-        raise Skip("no C compiler or client library")
+    require(cc and lib.exists(), "a C compiler and %s" % lib)
     exe = run_dir / "example"
     args = [cc, str(EXAMPLES / "example.c"), "-I" + str(ROOT / "include"),
             str(lib), "-lpthread", "-o", str(exe)]

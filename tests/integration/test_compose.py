@@ -17,8 +17,9 @@ import re
 import subprocess
 import sys
 
-from harness import (BUILD, ROOT, Client, FlakyService, Skip, run_dir,
-                     run_tool, spawn, wait_until, zk_ensemble, zk_root)
+from harness import (BUILD, ROOT, Client, FlakyService, require, run_dir,
+                     run_tool, spawn, unable, wait_until, zk_ensemble,
+                     zk_root)
 
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -54,7 +55,7 @@ def interpolate(text, env=None):
 def compose(env=None):
     """The interpolated compose file as a dict (needs python3-yaml)."""
     if yaml is None:
-        raise Skip("python3-yaml not importable (text checks still run)")
+        require(False, "python3-yaml (text checks still run)")
     doc = yaml.safe_load(interpolate(COMPOSE.read_text(), env))
     assert isinstance(doc, dict) and "services" in doc, "no services"
     return doc
@@ -241,7 +242,7 @@ def test_dockerfile_stages_and_runtime_libraries():
     # Every shared library of the built binaries comes from libc6 or one
     # of the runtime packages (or a package they depend on).
     if run_tool(["which", "dpkg"]).returncode != 0:
-        raise Skip("no dpkg")
+        unable("list package contents (no dpkg: not Debian)")
     allowed = RUNTIME_PKGS | {"libc6", "libevent-core-2.1-7"}
     # apt-get installs what a runtime package depends on with it (and so
     # on down): the closure of their Depends.

@@ -19,8 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import (BUILD, ROOT, ZK_JAR, Client, Skip, free_ports, run_tool,
-                     wait_until)
+from harness import (BUILD, ROOT, ZK_JAR, Client, Skip, free_ports, require,
+                     run_tool, wait_until)
 
 FLEET = ROOT / "scripts" / "fleet.sh"
 DRILL = ROOT / "scripts" / "drill.sh"
@@ -126,8 +126,8 @@ def test_usage_errors():
 
 
 def test_fleet_up_is_ready_and_idempotent():
-    if not ZK_JAR.exists():
-        raise Skip("ZooKeeper server not installed")
+    require(ZK_JAR.exists(), "ZooKeeper server (%s)" % ZK_JAR,
+            "run scripts/install-deps.sh")
     for exe in (BUILD / "breakerd", BUILD / "tools" / "flaky_service"):
         if not exe.exists():
             raise AssertionError("%s not built" % exe)

@@ -615,8 +615,14 @@ SAMPLE_TESTS = textwrap.dedent("""\
         time.sleep(0.2)
         assert 1 + 1 == 3, "arithmetic"
 
-    def test_skips():
+    def test_skip_plain():
         raise harness.Skip("no reason")
+
+    def test_skip_unable():
+        harness.unable("fly")
+
+    def test_skip_requires():
+        harness.require(False, "a unicorn", "install one")
 
     def test_times_out():
         p = harness.spawn(["sleep", "60"], name="sleeper")
@@ -635,17 +641,21 @@ def test_runner_reports(run_dir):
     sample = run_dir / "test_sample.py"
     sample.write_text(SAMPLE_TESTS % str(pidfile))
     runner = harness.ROOT / "tests" / "integration" / "run.py"
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
     r = subprocess.run([sys.executable, str(runner), "--dir",
                         str(run_dir / "out"), str(sample)],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, env=env)
     out = r.stdout
     assert r.returncode == 1, out
     lines = out.splitlines()
-    assert lines[-1] == "integration: 1 passed, 3 failed, 1 skipped", out
+    assert lines[-1] == "integration: 1 passed, 3 failed, 3 skipped", out
     assert any(ln.startswith("PASS test_passes (") for ln in lines), out
     assert "FAIL test_fails" in out and "arithmetic" in out
     assert "marker-from-failing-test" in out      # the log tail
-    assert "SKIP test_skips: no reason" in out
+    assert "SKIP test_skip_plain: no reason" in out
+    assert "SKIP test_skip_unable: this machine cannot: fly" in out
+    assert "SKIP test_skip_requires: required component missing: a unicorn " \
+        "(install one)" in out
     assert "FAIL test_times_out" in out and "timed out after 1" in out
     assert "FAIL test_sanitizer_marker" in out and "runtime error" in out
     # The timed-out test's process was killed.
@@ -659,16 +669,30 @@ def test_runner_reports(run_dir):
     # -k selects by substring.
     r = subprocess.run([sys.executable, str(runner), "-k", "passes",
                         "--dir", str(run_dir / "out2"), str(sample)],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0
     assert r.stdout.splitlines()[-1] == "integration: 1 passed, 0 failed"
+    # Under CI=true only what the machine cannot do may skip: a missing
+    # required component, or a plain Skip, fails the run.
+    r = subprocess.run([sys.executable, str(runner), "-k", "skip_",
+                        "--dir", str(run_dir / "out3"), str(sample)],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(env, CI="true"))
+    out = r.stdout
+    assert r.returncode == 1, out
+    assert "SKIP test_skip_unable: this machine cannot: fly" in out, out
+    assert "FAIL test_skip_requires" in out and "a unicorn" in out and \
+        "CI=true" in out, out
+    assert "FAIL test_skip_plain" in out and "no reason" in out, out
+    assert out.splitlines()[-1] == "integration: 0 passed, 2 failed, " \
+        "1 skipped", out
 
 
 def test_real_daemon_smoke():
     # The harness against the real binary: generated config accepted,
     # socket answers, SIGTERM exits 0.  Fleet behaviour is tested elsewhere.
-    if not (harness.BUILD / "breakerd").exists():
-        raise harness.Skip("%s not built" % (harness.BUILD / "breakerd"))
+    harness.require((harness.BUILD / "breakerd").exists(),
+                    str(harness.BUILD / "breakerd"), "make")
     d = Daemon("inst-smoke", deps=["payments", "ledger"])
     d.start()
     assert d.cmd("PING") == "OK PONG"

@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 import harness
-from harness import (Daemon, FlakyService, Proc, Skip, wait_until)
+from harness import (Daemon, FlakyService, Proc, require, unable,
+                     wait_until)
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 120
@@ -77,13 +78,13 @@ class NetNs:
 
     def create(self):
         if os.geteuid() != 0:
-            raise Skip("partition tests need root (ip netns)")
+            unable("create network namespaces (needs root)")
         if shutil.which("ip") is None:
-            raise Skip("partition tests need iproute2 (ip)")
+            require(False, "iproute2 (ip)")
         self.sweep()                          # leftovers of killed runs
         r = _ip("netns", "add", self.name, check=False)
         if r.returncode != 0:
-            raise Skip("ip netns add failed: %s" % r.stderr.strip())
+            unable("ip netns add: %s" % r.stderr.strip())
         self.made = True
         try:
             _ip("-n", self.name, "link", "set", "lo", "up")
@@ -93,7 +94,7 @@ class NetNs:
                        self.ns_dep_ip)
         except AssertionError as exc:
             self.destroy()
-            raise Skip("cannot set up veth pairs: %s" % exc)
+            unable("set up veth pairs: %s" % exc)
         return self
 
     def _pair(self, host, peer, host_ip, ns_ip):

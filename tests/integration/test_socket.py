@@ -11,7 +11,7 @@ import socket
 import tempfile
 import time
 
-from harness import Client, Daemon, Skip, wait_until
+from harness import Client, Daemon, unable, wait_until
 
 DEPS = ["payments", "ledger", "search"]
 
@@ -216,7 +216,7 @@ def test_watch_slow_subscriber_dropped():
 
 def test_eperm_for_non_admin():
     if os.getuid() != 0:
-        raise Skip("needs root to become uid 65534")
+        unable("become uid 65534 (needs root)")
     sdir = tempfile.mkdtemp(prefix="bd-perm-")
     try:
         os.chmod(sdir, 0o755)
