@@ -75,15 +75,10 @@ class LoggedFlaky(harness.FlakyService):
     """The flaky service with its per-request log file (-l)."""
 
     def start(self, timeout=10):
-        exe = harness._build_flaky()
-        self.port, self.cport = harness.free_ports(2)
         self.req_log = harness.current().run_dir / ("%s.requests" %
                                                     self.name)
-        args = [exe, "-p", self.port, "-c", self.cport, "-m", self.mode,
-                "-l", self.req_log]
-        self.proc = harness.Proc(args, name=self.name)
-        harness.wait_until(self._ready, timeout, 0.05, "flaky did not start")
-        return self.port
+        self.log_file = self.req_log
+        return super().start(timeout)
 
     def probes(self):
         """[(t_ms, instance)] of every request that carried the header,
@@ -690,32 +685,10 @@ def sanitized():
         return False
 
 
-def probe_intervals(probes, gap_ms):
-    """{instance: [[first, last], ...]}: an instance's probes closer than
-    gap_ms belong to one probing interval."""
-    out = {}
-    for t, inst in sorted(probes):
-        ivs = out.setdefault(inst, [])
-        if ivs and t - ivs[-1][1] <= gap_ms:
-            ivs[-1][1] = t
-        else:
-            ivs.append([t, t])
-    return out
-
-
-def find_overlaps(probes, gap_ms, margin_ms):
-    """Pairs ((inst, a, b), (inst2, a2, b2)) of probing intervals of two
-    instances that overlap by more than margin_ms."""
-    flat = sorted((a, b, inst) for inst, ivs in
-                  probe_intervals(probes, gap_ms).items() for a, b in ivs)
-    bad = []
-    for i, (a1, b1, n1) in enumerate(flat):
-        for a2, b2, n2 in flat[i + 1:]:
-            if a2 > b1:
-                break
-            if n1 != n2 and min(b1, b2) - max(a1, a2) > margin_ms:
-                bad.append(((n1, a1, b1), (n2, a2, b2)))
-    return bad
+# The prober rule lives in the harness: one function for chaos and for
+# tests/integration/test_partition.py.
+probe_intervals = harness.probe_intervals
+find_overlaps = harness.probe_overlaps
 
 
 def report(c, took, rdir):

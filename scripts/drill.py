@@ -604,9 +604,10 @@ def probers_in_turn(fleet, t_kill):
     # Leadership moves once, from the victim to one survivor: the log must
     # read victim..., successor... (a handover in between may add a step,
     # but no instance may come back after another one took over).
-    ok = len(order) == len(set(order))
+    # No probe at all proves nothing: the check fails rather than passes.
+    ok = bool(order) and len(order) == len(set(order))
     return ok, "probers in turn (flaky service log): %s" % (
-        " -> ".join(order) or "no probes seen")
+        " -> ".join(order) or "no probes seen: nothing shows who probed")
 
 
 def restart(fleet, tl, ck, victim, dep, state):

@@ -178,6 +178,70 @@ def free_port():
     return free_ports(1)[0]
 
 
+# A port is free when free_ports() checks it, and bound later by a child:
+# something else may take it in between.  Whatever starts a child on chosen
+# ports retries that many times on fresh ones when the child says so.
+PORT_ATTEMPTS = 3
+
+
+class PortInUse(AssertionError):
+    """A child could not bind a port chosen for it (taken meanwhile)."""
+
+
+def port_clash(log_text):
+    """Does a child's log say that it could not bind its port?"""
+    return "Address already in use" in log_text
+
+
+def on_free_ports(start, attempts=PORT_ATTEMPTS):
+    """Call start() (which chooses its ports with free_ports() and starts a
+    child on them) until no PortInUse: at most attempts times."""
+    for attempt in range(attempts):
+        try:
+            return start()
+        except PortInUse:
+            if attempt == attempts - 1:
+                raise
+
+
+# ---------------------------------------------------------------- probers
+
+def probe_intervals(probes, gap_ms):
+    """{instance: [[first_ms, last_ms], ...]} from [(t_ms, instance)]: an
+    instance's probes closer than gap_ms belong to one probing interval (a
+    single probe is an interval of length 0)."""
+    out = {}
+    for t, inst in sorted(probes):
+        ivs = out.setdefault(inst, [])
+        if ivs and t - ivs[-1][1] <= gap_ms:
+            ivs[-1][1] = t
+        else:
+            ivs.append([t, t])
+    return out
+
+
+def probe_overlaps(probes, gap_ms, margin_ms):
+    """The one rule "at most one instance probes a dependency at a time",
+    shared by the chaos checker and the partition tests.  probes is
+    [(t_ms, instance)] of one dependency's requests (filter out requests
+    the rule does not cover before calling).  Two probing intervals of
+    different instances are a violation unless one begins no earlier than
+    margin_ms (a request already on the wire at a handover) before the
+    other ends: so a single stray probe, or two 100 ms apart, inside
+    another instance's interval is caught.  Returns the pairs
+    ((inst, a, b), (inst2, a2, b2))."""
+    flat = sorted((a, b, inst) for inst, ivs in
+                  probe_intervals(probes, gap_ms).items() for a, b in ivs)
+    bad = []
+    for i, (a1, b1, n1) in enumerate(flat):
+        for a2, b2, n2 in flat[i + 1:]:
+            if a2 >= b1 - margin_ms:
+                break                 # sorted by start: none later overlaps
+            if n1 != n2 and a1 < b2 - margin_ms:
+                bad.append(((n1, a1, b1), (n2, a2, b2)))
+    return bad
+
+
 # ---------------------------------------------------------------- context
 
 class _Context:
@@ -536,7 +600,9 @@ class Daemon:
 
     def _ping(self):
         if not self.proc.alive():
-            raise AssertionError(
+            err = PortInUse if port_clash(tail(self.log_path, 30)) else \
+                AssertionError
+            raise err(
                 "%s exited with %s during start-up; log tail:\n%s" % (
                     self.name, self.proc.returncode(),
                     tail(self.log_path, 30)))
@@ -902,30 +968,50 @@ class FlakyService:
     f.port serves /health (and every path) by mode; f.cport is the control
     port.  Modes: ok, error, slow, hang, refuse."""
 
-    def __init__(self, mode="ok", slow_ms=None, name="flaky"):
+    def __init__(self, mode="ok", slow_ms=None, name="flaky",
+                 log_file=None):
         self.mode = mode
         self.slow_ms = slow_ms
         self.name = name
+        self.log_file = log_file      # -l: one line per request
         self.port = None
         self.cport = None
         self.proc = None
 
     def start(self, timeout=10):
-        """Start it and wait until the control port answers; returns port."""
+        """Start it and wait until the control port answers; returns port.
+        Ports are free when chosen but bound later by the child: if another
+        process took one meanwhile, it starts again on other ports."""
         exe = _build_flaky()
-        self.port, self.cport = free_ports(2)
+        for attempt in range(PORT_ATTEMPTS):
+            self.port, self.cport = free_ports(2)
+            args = self._args(exe)
+            self.proc = Proc(args, name=self.name)
+            try:
+                wait_until(self._ready, timeout, 0.05,
+                           "flaky_service did not start: %s" %
+                           self.proc.log_text())
+                return self.port
+            except PortInUse:
+                if attempt == PORT_ATTEMPTS - 1:
+                    raise
+
+    def _args(self, exe):
+        """The command line (subclasses add options)."""
         args = [exe, "-p", self.port, "-c", self.cport, "-m", self.mode]
         if self.slow_ms is not None:
             args += ["-s", self.slow_ms]
-        self.proc = Proc(args, name=self.name)
-        wait_until(self._ready, timeout, 0.05,
-                   "flaky_service did not start: %s" % self.proc.log_text())
-        return self.port
+        if self.log_file is not None:
+            args += ["-l", self.log_file]
+        return args
 
     def _ready(self):
         if not self.proc.alive():
-            raise AssertionError("flaky_service exited:\n" +
-                                 self.proc.log_text())
+            self.proc.wait(5)
+            text = self.proc.log_text()
+            if port_clash(text):
+                raise PortInUse("flaky_service: a port was taken:\n" + text)
+            raise AssertionError("flaky_service exited:\n" + text)
         try:
             self.stats()
             return True

@@ -374,9 +374,12 @@ HOSTILE_STATES = [
 
 
 def _parses_as(z, path, state):
+    """Does the znode hold a record of this state?  Garbage is "not yet",
+    the deep-nesting one included (json raises RecursionError on it)."""
     try:
         return json.loads(z.get(path)[0].decode()).get("state") == state
-    except (ValueError, UnicodeDecodeError, AttributeError):
+    except (ValueError, UnicodeDecodeError, AttributeError, TypeError,
+            RecursionError):
         return False
 
 
@@ -464,10 +467,8 @@ def test_hostile_override_records(ens):
 def test_hostile_votes_not_counted(ens):
     """Trip votes count against live membership (DESIGN.md): a vote znode
     named after no registered instance, or one whose record does not parse,
-    must not trip the fleet.  KNOWN BUG at the time of writing: the leader
-    counts every child of votes/ (src/fleet.c fleet_votes_done uses
-    r->nchildren), so two forged votes open the breaker of a healthy
-    fleet."""
+    must not trip the fleet (src/fleet.c fleet_votes_done counts only
+    children named after a live instance whose record decodes)."""
     a, b = _leader_pair(ens)
     c = Daemon("inst-c", zk=ens).start()
     wait_until(lambda: a.status().get("probe.payments.votes") == "0/3", 15,
@@ -478,8 +479,15 @@ def test_hostile_votes_not_counted(ens):
     with MiniZk(ens.host(1)) as z:
         z.create(votes + "mallory-1", good, ephemeral=True)
         z.create(votes + "mallory-2", good, ephemeral=True)
+        base = _metric(a, "breakerd_records_rejected_total", "payments")
         z.create(votes + "inst-b", b"\x00 not a vote", ephemeral=True)
-        time.sleep(2)
+        # Evidence that the leader counted after every forged vote was
+        # there: it read (and rejected) inst-b's, the one created last.
+        wait_until(lambda: _metric(a, "breakerd_records_rejected_total",
+                                   "payments") > base, 10,
+                   msg="the leader never read the votes")
+        wait_until(lambda: "votes/mallory-2 is no live instance's vote" in
+                   a.log_text(), 10, msg="mallory-2 never listed")
         s = a.state("payments")
         shown = a.status().get("probe.payments.votes")
     assert s["state"] == "CLOSED", \
@@ -491,15 +499,28 @@ def test_deleted_state_znode_is_recreated(ens):
     """Someone deletes <root>/deps/<dep>/state (an operator's cleanup, a
     hostile writer): the instances keep the last state, and the leader must
     be able to publish again (recreating the znode) rather than fail every
-    write, its own health-driven ones included, until leadership moves.
-    KNOWN BUG at the time of writing: PUBLISH answers `ERR EBUSY no node`
-    for ever (src/fleet.c fleet_publish_done re-reads but never creates)."""
+    write, its own health-driven ones included, until leadership moves
+    (src/fleet.c fleet_recreate: a fenced create of the last good record)."""
     a, b = _leader_pair(ens)
     ver = _publish(a, "OPEN")
     path = zk_root() + "/deps/payments/state"
+    marker = zk_root() + "/deps/payments/override"
+    base = {d.name: _metric(d, "breakerd_records_rejected_total", "payments")
+            for d in (a, b)}
     with MiniZk(ens.host(1)) as z:
         z.delete(path)
-    time.sleep(0.5)
+        # Evidence that both saw the deletion: ZooKeeper hands a session
+        # its watch events in order, so an instance that has rejected a
+        # garbage override written after the delete handled the delete.
+        if z.exists(marker):
+            z.set(marker, b"\x00 marker")
+        else:
+            z.create(marker, b"\x00 marker")
+        for d in (a, b):
+            wait_until(lambda d=d: _metric(
+                d, "breakerd_records_rejected_total", "payments") >
+                base[d.name], 10, msg="%s never saw the marker" % d.name)
+        z.delete(marker)
     for d in (a, b):
         s = d.state("payments")
         assert s["state"] == "OPEN" and int(s["version"]) >= ver, s
@@ -634,6 +655,10 @@ def test_zookeeper_acl_and_credential_secrecy(ens):
     with a.client() as c:
         shown = "\n".join(c.cmd_multi("STATUS") + c.cmd_multi("METRICS"))
     assert secret not in shown, "credential in STATUS/METRICS"
+    # The daemon's own command line (not the test runner's).
+    with open("/proc/%d/cmdline" % a.pid, "rb") as fp:
+        argv = fp.read().decode("utf-8", "replace")
+    assert "breakerd" in argv and str(a.config_path) in argv, argv
+    assert secret not in argv, "credential on the command line: %r" % argv
     assert a.stop() == 0
     assert secret not in a.log_text(), "credential in the daemon's log"
-    assert "breakerd:" + secret not in open("/proc/self/cmdline").read()

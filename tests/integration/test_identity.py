@@ -4,8 +4,6 @@ error (after waiting long enough for a killed predecessor's session to
 expire), and the first one is not disturbed.
 """
 
-import time
-
 from harness import Daemon, MiniZk, wait_until, zk_root
 
 SHARED_ENSEMBLE = True
@@ -21,9 +19,12 @@ def test_duplicate_instance_id_refused(ens):
     dup = Daemon("inst-a-dup", deps=DEPS, zk=ens,
                  overrides={"instance_id": "inst-a"})
     dup.start()
-    # While it waits, it has joined no election: only the first daemon's
-    # candidate node is there.
-    time.sleep(1.5)
+    # While it waits (it says so: it has seen the id taken), it has joined
+    # no election: only the first daemon's candidate node is there.
+    wait_until(lambda: 'membership: %s/instances/inst-a is held by session'
+               % zk_root() in dup.log_text(), 10,
+               msg="the duplicate never saw the id taken:\n" +
+               dup.log_text()[-2000:])
     with MiniZk(ens.host(1)) as z:
         kids = z.children("%s/deps/payments/election" % zk_root())
     assert len(kids) == 1, kids
@@ -33,8 +34,12 @@ def test_duplicate_instance_id_refused(ens):
     assert status is not None, "duplicate still running:\n" + dup.log_text()
     assert status != 0, status
     log = dup.log_text()
-    assert 'instance id "inst-a" is already registered' in log, log
-    assert "became leader" not in log, log
+    assert 'instance id "inst-a" is already registered by another live ' \
+        'session' in log, log
+    # The words a daemon logs when it leads (the first one did).
+    for lead in ("leader (owner checked)", "prober: payments: leading"):
+        assert lead in first.log_text(), lead
+        assert lead not in log, log
     # The first daemon is untouched: still registered, still answering.
     st = first.status()
     assert st.get("registered") == "1" and st.get("ready") == "1", st

@@ -386,10 +386,9 @@ def test_flaky_sigterm_exits_cleanly():
 
 def test_flaky_log_file(run_dir):
     log = run_dir / "requests.log"
-    exe = harness._build_flaky()
-    port, cport = harness.free_ports(2)
-    p = harness.spawn([exe, "-p", port, "-c", cport, "-l", log])
-    wait_until(lambda: _connects(cport), 5, 0.05, "control port")
+    f = harness.FlakyService(log_file=log)
+    port = f.start()
+    p = f.proc
     for inst in ("a", "b"):
         req = urllib.request.Request("http://127.0.0.1:%d/h" % port,
                                      headers={"X-Breakerd-Instance": inst})
@@ -702,3 +701,30 @@ def test_real_daemon_smoke():
                                                             "payments"]
     assert d.state("payments")["dep"] == "payments"
     assert d.stop() == 0
+
+
+def test_flaky_retries_a_taken_port():
+    """A port free when chosen but taken before flaky_service binds it:
+    the harness starts it again on other ports instead of failing."""
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    taken = busy.getsockname()[1]
+    real, calls = harness.free_ports, []
+
+    def first_taken(n=1, consecutive=False):
+        calls.append(n)
+        if len(calls) == 1:
+            return [taken] + real(n - 1)
+        return real(n, consecutive)
+    harness.free_ports = first_taken
+    try:
+        f = harness.FlakyService()
+        port = f.start()
+    finally:
+        harness.free_ports = real
+        busy.close()
+    assert len(calls) == 2, calls
+    assert port != taken and f.get()[0] == 200
+    assert "Address already in use" in harness.tail(
+        harness.run_dir() / "flaky.log")

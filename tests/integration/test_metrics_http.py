@@ -4,7 +4,7 @@ metrics_address) serves the same text as METRICS on the socket."""
 import urllib.error
 import urllib.request
 
-from harness import Daemon, free_port
+from harness import Daemon, free_port, on_free_ports
 
 
 def _get(url, method="GET"):
@@ -17,9 +17,14 @@ def _get(url, method="GET"):
 
 
 def test_metrics_over_http():
-    port = free_port()
-    d = Daemon("inst-a", deps=["payments"],
-               overrides={"metrics_port": port}).start()
+    def start():
+        port = free_port()
+        d = Daemon("inst-a", deps=["payments"],
+                   overrides={"metrics_port": port}).start()
+        return port, d
+    # The port is free when chosen; the daemon binds it later (and exits
+    # if something took it meanwhile): retried on a fresh port.
+    port, d = on_free_ports(start)
     for _ in range(3):
         assert d.cmd("REPORT payments fail 5") == "OK"
     code, ctype, body = _get("http://127.0.0.1:%d/metrics" % port)

@@ -276,31 +276,14 @@ def _leads(d, dep="payments"):
 
 
 def probe_intervals(recent):
-    """{instance: [[first_ms, last_ms], ...]} from the flaky service's
-    request log: consecutive probes of one instance closer than
-    PROBE_GAP_MS form one interval."""
-    out = {}
-    for r in sorted(recent, key=lambda r: r["t_ms"]):
-        inst = r.get("instance") or "-"
-        ivs = out.setdefault(inst, [])
-        if ivs and r["t_ms"] - ivs[-1][1] <= PROBE_GAP_MS:
-            ivs[-1][1] = r["t_ms"]
-        else:
-            ivs.append([r["t_ms"], r["t_ms"]])
-    return out
+    """[(t_ms, instance)] of the flaky service's request log (recent)."""
+    return [(r["t_ms"], r.get("instance") or "-") for r in recent]
 
 
-def overlaps(intervals, margin=INFLIGHT_MS):
-    """Pairs of probing intervals of different instances that overlap by
-    more than margin ms."""
-    flat = [(a, b, inst) for inst, ivs in intervals.items()
-            for a, b in ivs]
-    bad = []
-    for i, (a1, b1, n1) in enumerate(flat):
-        for a2, b2, n2 in flat[i + 1:]:
-            if n1 != n2 and min(b1, b2) - max(a1, a2) > margin:
-                bad.append(((n1, a1, b1), (n2, a2, b2)))
-    return bad
+def overlaps(probes, margin=INFLIGHT_MS):
+    """Pairs of probing intervals of different instances that overlap
+    (the harness's rule, shared with the chaos checker)."""
+    return harness.probe_overlaps(probes, PROBE_GAP_MS, margin)
 
 
 def test_cut_leader_fences_itself(ens):

@@ -139,8 +139,11 @@ def test_leader_killed_during_half_open(ens):
     _wait_all(rest, "CLOSED", 40, "after the leader died")
     assert list(f.stats()["by_instance"]) == [new.name], f.stats()
     assert _transitions(new, r"HALF_OPEN -> CLOSED \(probe 3/3 ok\)")
-    # Nobody is left (or goes back) in HALF_OPEN.
-    time.sleep(1)
+    # Nobody is left (or goes back) in HALF_OPEN: checked once the leader
+    # has run two more health checks (every 500 ms) after closing.
+    seen = f.stats()["total"]
+    wait_until(lambda: f.stats()["total"] >= seen + 2, 10, 0.1,
+               "no health checks after CLOSED")
     assert _states(rest) == ["CLOSED"] * len(rest)
 
 
@@ -159,14 +162,16 @@ def test_votes_below_and_at_quorum(ens):
     cfg["breaker"].update({"window": "count", "window_size": 10,
                            "minimum_calls": 5, "failure_rate_pct": 50})
     ds = _fleet(ens, cfg)
-    _wait_leader(ds)
+    leader = _wait_leader(ds)
     a, b, c = ds
     _wait_all(ds, "CLOSED", 10)
 
-    # One vote of three, min_votes 2: a opens locally, the fleet stays.
+    # One vote of three, min_votes 2: a opens locally, the fleet stays
+    # (checked once the leader has counted that vote).
     _report_failures(a)
     assert a.state(DEP)["state"] == "OPEN"
-    time.sleep(1.5)
+    wait_until(lambda: leader.status().get("probe.%s.votes" % DEP) ==
+               "1/3", 10, 0.1, "the leader never counted a's vote")
     assert b.state(DEP)["state"] == "CLOSED"
     assert c.state(DEP)["state"] == "CLOSED"
     assert a.state(DEP)["state"] == "OPEN"

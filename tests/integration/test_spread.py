@@ -53,14 +53,14 @@ def test_leadership_spreads(ens):
         ds.append(d)
     t0 = time.monotonic()
     deadline = t0 + 30
-    spread = None
+    spread = placed = None
     while time.monotonic() < deadline:
         sts = _check_no_double(ds)
         lead = _leads(sts)
         counts = {n: sum(1 for v in lead.values() if n in v) for n in sts}
         if (all(len(v) == 1 for v in lead.values())
                 and all(1 <= c <= 3 for c in counts.values())):
-            spread = counts
+            spread, placed = counts, lead
             break
         time.sleep(0.1)
     assert spread is not None, "not spread after 30 s: %r" % counts
@@ -70,9 +70,12 @@ def test_leadership_spreads(ens):
         assert st["fair_share"] == "2", st
         assert st["leading"] == str(spread[d.name]), (d.name, st)
         assert st["live_instances"] == "3", st
-    # Hysteresis: it stays where it is (no flapping).
+    # Hysteresis: every dependency stays with the instance it went to (no
+    # flapping), polled for 2 s.
     for _ in range(20):
-        _check_no_double(ds)
+        now = _leads(_check_no_double(ds))
+        assert now == placed, "leadership moved after the spread: %r -> " \
+            "%r" % (placed, now)
         time.sleep(0.1)
     for dep in DEPS:
         want = "OPEN" if dep == "dep-0" else "CLOSED"
@@ -81,8 +84,7 @@ def test_leadership_spreads(ens):
             assert st["state"] == want, (d.name, dep, st)
             assert st["authority"] == "authoritative", (d.name, dep, st)
     final = _leads({d.name: d.status() for d in ds})
-    assert {n: sum(1 for v in final.values() if n in v)
-            for n in spread} == spread, (final, spread)
+    assert final == placed, (final, placed)
     # The handovers are logged by the instance that gave them up.
     assert "handing leadership over" in a.log_text()
     # The new leaders publish: a dep led by inst-b or inst-c accepts it.

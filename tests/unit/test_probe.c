@@ -508,11 +508,43 @@ test_prober_votes_and_override(void)
 	prober_teardown();
 }
 
+/* Connect to 127.0.0.1:port: does anything listen there? */
+static bool
+port_listens(uint16_t port)
+{
+	struct sockaddr_in sin;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), rc;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	rc = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+	close(fd);
+	return rc == 0;
+}
+
+/*
+ * The tests above leave nothing to run: no event is active, freeing the
+ * test server removes its listener from the loop and closes its port
+ * (LeakSanitizer, in the sanitize suite, checks the memory).
+ */
 static void
 test_teardown(void)
 {
+	int added;
+
 	setup();
+	CU_ASSERT_TRUE(port_listens(http_port));
+	CU_ASSERT_EQUAL(
+	    event_base_get_num_events(base, EVENT_BASE_COUNT_ACTIVE), 0);
+	added = event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED);
 	evhttp_free(server);
+	server = NULL;
+	CU_ASSERT_EQUAL(
+	    event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED), added - 1);
+	CU_ASSERT_FALSE(port_listens(http_port));
 	event_base_free(base);
 	base = NULL;
 }
