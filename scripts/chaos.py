@@ -13,10 +13,15 @@ leaders (SIGKILL or SIGTERM) and other instances and restarts them, pauses
 leaders (SIGSTOP for up to 3 s, then SIGCONT), restarts an instance under
 a wall clock two hours ahead or behind (libfaketime), kills,
 pauses and restarts ZooKeeper servers (never more than one of three down,
-except the "quorum loss" phase that takes two down for a few seconds),
-switches dependencies into outages (error, hang, refuse, slow) and
-PUBLISHes states on the leaders.  Then everything heals, each dependency's
-leader publishes CLOSED, and the checker verifies:
+except the "quorum loss" phase that takes two down for 3-5 s),
+switches dependencies into outages (error, hang, refuse, slow),
+PUBLISHes states on the leaders and FORCEs overrides (open for 2-4 s,
+sometimes removed early with FORCE auto) on any instance; every PUBLISH
+and FORCE goes right after a STATUS on the same connection, which shows
+the lease it was taken with.  A sampler polls every instance's STATUS four
+times a second.  Then everything heals, each dependency's leader publishes
+CLOSED, and the checker verifies (the RULES table; the first two and
+"converge" are checked while the run goes on):
 
   versions   the fleet version seen by one daemon process (one connection
              history per pid) never goes backwards;
@@ -26,13 +31,31 @@ leader publishes CLOSED, and the checker verifies:
              instance, probes closer than --probe-gap ms form a probing
              interval; intervals of different instances may not overlap
              by more than --inflight ms (a request already on the wire);
-  converge   after the last fault heals every instance reports the same
-             state and version, authoritative, within --converge seconds;
+  converge   after the last fault heals every instance reports the state
+             published last (CLOSED) and its version, authoritative,
+             within --converge seconds;
   crashes    no daemon exited unless we killed it; a SIGTERM exits 0; no
              sanitizer report or "fatal" in any daemon log;
   memory     RSS of every daemon process that lived --rss-min-life s, at
              its end vs 3 s after its start, within --rss-slack-kb plus
-             25 % of the start.
+             25 % of the start;
+  allow_agrees      ALLOW answers what GET says (GET, ALLOW, GET of one
+             dependency back to back showing one view);
+  allow_after_open  no ALLOW later than --propagation ms after the fleet
+             committed OPEN (PUBLISH OK) or FORCED_OPEN (FORCE OK, until
+             its ttl or FORCE auto), from an instance still authoritative;
+  two_leaders  never two instances leading one dependency (with a lease)
+             at the same time in STATUS;
+  lease      PUBLISH/FORCE answered OK only with a valid lease (PUBLISH:
+             by the leader), never while the ensemble has no quorum;
+  liveness   every dependency has a leader again within --failover ms of
+             each fault or heal that can move leadership;
+  stale      no instance answers authoritative later than --stale-bound ms
+             after the ensemble lost its quorum;
+  same_state the same dependency and version means the same state on
+             every instance (for versions published OPEN or HALF_OPEN);
+  latency    every query is answered within --latency ms unless its daemon
+             was paused or stopped meanwhile.
 
 It prints a report (faults injected by kind, answers checked, probes
 checked, violations) and exits 1 on any violation, 0 otherwise.  The run
@@ -41,6 +64,7 @@ failure or with --keep.  Python 3 standard library only.
 """
 
 import argparse
+import bisect
 import collections
 import json
 import random
@@ -62,6 +86,9 @@ STATES = {"CLOSED", "OPEN", "HALF_OPEN", "FORCED_OPEN", "DISABLED",
           "METRICS_ONLY"}
 AUTHS = {"authoritative", "stale", "local"}
 HEALTH_MS = 200
+# Faults that do not move leadership (the liveness rule ignores them).
+QUIET_FAULTS = ("dep_outage", "publish", "force")
+TRIPLE_MS = 250
 BAD_MARKERS = harness._BAD_LOG_MARKERS + ("fatal",)
 
 
@@ -121,6 +148,13 @@ class History:
 
     def __init__(self):
         self.answers = []         # (inst, pid, t_ms, dep, state, ver, auth)
+        self.allows = []          # (inst, pid, t_ms, dep, verdict, state)
+        self.triples = []         # (inst, t_ms, dep, GET view, ALLOW answer)
+        self.lat = []             # (inst, t0, t1, line, excused)
+        self.polls = []           # (inst, t0, t1, {deps led with a lease})
+        self.writes = []          # PUBLISH/FORCE: see Chaos.admin()
+        self.quorum_lost = []     # [t_lost, t_heal_begins] windows
+        self.disturb = []         # t_ms of faults and heals that move leaders
         self.bad = []             # violation strings
         self.counts = collections.Counter()
         self.faults = collections.Counter()
@@ -178,6 +212,7 @@ class Hammer(threading.Thread):
         except (OSError, AssertionError):
             self._lost(epoch, "STATUS")
             return
+        self.prev = []                    # the last answers on this connection
         while not self.stop.is_set():
             line = self._request()
             epoch = self.inst.epoch       # a pause or stop meanwhile excuses
@@ -190,6 +225,9 @@ class Hammer(threading.Thread):
             if reply is None:
                 self._lost(epoch, line)
                 return
+            excused = self.inst.epoch != epoch or self.inst.paused
+            self.hist.lat.append((self.inst.name, t0, now_ms(), line,
+                                  excused))
             self._check(pid, t0, line, reply)
             time.sleep(self.period)
 
@@ -203,6 +241,21 @@ class Hammer(threading.Thread):
         fail = self.chaos.outage.get(dep) and self.rng.random() < 0.8
         return "REPORT %s %s %d" % (dep, "fail" if fail else "ok",
                                     self.rng.randrange(1, 50))
+
+    def _triple(self, t0, ans):
+        """GET d, ALLOW d, GET d back to back on this connection, the two
+        GETs showing one view within TRIPLE_MS: the ALLOW was decided on
+        that view (nothing else reached this instance's local breaker in
+        between: this thread is the only one that REPORTs to it)."""
+        self.prev = (self.prev + [(t0, ans)])[-3:]
+        if len(self.prev) < 3:
+            return
+        (ta, a), (_, b), (tc, c) = self.prev
+        if a[0] == "GET" and b[0] == "ALLOW" and c[0] == "GET" and \
+                a[1] == b[1] == c[1] and a[2] == c[2] and \
+                tc - ta <= TRIPLE_MS:
+            self.hist.triples.append((self.inst.name, ta, a[1], a[2],
+                                      b[2]))
 
     def _lost(self, epoch, line):
         """No answer: fine if the daemon was stopped meanwhile."""
@@ -233,16 +286,65 @@ class Hammer(threading.Thread):
                 return
             h.answers.append((self.inst.name, pid, t0, w[1], w[2],
                               int(w[3]), w[4]))
+            self._triple(t0, ("GET", w[1], (w[2], int(w[3]), w[4])))
         elif cmd == "ALLOW":
             ok = (len(w) == 2 and w[1] == "ALLOW") or \
                 (len(w) == 3 and w[1] == "DENY" and w[2] in STATES)
             if not ok:
                 h.violation("answers", "%s: bad ALLOW reply %r" % (
                     self.inst.name, reply))
+                return
+            h.allows.append((self.inst.name, pid, t0, line.split()[1], w[1],
+                             w[2] if len(w) == 3 else None))
+            self._triple(t0, ("ALLOW", line.split()[1],
+                              (w[1], w[2] if len(w) == 3 else None)))
             h.counts["allow_" + w[1].lower()] += 1
-        elif reply != "OK":
-            h.violation("answers", "%s: bad REPORT reply %r" % (
-                self.inst.name, reply))
+        else:
+            self._triple(t0, ("REPORT", line.split()[1], None))
+            if reply != "OK":
+                h.violation("answers", "%s: bad REPORT reply %r" % (
+                    self.inst.name, reply))
+
+
+class Sampler(threading.Thread):
+    """Polls every running instance's STATUS a few times a second: which
+    dependencies it leads while its lease is valid (lease_ms_left > 0),
+    for the two-leaders and liveness rules."""
+
+    def __init__(self, chaos, period=0.25):
+        super().__init__(daemon=True, name="sampler")
+        self.chaos = chaos
+        self.period = period
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            for inst in self.chaos.insts:
+                self.poll(inst)
+            time.sleep(self.period)
+
+    def poll(self, inst):
+        if not inst.up or inst.paused:
+            return
+        epoch, t0 = inst.epoch, now_ms()
+        try:
+            with harness.Client(inst.d.socket_path, timeout=1) as c:
+                lines = c.cmd_multi("STATUS")
+        except (OSError, AssertionError):
+            return
+        t1 = now_ms()
+        if inst.epoch != epoch:
+            return                   # stopped or paused meanwhile
+        st = dict(ln.split("=", 1) for ln in lines[1:-1] if "=" in ln)
+        self.chaos.h.polls.append((inst.name, t0, t1, led_with_lease(st)))
+
+
+def led_with_lease(status):
+    """The dependencies a STATUS says this instance leads with a lease."""
+    if int(status.get("lease_ms_left", "0") or 0) <= 0:
+        return frozenset()
+    return frozenset(k[7:] for k, v in status.items()
+                     if k.startswith("leader.") and v == "1")
 
 
 # ---------------------------------------------------------------- the run
@@ -255,6 +357,7 @@ class Chaos:
         self.outage = {}
         self.pending = []         # (due_ms, fn, text): heals to do
         self.zk_down = set()
+        self.forced = {}          # dep -> an override of ours is in force
         self.insts = []
         self.flaky = {}
         self.ens = None
@@ -366,6 +469,7 @@ class Chaos:
             if force or now_ms() >= due:
                 fn()
                 self.h.event("heal: " + text)
+                self.h.disturb.append(now_ms())
             else:
                 keep.append((due, fn, text))
         self.pending = keep
@@ -462,8 +566,14 @@ class Chaos:
         for n in ns:
             self.ens.kill(n)
             self.zk_down.add(n)
-        self.later(self.rng.uniform(1.5, 3.0), lambda: self._zk_up(ns),
-                   "restart zk%s" % ns)
+        window = [now_ms(), None]
+        self.h.quorum_lost.append(window)
+
+        def heal():
+            window[1] = now_ms()
+            self._zk_up(ns)
+        # Long enough for the stale rule to see every instance cut off.
+        self.later(self.rng.uniform(3.0, 5.0), heal, "restart zk%s" % ns)
         self.h.event("SIGKILL zk%s (quorum lost)" % ns)
         return "zk_quorum_loss"
 
@@ -504,21 +614,85 @@ class Chaos:
         if inst is None:
             return False
         st = self.rng.choice(("OPEN", "CLOSED", "HALF_OPEN", "OPEN"))
-        try:
-            r = inst.d.cmd("PUBLISH %s %s chaos" % (dep, st), timeout=10)
-        except (OSError, AssertionError) as exc:
-            r = "no answer: %s" % exc
+        r = self.admin(inst, "PUBLISH", dep, "%s chaos" % st, state=st)
         self.h.counts["publish_" + (r.split()[1] if r.startswith("ERR")
                                     else "ok" if r.startswith("OK")
                                     else "lost")] += 1
         self.h.event("PUBLISH %s %s on %s -> %s" % (dep, st, inst.name, r))
         return "publish"
 
+    def f_force(self):
+        """An operator's override on any instance: FORCE open for a few
+        seconds (it expires by itself), sometimes removed early with FORCE
+        auto."""
+        dep = self.rng.choice(DEPS)
+        cand = [i for i in self.insts if i.up and not i.paused]
+        if not cand or self.forced.get(dep):
+            return False
+        inst = self.rng.choice(cand)
+        ttl = self.rng.randint(2, 4)
+        r = self.admin(inst, "FORCE", dep, "open %d chaos" % ttl,
+                       state="FORCED_OPEN", ttl_ms=ttl * 1000)
+        self.h.counts["force_" + ("ok" if r.startswith("OK") else
+                                  r.split()[1] if r.startswith("ERR")
+                                  else "lost")] += 1
+        self.h.event("FORCE %s open %d on %s -> %s" % (dep, ttl, inst.name,
+                                                       r))
+        if not r.startswith("OK"):
+            return "force_failed"
+        self.forced[dep] = True
+
+        def unforce():
+            live = [i for i in self.insts if i.up and not i.paused]
+            if live and self.rng.random() < 0.5:
+                r2 = self.admin(self.rng.choice(live), "FORCE", dep,
+                                "auto", state="AUTO")
+                self.h.event("FORCE %s auto -> %s" % (dep, r2))
+            self.forced[dep] = False
+        self.later(self.rng.uniform(1.0, ttl + 1.0), unforce,
+                   "override of %s over" % dep)
+        return "force_open"
+
+    def admin(self, inst, cmd, dep, args, state=None, ttl_ms=None):
+        """Send cmd (PUBLISH or FORCE) right after a STATUS on the same
+        connection: the daemon handles both lines in one read, so the
+        STATUS shows the lease the command was taken with.  Records the
+        write for the lease, commit and override rules; returns the
+        reply."""
+        line = "%s %s %s" % (cmd, dep, args)
+        w = {"cmd": cmd, "inst": inst.name, "dep": dep, "state": state,
+             "ttl_ms": ttl_ms, "t0": now_ms(), "t1": None, "reply": None,
+             "lease_ms": None, "leader": None}
+        try:
+            with harness.Client(inst.d.socket_path, timeout=10) as c:
+                c.send_raw("STATUS\n%s\n" % line)
+                lines = []
+                while True:
+                    ln = c.readline()
+                    if ln is None:
+                        raise OSError("no STATUS")
+                    lines.append(ln)
+                    if ln == "END":
+                        break
+                st = dict(ln.split("=", 1) for ln in lines[1:-1]
+                          if "=" in ln)
+                w["lease_ms"] = int(st.get("lease_ms_left", "0") or 0)
+                w["leader"] = st.get("leader.%s" % dep) == "1"
+                r = c.readline()
+                if r is None:
+                    raise OSError("no reply")
+        except OSError as exc:
+            r = "no answer: %s" % exc
+        w["t1"], w["reply"] = now_ms(), r
+        self.h.writes.append(w)
+        return r
+
     def fault_loop(self):
         kinds = [(self.f_kill_leader, 3), (self.f_restart, 2),
                  (self.f_pause_leader, 1.5), (self.f_clock_skew, 1.5),
                  (self.f_zk_kill, 3), (self.f_quorum_loss, 0.5),
-                 (self.f_outage, 3), (self.f_publish, 3)]
+                 (self.f_outage, 3), (self.f_publish, 3),
+                 (self.f_force, 1.5)]
         fns = [k for k, _ in kinds]
         weights = [w for _, w in kinds]
         t_end = now_ms() + self.o.duration * 1000
@@ -529,6 +703,8 @@ class Chaos:
             what = fn()
             if what:
                 self.h.faults[what] += 1
+                if not what.startswith(QUIET_FAULTS):
+                    self.h.disturb.append(now_ms())
             time.sleep(self.rng.uniform(0.5, 2.0))
 
     # ---- the end
@@ -554,11 +730,8 @@ class Chaos:
             while time.monotonic() < deadline:
                 inst = self.leader_of(dep)
                 if inst is not None:
-                    try:
-                        r = inst.d.cmd("PUBLISH %s CLOSED chaos-final" % dep,
-                                       timeout=10)
-                    except (OSError, AssertionError):
-                        r = ""
+                    r = self.admin(inst, "PUBLISH", dep, "CLOSED chaos-final",
+                                   state="CLOSED")
                     if r.startswith("OK "):
                         out[dep] = int(r.split()[1])
                         break
@@ -585,20 +758,10 @@ class Chaos:
                                            s["authority"])
             return v
 
-        def same(v):
-            if v is None:
-                return False
-            for dep in DEPS:
-                vs = {v[(i.name, dep)] for i in self.insts}
-                if len(vs) != 1:
-                    return False
-                st, ver, auth = vs.pop()
-                if auth != "authoritative" or ver < published.get(dep, 0):
-                    return False
-            return True
+        names = [i.name for i in self.insts]
         while time.monotonic() - t0 < self.o.converge:
             last = views()
-            if same(last):
+            if converged(last, names, published):
                 took = time.monotonic() - t0
                 self.h.counts["converge_ms"] = int(took * 1000)
                 return took
@@ -617,6 +780,11 @@ class Chaos:
             self.ens.stop()
 
     # ---- checks
+
+    def check_all(self):
+        """Every rule of the RULES table, in order."""
+        for name in RULES:
+            RULES[name][0](self)
 
     def check_versions(self):
         seen = {}
@@ -685,6 +853,279 @@ def sanitized():
         return False
 
 
+# ---------------------------------------------------------------- rules
+#
+# The history checker: RULES maps a rule's name to (function, promise).
+# Each function reads the History of a finished run (c.h) and the bounds
+# (c.o), and calls c.h.violation(name, text) for every breach.  To add a
+# rule: write check_<name>(c), add it to RULES, and add a self-test in
+# tests/integration/test_chaos.py that injects a violation and sees it
+# caught (test_chaos checks that every rule has one, and that each
+# self-test fails with its rule disabled).
+
+def _gets(h):
+    """{(inst, pid, dep): ([t_ms], [GET answer])} in time order."""
+    idx = {}
+    for a in sorted(h.answers, key=lambda a: a[2]):
+        ts, xs = idx.setdefault((a[0], a[1], a[3]), ([], []))
+        ts.append(a[2])
+        xs.append(a)
+    return idx
+
+
+def _next_get(idx, inst, pid, dep, t):
+    """This process's first GET answer for dep sent after t (or None)."""
+    e = idx.get((inst, pid, dep))
+    if not e:
+        return None
+    i = bisect.bisect_right(e[0], t)
+    return e[1][i] if i < len(e[1]) else None
+
+
+def _ok_writes(h, cmd, state=None):
+    return [w for w in h.writes if w["cmd"] == cmd and
+            (w["reply"] or "").startswith("OK") and
+            (state is None or w["state"] == state)]
+
+
+def check_versions(c):
+    c.check_versions()
+
+
+def check_probers(c):
+    c.check_probes()
+
+
+def check_crashes(c):
+    c.check_logs()
+
+
+def check_memory(c):
+    c.check_rss()
+
+
+def check_allow_agrees(c):
+    """ALLOW answers what GET says: decided on one view (GET d, ALLOW d,
+    GET d back to back, same view), OPEN and FORCED_OPEN deny naming the
+    state, CLOSED / DISABLED / METRICS_ONLY allow, HALF_OPEN may do
+    either, and a DENY names the state GET showed."""
+    for inst, t, dep, (st, ver, auth), (verdict, dstate) in c.h.triples:
+        c.h.counts["allow_triples"] += 1
+        if verdict == "DENY" and dstate != st:
+            bad = "DENY %s" % dstate
+        elif st in ("OPEN", "FORCED_OPEN") and verdict != "DENY":
+            bad = verdict
+        elif st in ("CLOSED", "DISABLED", "METRICS_ONLY") and \
+                verdict != "ALLOW":
+            bad = "%s %s" % (verdict, dstate)
+        else:
+            continue
+        c.h.violation("allow_agrees", "%s %s at t=%.0f: GET said %s v%d "
+                      "%s, ALLOW answered %s" % (inst, dep, t, st, ver,
+                                                 auth, bad))
+
+
+def check_allow_after_open(c):
+    """No ALLOW for a dependency later than --propagation ms after the
+    fleet committed OPEN (a PUBLISH OPEN answered OK) or FORCED_OPEN (a
+    FORCE open answered OK, until its ttl or a FORCE auto) for it, from
+    an instance whose next GET shows it authoritative yet without a newer
+    fleet version (a cut-off instance answers from what it knew)."""
+    h, prop = c.h, c.o.propagation
+    idx = _gets(h)
+    opens = [(w["dep"], int(w["reply"].split()[1]), w["t1"])
+             for w in _ok_writes(h, "PUBLISH", "OPEN")]
+    forces = []
+    for w in _ok_writes(h, "FORCE", "FORCED_OPEN"):
+        end = w["t0"] + w["ttl_ms"] - 200
+        for w2 in h.writes:
+            if w2["cmd"] == "FORCE" and w2["dep"] == w["dep"] and \
+                    w2["state"] == "AUTO" and w2["t0"] > w["t0"]:
+                end = min(end, w2["t0"])
+        forces.append((w["dep"], w["t1"], end))
+    for inst, pid, t, dep, verdict, _ in h.allows:
+        if verdict != "ALLOW":
+            continue
+        nxt = None
+        for d, ver, t1 in opens:
+            if d != dep or t < t1 + prop:
+                continue
+            nxt = nxt or _next_get(idx, inst, pid, dep, t)
+            if nxt and nxt[6] == "authoritative" and nxt[5] <= ver:
+                c.h.violation("allow_after_open", "%s ALLOW %s at t=%.0f, "
+                              "%.0f ms after OPEN v%d was committed; its "
+                              "next GET: %s v%d %s" % (
+                                  inst, dep, t, t - t1, ver, nxt[4], nxt[5],
+                                  nxt[6]))
+        for d, t1, end in forces:
+            if d != dep or not t1 + prop <= t < end:
+                continue
+            nxt = nxt or _next_get(idx, inst, pid, dep, t)
+            if nxt and nxt[6] == "authoritative" and nxt[2] < end:
+                c.h.violation("allow_after_open", "%s ALLOW %s at t=%.0f, "
+                              "%.0f ms into a FORCE open; its next GET: %s "
+                              "v%d %s" % (inst, dep, t, t - t1, nxt[4],
+                                          nxt[5], nxt[6]))
+
+
+def check_two_leaders(c):
+    """Never two leaders of one dependency at once (in STATUS, with a
+    valid lease): no instance claims it between two polls of another
+    instance, less than a second apart, that both claim it."""
+    by = collections.defaultdict(list)
+    for inst, t0, t1, led in sorted(c.h.polls, key=lambda p: p[1]):
+        by[inst].append((t0, t1, led))
+    for a, polls in by.items():
+        for (p0, p1, pled), (q0, q1, qled) in zip(polls, polls[1:]):
+            if q0 - p1 > 1000:
+                continue
+            for dep in pled & qled:
+                for b, bpolls in by.items():
+                    if b == a:
+                        continue
+                    for r0, r1, rled in bpolls:
+                        if r0 > p1 and r1 < q0 and dep in rled:
+                            c.h.violation("two_leaders", "%s led %s at "
+                                          "t=%.0f and t=%.0f, %s at t=%.0f"
+                                          % (a, dep, p1, q0, b, r0))
+
+
+def check_lease(c):
+    """A PUBLISH or FORCE is answered OK only by a daemon that held a
+    valid lease when it took the request (the STATUS just before it on
+    the same connection; PUBLISH: and led the dependency), and never
+    while the ensemble had no quorum."""
+    for w in c.h.writes:
+        if not (w["reply"] or "").startswith("OK"):
+            continue
+        c.h.counts["writes_ok"] += 1
+        why = None
+        if w["lease_ms"] is not None and w["lease_ms"] <= 0:
+            why = "without a lease (lease_ms_left=0)"
+        elif w["cmd"] == "PUBLISH" and w["leader"] is False:
+            why = "by a non-leader"
+        for lo, hi in c.h.quorum_lost:
+            if lo < w["t0"] and (hi is None or w["t1"] < hi):
+                why = "while the ensemble had no quorum"
+        if why:
+            c.h.violation("lease", "%s %s %s answered %r %s (t=%.0f)" % (
+                w["inst"], w["cmd"], w["dep"], w["reply"], why, w["t0"]))
+
+
+def check_liveness(c):
+    """Every dependency has a leader (with a lease) again within
+    --failover ms after each fault or heal that can move leadership, when
+    nothing else disturbs the fleet for that long."""
+    polls = c.h.polls
+    if not polls:
+        return
+    end = max(p[2] for p in polls)
+    marks = sorted(c.h.disturb) + [end]
+    bound = c.o.failover
+    for e, nxt in zip(marks, marks[1:]):
+        if nxt - e <= bound + 1000:
+            continue
+        c.h.counts["liveness_checked"] += 1
+        for dep in DEPS:
+            if not any(dep in led and e <= t0 and t1 <= e + bound
+                       for _, t0, t1, led in polls):
+                c.h.violation("liveness", "no leader of %s within %d ms "
+                              "of the fault or heal at t=%.0f" % (
+                                  dep, bound, e))
+
+
+def check_stale(c):
+    """A cut-off instance turns non-authoritative (stale) within
+    --stale-bound ms: no GET says authoritative that long after the
+    ensemble lost its quorum, until the heal begins."""
+    for lo, hi in c.h.quorum_lost:
+        if hi is None:
+            continue
+        c.h.counts["stale_windows"] += 1
+        for inst, pid, t, dep, st, ver, auth in c.h.answers:
+            if lo + c.o.stale_bound <= t < hi and auth == "authoritative":
+                c.h.violation("stale", "%s %s authoritative at t=%.0f, "
+                              "%.0f ms after the quorum was lost" % (
+                                  inst, dep, t, t - lo))
+
+
+def check_same_state(c):
+    """The same dependency and version means the same state everywhere:
+    an instance holding fleet version v of a record published OPEN or
+    HALF_OPEN (not CLOSED, which lets the local breaker speak) answers
+    that state, or FORCED_OPEN while an override is in force."""
+    known = {(w["dep"], int(w["reply"].split()[1])): w["state"]
+             for w in _ok_writes(c.h, "PUBLISH")}
+    for inst, pid, t, dep, st, ver, auth in c.h.answers:
+        want = known.get((dep, ver))
+        if want not in ("OPEN", "HALF_OPEN") or auth == "local":
+            continue
+        c.h.counts["same_state_checked"] += 1
+        if st not in (want, "FORCED_OPEN"):
+            c.h.violation("same_state", "%s %s v%d %s at t=%.0f: version "
+                          "%d was published %s" % (inst, dep, ver, st, t,
+                                                   ver, want))
+
+
+def check_latency(c):
+    """Every query is answered within --latency ms (a query never waits
+    for ZooKeeper), unless its daemon was paused or stopped meanwhile."""
+    worst = 0
+    for inst, t0, t1, line, excused in c.h.lat:
+        if excused:
+            continue
+        worst = max(worst, t1 - t0)
+        if t1 - t0 > c.o.latency:
+            c.h.violation("latency", "%s %r answered after %.0f ms" % (
+                inst, line, t1 - t0))
+    c.h.counts["latency_max_ms"] = int(worst)
+
+
+RULES = collections.OrderedDict([
+    ("versions", (check_versions, "a process's fleet version never goes "
+                  "backwards")),
+    ("probers", (check_probers, "at most one instance probes a dependency")),
+    ("crashes", (check_crashes, "no sanitizer report or fatal in a log")),
+    ("memory", (check_memory, "RSS flat over a daemon's life")),
+    ("allow_agrees", (check_allow_agrees, "ALLOW agrees with GET")),
+    ("allow_after_open", (check_allow_after_open, "no ALLOW after the fleet "
+                          "committed OPEN or FORCED_OPEN")),
+    ("two_leaders", (check_two_leaders, "never two leaders at once")),
+    ("lease", (check_lease, "PUBLISH/FORCE OK only with a valid lease")),
+    ("liveness", (check_liveness, "a leader again after each fault")),
+    ("stale", (check_stale, "a cut-off instance turns stale in time")),
+    ("same_state", (check_same_state, "same dependency and version, same "
+                    "state")),
+    ("latency", (check_latency, "answers within the latency bound")),
+])
+
+
+def check(c, name):
+    """Run one rule by name (the self-tests use this)."""
+    RULES[name][0](c)
+
+
+def converged(views, names, published, want="CLOSED"):
+    """Do the views {(inst, dep): (state, version, authority)} agree, for
+    every dependency, on one view that is authoritative, holds the state
+    published last (want) and at least its version?  Agreeing on a wrong
+    state is not converging."""
+    if views is None:
+        return False
+    for dep in DEPS:
+        vs = {views.get((n, dep)) for n in names}
+        if len(vs) != 1:
+            return False
+        view = vs.pop()
+        if view is None:
+            return False
+        st, ver, auth = view
+        if auth != "authoritative" or st != want or \
+                ver < published.get(dep, 0):
+            return False
+    return True
+
+
 # The prober rule lives in the harness: one function for chaos and for
 # tests/integration/test_partition.py.
 probe_intervals = harness.probe_intervals
@@ -712,6 +1153,14 @@ def report(c, took, rdir):
                   if k.startswith("publish_")) or "none",
         h.counts["lost_to_restart"],
         "%.2fs" % took if took is not None else "NEVER"))
+    lines.append("rules: %s; STATUS polls %d, ALLOW/GET triples %d, "
+                 "PUBLISH/FORCE OK %d, liveness windows %d, quorum-loss "
+                 "windows %d, same-state answers %d, slowest answer %d ms" % (
+                     ", ".join(RULES), len(h.polls), h.counts["allow_triples"],
+                     h.counts["writes_ok"], h.counts["liveness_checked"],
+                     h.counts["stale_windows"],
+                     h.counts["same_state_checked"],
+                     h.counts["latency_max_ms"]))
     lines.append("violations: %d" % len(h.bad))
     for b in h.bad[:50]:
         lines.append("  VIOLATION " + b)
@@ -741,6 +1190,15 @@ def options(argv=None):
     ap.add_argument("--probe-gap", type=float, default=3 * HEALTH_MS + 150)
     ap.add_argument("--inflight", type=float, default=150)
     ap.add_argument("--converge", type=float, default=30)
+    ap.add_argument("--propagation", type=float, default=2000,
+                    help="ms from a committed OPEN to every authoritative "
+                    "instance denying")
+    ap.add_argument("--failover", type=float, default=8000,
+                    help="ms from a fault to a leader of every dependency")
+    ap.add_argument("--stale-bound", type=float, default=4000,
+                    help="ms from losing the quorum to answering stale")
+    ap.add_argument("--latency", type=float, default=2000,
+                    help="ms within which every query is answered")
     ap.add_argument("--rss-min-life", type=float, default=15)
     ap.add_argument("--rss-slack-kb", type=int, default=4096)
     ap.add_argument("--no-quorum-loss", dest="quorum_loss",
@@ -766,6 +1224,9 @@ def run(o, rdir):
                    for i, inst in enumerate(c.insts)]
         for t in hammers:
             t.start()
+        sampler = Sampler(c)
+        sampler.start()
+        hammers.append(sampler)
         c.fault_loop()
         c.heal_all()
         pub = c.final_publish()
@@ -778,10 +1239,7 @@ def run(o, rdir):
         for t in hammers:
             t.join(o.answer_timeout + 2)
         c.shutdown()
-    c.check_versions()
-    c.check_probes()
-    c.check_logs()
-    c.check_rss()
+    c.check_all()
     return report(c, c.took, Path(rdir)), c
 
 
