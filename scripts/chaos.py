@@ -46,8 +46,10 @@ CLOSED, and the checker verifies (the RULES table; the first two and
              its ttl or FORCE auto), from an instance still authoritative;
   two_leaders  never two instances leading one dependency (with a lease)
              at the same time in STATUS;
-  lease      PUBLISH/FORCE answered OK only with a valid lease (PUBLISH:
-             by the leader), never while the ensemble has no quorum;
+  lease      PUBLISH answered OK only by the leader with a valid lease,
+             FORCE (any instance may write it; only leaders keep a lease)
+             only while connected, neither while the ensemble has no
+             quorum;
   liveness   every dependency has a leader again within --failover ms of
              each fault or heal that can move leadership;
   stale      no instance answers authoritative later than --stale-bound ms
@@ -662,7 +664,7 @@ class Chaos:
         line = "%s %s %s" % (cmd, dep, args)
         w = {"cmd": cmd, "inst": inst.name, "dep": dep, "state": state,
              "ttl_ms": ttl_ms, "t0": now_ms(), "t1": None, "reply": None,
-             "lease_ms": None, "leader": None}
+             "lease_ms": None, "leader": None, "connected": None}
         try:
             with harness.Client(inst.d.socket_path, timeout=10) as c:
                 c.send_raw("STATUS\n%s\n" % line)
@@ -678,6 +680,7 @@ class Chaos:
                           if "=" in ln)
                 w["lease_ms"] = int(st.get("lease_ms_left", "0") or 0)
                 w["leader"] = st.get("leader.%s" % dep) == "1"
+                w["connected"] = st.get("zk_connected") == "1"
                 r = c.readline()
                 if r is None:
                     raise OSError("no reply")
@@ -991,19 +994,23 @@ def check_two_leaders(c):
 
 
 def check_lease(c):
-    """A PUBLISH or FORCE is answered OK only by a daemon that held a
+    """A PUBLISH is answered OK only by the dependency's leader holding a
     valid lease when it took the request (the STATUS just before it on
-    the same connection; PUBLISH: and led the dependency), and never
-    while the ensemble had no quorum."""
+    the same connection); a FORCE, which any instance may write (only
+    leaders keep a lease), only by one connected to ZooKeeper then; and
+    neither while the ensemble had no quorum."""
     for w in c.h.writes:
         if not (w["reply"] or "").startswith("OK"):
             continue
         c.h.counts["writes_ok"] += 1
         why = None
-        if w["lease_ms"] is not None and w["lease_ms"] <= 0:
+        if w["cmd"] == "PUBLISH" and w["lease_ms"] is not None and \
+                w["lease_ms"] <= 0:
             why = "without a lease (lease_ms_left=0)"
         elif w["cmd"] == "PUBLISH" and w["leader"] is False:
             why = "by a non-leader"
+        elif w["cmd"] == "FORCE" and w.get("connected") is False:
+            why = "while not connected to ZooKeeper"
         for lo, hi in c.h.quorum_lost:
             if lo < w["t0"] and (hi is None or w["t1"] < hi):
                 why = "while the ensemble had no quorum"
@@ -1091,7 +1098,8 @@ RULES = collections.OrderedDict([
     ("allow_after_open", (check_allow_after_open, "no ALLOW after the fleet "
                           "committed OPEN or FORCED_OPEN")),
     ("two_leaders", (check_two_leaders, "never two leaders at once")),
-    ("lease", (check_lease, "PUBLISH/FORCE OK only with a valid lease")),
+    ("lease", (check_lease, "PUBLISH OK only with a valid lease, FORCE "
+               "only connected")),
     ("liveness", (check_liveness, "a leader again after each fault")),
     ("stale", (check_stale, "a cut-off instance turns stale in time")),
     ("same_state", (check_same_state, "same dependency and version, same "

@@ -132,10 +132,10 @@ def self_allow_agrees(ch):
 
 
 def _write(cmd, dep, state, t0, t1, reply, lease=1000, leader=True,
-           ttl_ms=None):
+           ttl_ms=None, connected=True):
     return {"cmd": cmd, "inst": "i1", "dep": dep, "state": state,
             "ttl_ms": ttl_ms, "t0": t0, "t1": t1, "reply": reply,
-            "lease_ms": lease, "leader": leader}
+            "lease_ms": lease, "leader": leader, "connected": connected}
 
 
 def self_allow_after_open(ch):
@@ -187,14 +187,20 @@ def self_lease(ch):
         c.h.writes = [_write("PUBLISH", "p", "OPEN", 10, 20, "OK 3"),
                       _write("PUBLISH", "p", "OPEN", 30, 40,
                              "ERR EUNAVAIL no lease", lease=0),
+                      # any instance may FORCE; only leaders keep a lease
                       _write("FORCE", "p", "FORCED_OPEN", 50, 60, "OK 1",
-                             leader=False)]
+                             leader=False, lease=0)]
         c.h.quorum_lost = [[100, 5000]]
 
     def inject(c):
-        c.h.writes.append(_write("FORCE", "p", "FORCED_OPEN", 70, 80, "OK 2",
+        c.h.writes.append(_write("PUBLISH", "p", "OPEN", 70, 80, "OK 2",
                                  lease=0))
     _clean_then_caught(ch, "lease", build, inject)
+
+    def inject_force(c):
+        c.h.writes.append(_write("FORCE", "p", "FORCED_OPEN", 70, 80, "OK 2",
+                                 connected=False))
+    _clean_then_caught(ch, "lease", build, inject_force)
 
     def inject_no_quorum(c):
         c.h.writes.append(_write("PUBLISH", "p", "OPEN", 200, 300, "OK 9"))
