@@ -348,7 +348,10 @@ def test_cut_leader_fences_itself(ens):
         fl.ns.heal()
         wait_until(lambda: a.state("payments")["authority"] ==
                    "authoritative", 20, msg="inst-a did not reconnect")
-        time.sleep(1.5)
+        # Evidence that probing went on after the heal: three more probes.
+        seen = fl.flaky.stats()["total"]
+        wait_until(lambda: fl.flaky.stats()["total"] >= seen + 3, 10,
+                   msg="no probes after the heal")
         recent = fl.flaky.stats()["recent"]
         bad = overlaps(probe_intervals(recent))
         assert not bad, "two instances probed at once after heal: %r" % bad
@@ -448,7 +451,10 @@ def test_paused_leader_does_not_probe_on_resume(ens):
     t_cont = time.monotonic() * 1000
     wait_until(lambda: not _leads(a) and a.state("payments")["authority"]
                == "authoritative", 20, msg="inst-a did not recover")
-    time.sleep(1.5)
+    # Evidence that time for a's timers passed: inst-b probed 3 more times.
+    seen = f.stats()["by_instance"].get("inst-b", 0)
+    wait_until(lambda: f.stats()["by_instance"].get("inst-b", 0) >= seen + 3,
+               10, msg="inst-b stopped probing after the thaw")
     recent = f.stats()["recent"]
     late = [r["t_ms"] - t_cont for r in recent
             if r["instance"] == "inst-a" and r["t_ms"] > t_stop]
