@@ -20,7 +20,8 @@ sometimes removed early with FORCE auto) on any instance; every PUBLISH
 and FORCE goes right after a STATUS on the same connection, which shows
 the lease it was taken with.  A sampler polls every instance's STATUS four
 times a second.  Then everything heals, each dependency's leader publishes
-CLOSED, and the checker verifies (the RULES table; the first two and
+CLOSED, the fleet runs on undisturbed until the last fault is --failover ms
+old, and the checker verifies (the RULES table; the first two and
 "converge" are checked while the run goes on):
 
   versions   the fleet version seen by one daemon process (one connection
@@ -157,6 +158,7 @@ class History:
         self.writes = []          # PUBLISH/FORCE: see Chaos.admin()
         self.quorum_lost = []     # [t_lost, t_heal_begins] windows
         self.disturb = []         # t_ms of faults and heals that move leaders
+        self.zk_ok = []           # (t0, t1, ensemble serving with quorum)
         self.bad = []             # violation strings
         self.counts = collections.Counter()
         self.faults = collections.Counter()
@@ -339,6 +341,36 @@ class Sampler(threading.Thread):
             return                   # stopped or paused meanwhile
         st = dict(ln.split("=", 1) for ln in lines[1:-1] if "=" in ln)
         self.chaos.h.polls.append((inst.name, t0, t1, led_with_lease(st)))
+
+
+class ZkSampler(threading.Thread):
+    """Polls the ensemble (srvr on every server) a few times a second:
+    does it serve, with a leader and a majority?  Liveness is promised
+    only while ZooKeeper is available."""
+
+    def __init__(self, chaos, period=0.3):
+        super().__init__(daemon=True, name="zk-sampler")
+        self.chaos = chaos
+        self.period = period
+        self.stop = threading.Event()
+
+    def run(self):
+        ens = self.chaos.ens
+        while not self.stop.is_set():
+            t0 = now_ms()
+            modes = []
+            for n in range(1, ens.size + 1):
+                text = harness.four_letter(ens.client_port(n), "srvr", 0.5)
+                mode = None
+                for line in (text or "").splitlines():
+                    if line.startswith("Mode:"):
+                        mode = line.split(":", 1)[1].strip()
+                modes.append(mode)
+            ok = "leader" in modes and \
+                sum(m in ("leader", "follower") for m in modes) * 2 > \
+                ens.size
+            self.chaos.h.zk_ok.append((t0, now_ms(), ok))
+            time.sleep(self.period)
 
 
 def led_with_lease(status):
@@ -691,18 +723,30 @@ class Chaos:
         return r
 
     def fault_loop(self):
+        # The faults by weight: a new fault is one f_<name> method (returns
+        # the kind injected, or False) and one entry here.
         kinds = [(self.f_kill_leader, 3), (self.f_restart, 2),
                  (self.f_pause_leader, 1.5), (self.f_clock_skew, 1.5),
                  (self.f_zk_kill, 3), (self.f_quorum_loss, 0.5),
                  (self.f_outage, 3), (self.f_publish, 3),
                  (self.f_force, 1.5)]
+        for kv in self.o.weight:
+            name, w = kv.split("=", 1)
+            fn = getattr(self, "f_" + name, None)
+            if fn is None:
+                raise SystemExit("chaos: no fault %r" % name)
+            kinds = [(f, wt) for f, wt in kinds if f != fn] + [(fn, float(w))]
         fns = [k for k, _ in kinds]
         weights = [w for _, w in kinds]
         t_end = now_ms() + self.o.duration * 1000
+        t_ql = None if self.o.quorum_loss_at is None else \
+            now_ms() + self.o.quorum_loss_at * 1000
         while now_ms() < t_end:
             self.heal_due()
             self.check_alive()
             fn = self.rng.choices(fns, weights)[0]
+            if t_ql is not None and now_ms() >= t_ql and not self.zk_down:
+                fn, t_ql = self.f_quorum_loss, None   # --quorum-loss-at
             what = fn()
             if what:
                 self.h.faults[what] += 1
@@ -772,6 +816,22 @@ class Chaos:
         self.h.violation("converge", "instances did not agree within %ss: "
                          "%r" % (self.o.converge, last))
         return None
+
+    def quiet_tail(self):
+        """Keep the fleet running, undisturbed and sampled, until
+        ZooKeeper has served for --failover ms (and a bit) since the last
+        fault or heal: the liveness rule then checks at least that window
+        in every run."""
+        last = max(self.h.disturb) if self.h.disturb else now_ms()
+        give_up = now_ms() + self.o.failover + 30000
+        while now_ms() < give_up:
+            start = next((t0 for t0, _, ok in list(self.h.zk_ok)
+                          if t0 >= last and ok), None)
+            if start is not None and \
+                    now_ms() > start + self.o.failover + 1500:
+                break
+            self.check_alive()
+            time.sleep(0.2)
 
     def shutdown(self):
         for inst in self.insts:
@@ -1021,24 +1081,31 @@ def check_lease(c):
 
 def check_liveness(c):
     """Every dependency has a leader (with a lease) again within
-    --failover ms after each fault or heal that can move leadership, when
-    nothing else disturbs the fleet for that long."""
+    --failover ms after each fault or heal that can move leadership, once
+    ZooKeeper serves (a leader and a majority, by srvr) and as long as it
+    goes on serving and nothing else disturbs the fleet."""
     polls = c.h.polls
     if not polls:
         return
     end = max(p[2] for p in polls)
     marks = sorted(c.h.disturb) + [end]
     bound = c.o.failover
+    zk = sorted(c.h.zk_ok)
     for e, nxt in zip(marks, marks[1:]):
-        if nxt - e <= bound + 1000:
+        # From the first sample after e that finds the ensemble serving;
+        # a window in which it stops serving is not checked.
+        start = next((t0 for t0, _, ok in zk if t0 >= e and ok), None)
+        if start is None or nxt - start <= bound + 1000:
+            continue
+        if not all(ok for t0, _, ok in zk if start <= t0 <= start + bound):
             continue
         c.h.counts["liveness_checked"] += 1
         for dep in DEPS:
-            if not any(dep in led and e <= t0 and t1 <= e + bound
+            if not any(dep in led and start <= t0 and t1 <= start + bound
                        for _, t0, t1, led in polls):
                 c.h.violation("liveness", "no leader of %s within %d ms "
-                              "of the fault or heal at t=%.0f" % (
-                                  dep, bound, e))
+                              "of ZooKeeper serving after the fault or heal "
+                              "at t=%.0f" % (dep, bound, e))
 
 
 def check_stale(c):
@@ -1211,6 +1278,13 @@ def options(argv=None):
     ap.add_argument("--rss-slack-kb", type=int, default=4096)
     ap.add_argument("--no-quorum-loss", dest="quorum_loss",
                     action="store_false")
+    ap.add_argument("--quorum-loss-at", type=float, default=None,
+                    metavar="S", help="also a quorum loss S seconds in "
+                    "(once no ZooKeeper server is down)")
+    ap.add_argument("--weight", action="append", default=[],
+                    metavar="FAULT=W", help="a fault's weight (fault: "
+                    "kill_leader, restart, pause_leader, zk_kill, "
+                    "quorum_loss, outage, publish, force)")
     ap.add_argument("--dir", help="run directory (default: a new temp dir)")
     ap.add_argument("--keep", action="store_true")
     o = ap.parse_args(argv)
@@ -1232,13 +1306,14 @@ def run(o, rdir):
                    for i, inst in enumerate(c.insts)]
         for t in hammers:
             t.start()
-        sampler = Sampler(c)
-        sampler.start()
-        hammers.append(sampler)
+        for sampler in (Sampler(c), ZkSampler(c)):
+            sampler.start()
+            hammers.append(sampler)
         c.fault_loop()
         c.heal_all()
         pub = c.final_publish()
         c.took = c.converge(pub)
+        c.quiet_tail()
         for inst in c.insts:
             c.sample_rss(inst, "end")
     finally:

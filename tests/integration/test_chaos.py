@@ -216,17 +216,28 @@ def self_liveness(ch):
     deps = frozenset(ch.DEPS)
 
     def build(c):
-        c.h.disturb = [1000, 30000]
+        c.h.disturb = [1000, 30000, 50000]
+        c.h.zk_ok = [(t, t + 5, t < 50000 or t > 52000)
+                     for t in range(0, 80000, 300)]
         c.h.polls = [("a", 500, 510, deps),
                      ("b", 4000, 4010, deps),      # 3 s after the fault
                      ("b", 33000, 33010, deps),
-                     ("b", 40000, 40010, deps)]
+                     # ZooKeeper serves again at 52100: 7 s later is in time
+                     ("b", 59000, 59010, deps),
+                     ("b", 80000, 80010, deps)]
 
     def inject(c):
-        # Leadership of one dependency is never back after a third fault.
-        c.h.disturb.append(41000)
-        c.h.polls.append(("b", 60000, 60010, frozenset(ch.DEPS[:1])))
+        # Leadership of one dependency is never back after a fourth fault.
+        c.h.disturb.append(60000)
+        c.h.polls.append(("b", 70000, 70010, frozenset(ch.DEPS[:1])))
     _clean_then_caught(ch, "liveness", build, inject)
+
+    # No check while ZooKeeper does not serve.
+    c = _checker(ch)
+    c.h.disturb = [1000]
+    c.h.zk_ok = [(t, t + 5, False) for t in range(0, 20000, 300)]
+    c.h.polls = [("a", 19000, 19010, frozenset())]
+    assert _caught(ch, c, "liveness") == []
 
 
 def self_stale(ch):
@@ -339,8 +350,9 @@ def test_chaos_short_run(run_dir):
     """~40 s of seeded faults: no violation of any checked property."""
     ch = _chaos()
     seed = int(os.environ.get("CHAOS_SEED", "11"))
+    # One quorum loss for sure, 10 s in, so that the stale rule sees one.
     o = ch.options(["--duration", os.environ.get("CHAOS_DURATION", "40"),
-                    "--seed", str(seed)])
+                    "--seed", str(seed), "--quorum-loss-at", "10"])
     bad, c = ch.run(o, run_dir)
     assert sum(c.h.faults.values()) >= 5, "too few faults: %r" % c.h.faults
     assert len(c.h.answers) > 500, "too few answers checked"
@@ -349,4 +361,5 @@ def test_chaos_short_run(run_dir):
     assert c.h.counts["allow_triples"] > 10, "too few ALLOW/GET triples"
     assert c.h.counts["writes_ok"] >= 2, "too few PUBLISH/FORCE answered OK"
     assert c.h.counts["liveness_checked"] >= 1, "liveness never checked"
+    assert c.h.counts["stale_windows"] >= 1, "no quorum loss to check"
     assert bad == 0, "chaos violations:\n" + "\n".join(c.h.bad[:20])
