@@ -270,11 +270,18 @@ def self_same_state(ch):
 def self_latency(ch):
     def build(c):
         c.h.lat = [("i1", 0, 5, "GET p", False),
-                   ("i1", 10, 9000, "GET p", True)]        # paused meanwhile
+                   ("i1", 10, 9000, "GET p", True),        # paused meanwhile
+                   # held at start-up until the state was read
+                   ("i1", 10, 10 + c.o.latency + 1000, "GET p", "startup")]
 
     def inject(c):
         c.h.lat.append(("i2", 10, 10 + c.o.latency + 1, "ALLOW p", False))
     _clean_then_caught(ch, "latency", build, inject)
+
+    def inject_startup(c):
+        c.h.lat.append(("i2", 10, 10 + c.o.latency + ch.STARTUP_WAIT_MS + 1,
+                        "ALLOW p", "startup"))
+    _clean_then_caught(ch, "latency", build, inject_startup)
 
 
 SELF_TESTS = {name[5:]: fn for name, fn in list(globals().items())
