@@ -36,11 +36,20 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 
-PKGS      := libevent libevent_pthreads jansson libsystemd
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# The pkg-config modules the build links with (one word each; add to it).
+PKGS := libevent libevent_pthreads jansson libsystemd
 
-ALL_CPPFLAGS := -Iinclude -DTHREADED -D_GNU_SOURCE \
+# pkg-config runs when a recipe first needs its answer, never while this
+# file is parsed: `make test` and `make demo` install the packages first
+# (scripts/install-deps.sh), and a fresh machine has none of them.  The
+# answer is then cached ($(eval) turns the variable into a simple one).
+pkg_check = $(if $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo y),,\
+	$(error pkg-config does not find all of: $(PKGS); run `make deps`))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(pkg_check)$(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $(pkg_check)$(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
+
+# Recursive (=): expanded in recipes only, after the packages are there.
+ALL_CPPFLAGS = -Iinclude -DTHREADED -D_GNU_SOURCE \
 	-DBREAKERD_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS := -std=c11 -fPIC $(WARN) $(CFLAGS)
 ALL_LDFLAGS := $(LDFLAGS)
@@ -49,7 +58,7 @@ ALL_CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all
 ALL_LDFLAGS += -fsanitize=$(SANITIZER)
 endif
-LIBS := -lzookeeper_mt $(PKG_LIBS) -lpthread -lm
+LIBS = -lzookeeper_mt $(PKG_LIBS) -lpthread -lm
 
 # src/breakerd.c and src/breakerctl.c hold main(); src/client.c is the
 # client library; everything else in src/ is the daemon's core.
@@ -134,7 +143,8 @@ test-bins: all $(UNIT_BINS) $(TOOL_BINS)
 deps:
 	scripts/install-deps.sh
 
-# The README's test command: install what is missing, then run everything.
+# The README's two commands: install what is missing, then build and run
+# in a new make, so nothing was decided before the packages were there.
 test: deps
 	$(MAKE) check
 
@@ -154,8 +164,9 @@ fuzz: $(FUZZ_BINS)
 bench: all $(BENCH_BINS)
 	scripts/bench.sh
 
-demo: deps all $(TOOL_BINS)
-	scripts/fleet.sh up
+demo: deps
+	$(MAKE) all $(TOOL_BINS)
+	scripts/fleet.sh --no-install up
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \

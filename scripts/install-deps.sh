@@ -5,11 +5,27 @@
 # skip (the check still reports what is missing).
 set -eu
 
-PKGS="build-essential make pkg-config libzookeeper-mt-dev libevent-dev
-libjansson-dev libcunit1-dev zookeeper default-jre-headless python3
-clang libclang-rt-14-dev socat netcat-openbsd iproute2 procps iptables
-valgrind clang-format python3-yaml libsystemd-dev faketime
-gnuplot-nox prometheus"
+# One group per line; add a package to the line of what needs it.
+PKGS="
+build-essential make pkg-config
+libzookeeper-mt-dev libevent-dev libjansson-dev libcunit1-dev libsystemd-dev
+zookeeper default-jre-headless
+python3 python3-yaml
+clang libclang-rt-14-dev clang-format valgrind
+faketime prometheus gnuplot-nox
+socat netcat-openbsd iproute2 procps iptables
+debootstrap debian-archive-keyring
+"
+# build: the compiler, make, pkg-config.  libraries: the daemon's
+# (libsystemd: sd_notify), CUnit.
+# ZooKeeper servers of the tests and the demo (Debian's package, Java).
+# python3 (+ yaml for the compose file checks): the integration tests.
+# clang + libclang-rt: fuzzing and sanitizers; clang-format; valgrind.
+# faketime: clock tests; prometheus: promtool checks the shipped rules;
+# gnuplot-nox: benchmark plots.  socat, nc, ip, iptables: partition and socket
+# tests.  debootstrap + keyring: scripts/docker-images.sh builds the base
+# images without a registry.  Docker itself is not installed here: the
+# compose tests run only where an engine already answers.
 
 missing=""
 for p in $PKGS; do

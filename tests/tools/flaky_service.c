@@ -101,6 +101,7 @@ struct flaky {
 	uint32_t slow_ms;
 	int error_code;
 	FILE *log;
+	const char *addr; /* listen address of both ports */
 
 	uint64_t total;
 	uint64_t by_mode[FLAKY_NMODES];
@@ -129,8 +130,8 @@ flaky_usage(int status)
 {
 	fprintf(status ? stderr : stdout,
 	    "usage: flaky_service -p PORT [-c CPORT] [-m MODE] [-s SLOW_MS]"
-	    " [-e CODE] [-l LOGFILE]\n"
-	    "  -p PORT     service port on 127.0.0.1 (GET any path)\n"
+	    " [-e CODE] [-l LOGFILE] [-b ADDR]\n"
+	    "  -p PORT     service port (GET any path)\n"
 	    "  -c CPORT    control port (/_control/mode?m=MODE[&delay_ms=N]"
 	    "[&code=N],\n"
 	    "              /_control/stats, /_control/reset); default: the "
@@ -143,7 +144,10 @@ flaky_usage(int status)
 	    "              (others get 503; /health exempt); 0 = unlimited\n"
 	    "  -w MS       warm-up: capacity grows from 10%% to RATE over MS\n"
 	    "              after each switch into ok\n"
-	    "  -l LOGFILE  append one line per service request\n");
+	    "  -l LOGFILE  append one line per service request\n"
+	    "  -b ADDR     listen address of both ports (default 127.0.0.1;\n"
+	    "              0.0.0.0 in a container, so that the request log\n"
+	    "              shows each caller's own address)\n");
 	exit(status);
 }
 
@@ -383,10 +387,9 @@ flaky_listen(struct flaky *f)
 {
 	if (f->bound != NULL)
 		return 0;
-	f->bound =
-	    evhttp_bind_socket_with_handle(f->http, "127.0.0.1", f->port);
+	f->bound = evhttp_bind_socket_with_handle(f->http, f->addr, f->port);
 	if (f->bound == NULL) {
-		log_warn("flaky_listen: bind 127.0.0.1:%u", f->port);
+		log_warn("flaky_listen: bind %s:%u", f->addr, f->port);
 		return -1;
 	}
 	return 0;
@@ -670,8 +673,11 @@ flaky_options(struct flaky *f, int argc, char **argv)
 	uint64_t v;
 	int ch, m;
 
-	while ((ch = getopt(argc, argv, "c:e:hl:m:p:r:s:w:")) != -1) {
+	while ((ch = getopt(argc, argv, "b:c:e:hl:m:p:r:s:w:")) != -1) {
 		switch (ch) {
+		case 'b':
+			f->addr = optarg;
+			break;
 		case 'c':
 			f->cport = flaky_parse_port(optarg);
 			break;
@@ -744,8 +750,8 @@ flaky_setup(struct flaky *f)
 		fatalx("evhttp_new");
 	evhttp_set_allowed_methods(f->ctl, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
 	evhttp_set_gencb(f->ctl, flaky_ctl_cb, f);
-	if (evhttp_bind_socket(f->ctl, "127.0.0.1", f->cport) == -1)
-		fatal("bind control 127.0.0.1:%u", f->cport);
+	if (evhttp_bind_socket(f->ctl, f->addr, f->cport) == -1)
+		fatal("bind control %s:%u", f->addr, f->cport);
 }
 
 /* Free what is left at exit, so that leak checkers stay quiet. */
@@ -776,6 +782,7 @@ main(int argc, char **argv)
 	log_init("flaky_service", LOG_LVL_INFO);
 	signal(SIGPIPE, SIG_IGN);
 	f.mode = FLAKY_OK;
+	f.addr = "127.0.0.1";
 	f.slow_ms = 3000;
 	f.error_code = 500;
 	TAILQ_INIT(&f.held);
@@ -790,7 +797,7 @@ main(int argc, char **argv)
 		fatalx("evsignal_new");
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
-	log_info("listening on 127.0.0.1:%u (control %u), mode %s", f.port,
+	log_info("listening on %s:%u (control %u), mode %s", f.addr, f.port,
 	    f.cport ? f.cport : f.port, flaky_mode_names[f.mode]);
 	event_base_dispatch(f.base);
 	flaky_teardown(&f);
