@@ -21,6 +21,8 @@
 #   INSTANCE_ID [hostname]  SOCKET_PATH [/run/breakerd/breakerd.sock]
 #   SOCKET_MODE [0660]      ADMIN_UIDS [0]      ZK_HOSTS (required)
 #   ZK_SESSION_MS [3000]    ZK_ROOT [/breakerd/default]
+#   ZK_CREDENTIAL_FILE (required) a file holding user:password: every znode
+#                      breakerd creates is writable only with it
 #   FLAKY_URL (required)    LOG_LEVEL [info]
 #   BREAKERD_TEMPLATE  template path [../conf/fleet.json.in beside this
 #                      script, else /etc/breakerd/fleet.json.in]
@@ -28,11 +30,12 @@
 #                      [/var/lib/breakerd/breakerd.json]
 #   BREAKERD           the daemon binary [breakerd from PATH]
 #   FLAKY_SERVICE      the flaky binary [flaky_service from PATH]
-#   FLAKY_PORT [8080], FLAKY_CONTROL_PORT [8081], FLAKY_MODE [ok]
+#   FLAKY_PORT [8080], FLAKY_CONTROL_PORT [8081], FLAKY_MODE [ok],
+#   FLAKY_ADDR [0.0.0.0], FLAKY_LOG [/var/lib/breakerd/flaky-requests.log]
 set -eu
 
 VARS="INSTANCE_ID SOCKET_PATH SOCKET_MODE ADMIN_UIDS ZK_HOSTS ZK_SESSION_MS
-ZK_ROOT FLAKY_URL LOG_LEVEL"
+ZK_ROOT ZK_CREDENTIAL_FILE FLAKY_URL LOG_LEVEL"
 
 die() {
 	echo "entrypoint: $*" >&2
@@ -63,6 +66,7 @@ set_defaults() {
 	: "${ZK_ROOT:=/breakerd/default}"
 	: "${LOG_LEVEL:=info}"
 	: "${ZK_HOSTS:=}"
+	: "${ZK_CREDENTIAL_FILE:=}"
 	: "${FLAKY_URL:=}"
 }
 
@@ -82,7 +86,7 @@ check_var() {
 		case $val in *[!0-7]*) die "$name must be octal: $val" ;; esac ;;
 	ADMIN_UIDS)
 		case $val in *[!0-9,\ ]*) die "$name must be uids: $val" ;; esac ;;
-	SOCKET_PATH | ZK_ROOT)
+	SOCKET_PATH | ZK_ROOT | ZK_CREDENTIAL_FILE)
 		case $val in /*) ;; *) die "$name must be absolute: $val" ;; esac ;;
 	FLAKY_URL)
 		case $val in http://*) ;; *) die "$name must be http://IP:PORT" ;; esac ;;
@@ -120,32 +124,14 @@ cmd_breakerd() {
 	exec "$bin" -f "$cfg" "$@"
 }
 
-# The flaky service listens on 127.0.0.1 only (it is a test tool); in a
-# container socat makes it reachable on every address of the container.
+# The flaky service on every address of the container (FLAKY_ADDR), so
+# that its request log (FLAKY_LOG) shows which breakerd called.  It is the
+# container's main process: `docker stop` signals it directly.
 run_flaky() {
-	bin=${FLAKY_SERVICE:-flaky_service}
-	port=${FLAKY_PORT:-8080}
-	cport=${FLAKY_CONTROL_PORT:-8081}
-	"$bin" -p $((port + 10000)) -c $((cport + 10000)) -m "${FLAKY_MODE:-ok}" &
-	pids=$!
-	socat "TCP-LISTEN:$port,fork,reuseaddr" "TCP:127.0.0.1:$((port + 10000))" &
-	pids="$pids $!"
-	socat "TCP-LISTEN:$cport,fork,reuseaddr" "TCP:127.0.0.1:$((cport + 10000))" &
-	pids="$pids $!"
-	# shellcheck disable=SC2086
-	trap 'kill $pids 2>/dev/null; exit 0' TERM INT
-	echo "entrypoint: flaky service on :$port, control on :$cport" >&2
-	# Any child exiting ends the container (compose restarts it).
-	while :; do
-		for p in $pids; do
-			kill -0 "$p" 2>/dev/null || {
-				# shellcheck disable=SC2086
-				kill $pids 2>/dev/null
-				die "flaky: process $p exited"
-			}
-		done
-		sleep 1
-	done
+	exec "${FLAKY_SERVICE:-flaky_service}" -b "${FLAKY_ADDR:-0.0.0.0}" \
+	    -p "${FLAKY_PORT:-8080}" -c "${FLAKY_CONTROL_PORT:-8081}" \
+	    -m "${FLAKY_MODE:-ok}" \
+	    -l "${FLAKY_LOG:-/var/lib/breakerd/flaky-requests.log}"
 }
 
 # Switch the running flaky service's mode through its control port.
@@ -154,9 +140,8 @@ flaky_mode() {
 	ok | error | slow | refuse | hang) ;;
 	*) die "flaky-mode ok|error|slow|refuse|hang" ;;
 	esac
-	cport=${FLAKY_CONTROL_PORT:-8081}
 	printf 'GET /_control/mode?m=%s HTTP/1.0\r\n\r\n' "$1" |
-		socat -t 2 - "TCP:127.0.0.1:$((cport + 10000))" | head -n 1
+		socat -t 2 - "TCP:127.0.0.1:${FLAKY_CONTROL_PORT:-8081}" | head -n 1
 }
 
 case "${1:-breakerd}" in

@@ -115,6 +115,7 @@ write_env() {
 		echo "TICK_MS=$TICK"
 		echo "SESSION_MS=$SESSION"
 		echo "ZK_ROOT=/breakerd/fleet"
+		echo "ZK_CREDENTIAL_FILE=$RUNDIR/zk-credential"
 		echo "ZK_FORCE_SYNC=${ZK_FORCE_SYNC:-no}"
 		echo "FLAKY_PORT=$((BASE + 10))"
 		echo "FLAKY_CPORT=$((BASE + 11))"
@@ -204,6 +205,18 @@ start_flaky() {
 	die "the flaky service did not start (log $RUNDIR/flaky.log)"
 }
 
+# The fleet's ZooKeeper digest credential (user:password), made once per
+# run directory from /dev/urandom, readable by us only: every znode the
+# instances create is writable only with it (anyone may read).
+make_credential() {
+	local f=$RUNDIR/zk-credential pw
+	[ -s "$f" ] && return 0
+	pw=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')
+	[ ${#pw} -eq 36 ] || die "cannot read /dev/urandom"
+	(umask 077 && printf 'breakerd:%s\n' "$pw" >"$f.tmp") &&
+	    mv "$f.tmp" "$f" || die "cannot write $f"
+}
+
 # Render inst $1's config from the one template; check it with -n.
 render_config() {
 	local name=$1 uids cfg=$RUNDIR/$1.json
@@ -211,7 +224,8 @@ render_config() {
 	[ "$(id -u)" = 0 ] || uids="0, $(id -u)"
 	INSTANCE_ID=$name SOCKET_PATH=$RUNDIR/$name.sock SOCKET_MODE=0660 \
 	    ADMIN_UIDS=$uids ZK_HOSTS=$(zk_hosts) ZK_SESSION_MS=$SESSION \
-	    ZK_ROOT=/breakerd/fleet FLAKY_URL=http://127.0.0.1:$((BASE + 10)) \
+	    ZK_ROOT=/breakerd/fleet ZK_CREDENTIAL_FILE=$RUNDIR/zk-credential \
+	    FLAKY_URL=http://127.0.0.1:$((BASE + 10)) \
 	    LOG_LEVEL=${FLEET_LOG_LEVEL:-info} \
 	    BREAKERD_TEMPLATE=$ROOT/conf/fleet.json.in \
 	    sh "$ROOT/docker/entrypoint.sh" render >"$cfg.tmp" ||
@@ -245,6 +259,8 @@ breakerd fleet is up ($N instances; run directory $RUNDIR)
   dependency  payments -> http://127.0.0.1:$((BASE + 10))/payments/health  (control port $((BASE + 11)))
   sockets    $(for n in $(names); do printf ' %s' "$RUNDIR/$n.sock"; done)
   logs        $RUNDIR/*.log  (scripts/fleet.sh$d logs)
+  credential  $RUNDIR/zk-credential  (ZooKeeper digest user:password; the
+              fleet's znodes are writable only with it)
 
 Ask an instance:
   $BUILD/breakerctl -s $RUNDIR/$a.sock status
@@ -276,6 +292,7 @@ cmd_up() {
 	install_and_build
 	[ "$running" = 1 ] || check_ports
 	write_env
+	make_credential
 	zk start >/dev/null || die "ZooKeeper did not start (logs: $RUNDIR/zk/server*/zk.log)"
 	echo "fleet: ZooKeeper up at $(zk_hosts)"
 	start_flaky
