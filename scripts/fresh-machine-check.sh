@@ -6,7 +6,7 @@
 # committed (plus uncommitted changes to tracked files), then the README's
 # commands, each the first make of its kind on that machine:
 #
-#   scripts/fresh-machine-check.sh [--full] [--keep]
+#   scripts/fresh-machine-check.sh [--full] [--keep] [--rev REV]
 #
 #   default   `make demo` (installs the packages, builds, starts the local
 #             fleet, waits until ready), `scripts/fleet.sh down`, then
@@ -15,11 +15,12 @@
 #             verbatim (the whole suite: about 10 more minutes; the
 #             container is privileged, for the network-namespace tests).
 #   --keep    keep the container (breakerd-fresh-PID) for a look inside.
+#   --rev REV test commit REV instead (e.g. an old one, to see it fail).
 #
 # Needs a Docker engine whose containers reach the Debian mirror (the
 # packages come from there, as on a real machine); exits 77 when either is
 # missing, 0 when every command passed, 1 otherwise.  The log is
-# run/fresh-machine/check.log.
+# run/fresh-machine/check-PID.log.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -28,12 +29,14 @@ BASE=breakerd-base:bookworm
 NAME=breakerd-fresh-$$
 FULL=0
 KEEP=0
+REV=""
 LOGDIR=$ROOT/run/fresh-machine
 
 while [ $# -gt 0 ]; do
 	case $1 in
 	--full) FULL=1 ;;
 	--keep) KEEP=1 ;;
+	--rev) REV=${2:-}; shift ;;
 	-h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "fresh-machine-check: unknown argument $1" >&2; exit 2 ;;
 	esac
@@ -47,11 +50,12 @@ if ! docker image inspect "$BASE" >/dev/null 2>&1; then
 	"$ROOT/scripts/docker-images.sh" base || exit 1
 fi
 mkdir -p "$LOGDIR"
-LOG=$LOGDIR/check.log
+LOG=$LOGDIR/check-$$.log
 
 # The tree to test: HEAD, or HEAD plus changes to tracked files.
 tree=$(cd "$ROOT" && git stash create 2>/dev/null)
 [ -n "$tree" ] || tree=HEAD
+[ -z "$REV" ] || tree=$REV
 
 if [ "$FULL" = 1 ]; then
 	then_cmd="make test"
@@ -67,7 +71,7 @@ printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 chmod 0755 /usr/sbin/policy-rc.d
 apt-get update -q >/dev/null
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends make >/dev/null
-! command -v cc && ! command -v pkg-config
+if command -v cc || command -v pkg-config; then exit 3; fi
 mkdir -p /home/user/breakerd && cd /home/user/breakerd && tar -x
 t0=\$(date +%s)
 make demo

@@ -112,7 +112,7 @@ def ip_of(svc):
 
 def free_subnet():
     """First three octets of a /24 that no docker network or host route
-    uses (10.2xx.N with N from our pid)."""
+    uses (10.212.N with N from our pid; the netns tests use 10.213)."""
     used = set()
     r = docker("network", "ls", "-q")
     for n in r.stdout.split():
@@ -122,11 +122,11 @@ def free_subnet():
     routes = subprocess.run(["ip", "-4", "route"], capture_output=True,
                             text=True).stdout
     for i in range(200):
-        net = "10.213.%d" % ((os.getpid() + i) % 200 + 20)
+        net = "10.212.%d" % ((os.getpid() + i) % 200 + 20)
         if not any(u.startswith(net + ".") for u in used) and \
                 (net + ".") not in routes:
             return net
-    raise AssertionError("no free 10.213.x.0/24 subnet")
+    raise AssertionError("no free 10.212.x.0/24 subnet")
 
 
 def status(svc):

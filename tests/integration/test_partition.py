@@ -1,7 +1,9 @@
 """test_partition.py - breakerd under a real network partition.
 
 One daemon runs inside a network namespace the test creates (bdrel<pid>,
-veth pairs on 10.213.N.0/24, N from the pid), the others in the root namespace.  The
+veth pairs on 10.213.N.0/24: N from the pid, the first such /24 that no
+address or route of the host uses, so neither another run nor a Docker
+network clashes), the others in the root namespace.  The
 ZooKeeper servers listen on 127.0.0.1 only (scripts/zk-ensemble.sh has no
 option for another address), so a small TCP forwarder (this file run as a
 script: `test_partition.py forward ...`) listens on the host side of the
@@ -11,6 +13,14 @@ the dependency's health checks to the flaky service the same way.  A cut is
 refused, so the ZooKeeper client sees silence, exactly as in a real
 partition, while the dependency stays reachable from the cut-off daemon (if
 it kept probing after its fence, the flaky service would see it).
+
+Nothing is forwarded between interfaces: every connection from the
+namespace ends at an address of the host (the forwarders), so iptables'
+FORWARD chain, which Docker sets to DROP (and br_netfilter, which it may
+load), never sees these packets; only INPUT/OUTPUT do, which Docker leaves
+alone.  Before any daemon starts, a connection from inside the namespace
+to the forwarder proves the path, and a host firewall that drops it fails
+the test with that reason rather than with a daemon that never connects.
 
 Needs root and `ip netns`; skips otherwise.  Every namespace and veth the
 test made is deleted at the end, even on failure.
@@ -64,7 +74,7 @@ class NetNs:
 
     def __init__(self):
         tag = os.getpid()
-        self.n = 16 + os.getpid() % 200
+        self.n = self.free_n(tag)
         self.name = "bdrel%d" % tag
         self.zk_host = "bz%dh" % tag          # veth names: <= 15 bytes
         self.zk_peer = "bz%dn" % tag
@@ -75,6 +85,19 @@ class NetNs:
         self.host_dep_ip = "10.213.%d.5" % self.n
         self.ns_dep_ip = "10.213.%d.6" % self.n
         self.made = False
+
+    @staticmethod
+    def free_n(tag):
+        """N of the first 10.213.N.0/24, from 16 + tag % 200 on, that no
+        address or route of the host uses."""
+        used = ""
+        for what in (["-4", "addr"], ["-4", "route"]):
+            used += _ip(*what, check=False).stdout
+        for i in range(200):
+            n = 16 + (tag + i) % 200
+            if "10.213.%d." % n not in used:
+                return n
+        raise Skip("no free 10.213.N.0/24 on this host")
 
     def create(self):
         if os.geteuid() != 0:
@@ -244,6 +267,28 @@ class Fleet:
         wait_until(lambda: "forwarding" in self.fwd.log_text() or
                    not self.fwd.alive(), 10, msg="forwarder start")
         assert self.fwd.alive(), self.fwd.log_text()
+        try:
+            self.check_path(self.ns.host_zk_ip, ens.client_port(1))
+        except BaseException:
+            self.close()
+            raise
+
+    def check_path(self, ip, port):
+        """A TCP connection from inside the namespace to the forwarder on
+        the host (bounded); fails with the host's INPUT rules if dropped."""
+        code = ("import socket; socket.create_connection((%r, %d), 3)"
+                ".close()" % (ip, port))
+        r = subprocess.run(["ip", "netns", "exec", self.ns.name,
+                            sys.executable, "-c", code],
+                           capture_output=True, text=True, timeout=20)
+        if r.returncode != 0:
+            rules = subprocess.run(["iptables", "-S", "INPUT"],
+                                   capture_output=True, text=True).stdout
+            raise AssertionError(
+                "no TCP path from namespace %s to %s:%d (a host firewall "
+                "dropping it?): %s\niptables INPUT:\n%s" % (
+                    self.ns.name, ip, port,
+                    (r.stderr.strip().splitlines() or [""])[-1], rules))
 
     def health(self, url):
         return {"payments": {"health": {
