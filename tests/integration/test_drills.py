@@ -5,7 +5,8 @@ One fleet for the module, on free private ports in its own run directory:
 `up` brings it to ready and is idempotent (a second `up` starts nothing),
 `drill.sh --short all` must pass every verdict, and `down` must leave no
 process behind (every pid recorded is gone, and no process's command line
-names the run directory).  The status parser of drill.py is also checked
+names the run directory).  The fleet's znodes refuse writes without the
+credential fleet.sh made in the run directory.  The status parser of drill.py is also checked
 on its own.  Bounded: about a minute and a half on a 2-core machine.
 """
 
@@ -19,8 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import (BUILD, ROOT, ZK_JAR, Client, Skip, free_ports, require,
-                     run_tool, wait_until)
+from harness import (BUILD, ROOT, ZK_JAR, Client, MiniZk, Skip, ZkError,
+                     free_ports, require, run_tool, wait_until)
 
 FLEET = ROOT / "scripts" / "fleet.sh"
 DRILL = ROOT / "scripts" / "drill.sh"
@@ -160,6 +161,41 @@ def test_fleet_up_is_ready_and_idempotent():
 
 
 test_fleet_up_is_ready_and_idempotent.timeout = 150
+
+
+def test_fleet_znodes_need_the_credential():
+    """The fleet runs with a ZooKeeper digest credential made in its run
+    directory (mode 0600): without it, no write to the state, override or
+    election znodes is accepted (NOAUTH); with it, reading still works
+    for anyone."""
+    if not _fleet["up"]:
+        raise Skip("no fleet (previous test failed)")
+    d = Path(_fleet["dir"])
+    cred = d / "zk-credential"
+    assert cred.stat().st_mode & 0o777 == 0o600, oct(cred.stat().st_mode)
+    assert re.fullmatch(r"breakerd:[0-9a-f]{36}\n", cred.read_text())
+    env = dict(ln.split("=", 1) for ln in
+               (d / "fleet.env").read_text().splitlines()
+               if "=" in ln and not ln.startswith("#"))
+    assert env["ZK_CREDENTIAL_FILE"] == str(cred), env
+    base = env["ZK_ROOT"] + "/deps/payments"
+    with MiniZk(env["ZK_HOSTS"].split(",")[0]) as z:
+        data, _ = z.get(base + "/state")
+        assert b'"state"' in data, data
+        writes = [lambda: z.set(base + "/state", b'{"state":"OPEN"}'),
+                  lambda: z.create(base + "/override", b'{"state":"OPEN"}'),
+                  lambda: z.create(base + "/election/n_", b"x",
+                                   sequential=True),
+                  lambda: z.delete(base + "/state")]
+        for i, w in enumerate(writes):
+            try:
+                w()
+                raise AssertionError("unauthenticated write %d succeeded"
+                                     % i)
+            except ZkError as exc:
+                assert exc.code == -102, "write %d: %s" % (i, exc)
+    st = fleet("status")
+    assert st.stdout.count(" connected ") == 3, st.stdout
 
 
 def test_drills_all_pass():
