@@ -79,8 +79,20 @@ def ipv4(svc):
 
 
 def dockerfile_froms(path):
-    return re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", path.read_text(),
-                      re.M | re.I)
+    """[(image, alias)] of a Dockerfile's FROM lines, ${ARG}s replaced by
+    the defaults of its ARG lines."""
+    text = path.read_text()
+    args = dict(re.findall(r"^ARG\s+(\w+)=(\S+)", text, re.M))
+    out = []
+    for image, alias in re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?",
+                                   text, re.M | re.I):
+        m = re.fullmatch(r"\$\{?(\w+)\}?", image)
+        out.append((args.get(m.group(1), image) if m else image, alias))
+    return out
+
+
+DOCKERFILES = (DOCKERFILE, LEGACY / "Dockerfile",
+               ROOT / "docker" / "zookeeper" / "Dockerfile")
 
 
 def test_compose_services_and_order():
@@ -170,16 +182,35 @@ def test_images_pinned():
     for img in images:
         assert ":" in img and not img.endswith(":latest"), \
             "image not pinned: %s" % img
-    zk = [i for i in images if i.startswith("zookeeper:")]
-    assert zk and all(re.match(r"zookeeper:\d+\.\d+\.\d+$", i) for i in zk), \
-        zk
-    for df in (DOCKERFILE, LEGACY / "Dockerfile"):
+    zk = [i for i in images if "zookeeper:" in i]
+    assert zk and all(re.search(r"zookeeper:\d+\.\d+\.\d+$", i)
+                      for i in zk), zk
+    for df in DOCKERFILES:
         stages = {alias for _, alias in dockerfile_froms(df) if alias}
         for image, _ in dockerfile_froms(df):
             if image in stages:
                 continue
             assert ":" in image and not image.endswith(":latest"), \
                 "%s: FROM %s is not pinned" % (df, image)
+
+
+def test_dockerfiles_need_no_registry_nor_buildkit():
+    """No `# syntax=` line (BuildKit would pull a frontend), no
+    BuildKit-only flags (docker-compose v1 uses the legacy builder), and
+    every base a build argument defaulting to debian:bookworm(-slim),
+    which scripts/docker-images.sh makes without a registry."""
+    for df in DOCKERFILES:
+        text = df.read_text()
+        assert not re.search(r"^#\s*syntax\s*=", text, re.M | re.I), df
+        code = "\n".join(ln for ln in text.splitlines()
+                         if not ln.lstrip().startswith("#"))
+        assert "--chmod" not in code and "--mount" not in code, df
+        for image, _ in dockerfile_froms(df):
+            assert image in ("debian:bookworm", "debian:bookworm-slim") or \
+                image in {a for _, a in dockerfile_froms(df) if a}, \
+                "%s: FROM %s" % (df, image)
+    assert (ROOT / ".dockerignore").exists(), "the legacy builder reads " \
+        "only the context's .dockerignore"
 
 
 def test_referenced_files_exist():
@@ -232,8 +263,8 @@ def test_dockerfile_stages_and_runtime_libraries():
     assert last == "runtime", "the default (last) stage must be runtime"
     text = DOCKERFILE.read_text()
     base = text.split("AS base", 1)[1].split("\nFROM ", 1)[0]
-    m = re.search(r"--no-install-recommends\s*\\?\s*\n?([^;]*);", base)
-    assert m, "no apt-get install in the base stage"
+    m = re.search(r"RUN[^\n]*\n?\s*apt-install\s+([^;]*);", base)
+    assert m, "no apt-install in the base stage"
     pkgs = set(m.group(1).replace("\\", " ").split())
     assert pkgs == RUNTIME_PKGS, pkgs
     assert "make" in text.split("AS build", 1)[1].split("\nFROM ", 1)[0]
@@ -289,7 +320,8 @@ def compose_env(service="breakerd-a"):
     return {"INSTANCE_ID": service, "ZK_SESSION_MS": "3000",
             "ZK_HOSTS": "172.28.0.11:2181,172.28.0.12:2181,172.28.0.13:2181",
             "FLAKY_URL": "http://172.28.0.20:8080", "ADMIN_UIDS": "0, 10001",
-            "SOCKET_MODE": "0660", "ZK_ROOT": "/breakerd/compose"}
+            "SOCKET_MODE": "0660", "ZK_ROOT": "/breakerd/compose",
+            "ZK_CREDENTIAL_FILE": "/run/secrets/zk_credential"}
 
 
 def test_entrypoint_renders_a_valid_config():
@@ -308,7 +340,8 @@ def test_entrypoint_renders_a_valid_config():
     # Bad or missing values are refused (status 78), never rendered.
     for bad in ({"ZK_HOSTS": 'x",'}, {"FLAKY_URL": ""},
                 {"ZK_SESSION_MS": "3s"}, {"SOCKET_PATH": "rel.sock"},
-                {"ADMIN_UIDS": "0]"}):
+                {"ADMIN_UIDS": "0]"}, {"ZK_CREDENTIAL_FILE": ""},
+                {"ZK_CREDENTIAL_FILE": "secrets/x"}):
         r = render(dict(env, **bad))
         assert r.returncode == 78 and r.stdout == "", (bad, r.returncode,
                                                        r.stdout)
@@ -324,7 +357,10 @@ def test_entrypoint_runs_breakerd_against_local_ensemble():
     flaky.start()
     d = run_dir()
     sock = d / "entry.sock"
+    cred = d / "zk-credential"
+    cred.write_text("breakerd:entry-%d\n" % os.getpid())
     env = {"INSTANCE_ID": "entry-a", "ZK_HOSTS": ens.hosts,
+           "ZK_CREDENTIAL_FILE": str(cred),
            "ZK_ROOT": zk_root(), "ZK_SESSION_MS": "3000",
            "FLAKY_URL": "http://127.0.0.1:%d" % flaky.port,
            "SOCKET_PATH": str(sock), "ADMIN_UIDS": "0, %d" % os.getuid(),
@@ -350,7 +386,8 @@ def test_entrypoint_runs_breakerd_against_local_ensemble():
     def ready():
         with Client(sock, timeout=2) as c:
             lines = c.cmd_multi("STATUS")
-        return "ready=1" in lines and "instance_id=entry-a" in lines
+        return "ready=1" in lines and "instance_id=entry-a" in lines and \
+            "zk_auth=1" in lines
     wait_until(ready, 30, 0.2, "entrypoint's breakerd never ready=1")
     # The legacy example app, against this daemon, through the socket.
     app_env = dict(os.environ, BREAKERD_SOCKET=str(sock),
