@@ -6,11 +6,16 @@
 # committed (plus uncommitted changes to tracked files), then the README's
 # commands, each the first make of its kind on that machine:
 #
-#   scripts/fresh-machine-check.sh [--full] [--keep] [--rev REV]
+#   scripts/fresh-machine-check.sh [--quick|--full] [--keep] [--rev REV]
 #
-#   default   `make demo` (installs the packages, builds, starts the local
-#             fleet, waits until ready), `scripts/fleet.sh down`, then
-#             `make check-unit`: minutes, mostly apt-get.
+#   default   `make demo` (installs every package, builds, starts the
+#             local fleet, waits until ready), `scripts/fleet.sh down`,
+#             then `make check-unit`: about 6 minutes, mostly apt-get.
+#   --quick   what CI runs (tests/integration/test_fresh_machine.py): one
+#             `make deps all test-bins` with only the build and library
+#             package groups (BREAKERD_DEPS_GROUPS), so that pkg-config
+#             is asked after `deps` in the same make, then the unit tests:
+#             about 2 minutes.
 #   --full    `make demo`, `scripts/fleet.sh down`, then `make test`
 #             verbatim (the whole suite: about 10 more minutes; the
 #             container is privileged, for the network-namespace tests).
@@ -35,6 +40,7 @@ LOGDIR=$ROOT/run/fresh-machine
 while [ $# -gt 0 ]; do
 	case $1 in
 	--full) FULL=1 ;;
+	--quick) FULL=q ;;
 	--keep) KEEP=1 ;;
 	--rev) REV=${2:-}; shift ;;
 	-h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -57,12 +63,15 @@ tree=$(cd "$ROOT" && git stash create 2>/dev/null)
 [ -n "$tree" ] || tree=HEAD
 [ -z "$REV" ] || tree=$REV
 
+priv=()
+first_cmd="make demo"
+then_cmd="scripts/fleet.sh down && make check-unit"
 if [ "$FULL" = 1 ]; then
-	then_cmd="make test"
+	then_cmd="scripts/fleet.sh down && CI=true make test"
 	priv=(--privileged)
-else
-	then_cmd="make check-unit"
-	priv=()
+elif [ "$FULL" = q ]; then
+	first_cmd="BREAKERD_DEPS_GROUPS='build libs' make deps all test-bins"
+	then_cmd="scripts/run-tests.sh unit"
 fi
 # As a new user would: only make (and the clone) exist before make demo.
 # policy-rc.d: packages do not start their services (no init here).
@@ -74,16 +83,15 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mak
 if command -v cc || command -v pkg-config; then exit 3; fi
 mkdir -p /home/user/breakerd && cd /home/user/breakerd && tar -x
 t0=\$(date +%s)
-make demo
+$first_cmd
 t1=\$(date +%s)
-scripts/fleet.sh down
-CI=true $then_cmd
+$then_cmd
 t2=\$(date +%s)
-echo \"fresh-machine-check: make demo \$((t1 - t0)) s, $then_cmd \$((t2 - t1)) s\""
+echo \"fresh-machine-check: $first_cmd \$((t1 - t0)) s, $then_cmd \$((t2 - t1)) s\""
 
 rmopt=(--rm)
 [ "$KEEP" = 1 ] && rmopt=()
-say "container $NAME from $BASE: make demo, fleet.sh down, $then_cmd (log $LOG)"
+say "container $NAME from $BASE: $first_cmd; $then_cmd (log $LOG)"
 t0=$(date +%s)
 (cd "$ROOT" && git archive --format=tar "$tree") |
     docker run -i "${rmopt[@]}" "${priv[@]}" --name "$NAME" \

@@ -2,30 +2,43 @@
 # install-deps.sh - install, with apt-get, only the Debian packages that
 # breakerd's build, tests and local fleet need and that are missing.
 # Idempotent; works as root or through sudo.  Set BREAKERD_NO_INSTALL=1 to
-# skip (the check still reports what is missing).
+# skip (the check still reports what is missing).  A fresh machine needs
+# every group below before `make test`; `make demo` and `make test` call
+# this first.
 set -eu
 
-# One group per line; add a package to the line of what needs it.
-PKGS="
-build-essential make pkg-config
-libzookeeper-mt-dev libevent-dev libjansson-dev libcunit1-dev libsystemd-dev
-zookeeper default-jre-headless
-python3 python3-yaml
-clang libclang-rt-14-dev clang-format valgrind
-faketime prometheus gnuplot-nox
-socat netcat-openbsd iproute2 procps iptables
-debootstrap debian-archive-keyring
-"
-# build: the compiler, make, pkg-config.  libraries: the daemon's
-# (libsystemd: sd_notify), CUnit.
-# ZooKeeper servers of the tests and the demo (Debian's package, Java).
-# python3 (+ yaml for the compose file checks): the integration tests.
-# clang + libclang-rt: fuzzing and sanitizers; clang-format; valgrind.
-# faketime: clock tests; prometheus: promtool checks the shipped rules;
-# gnuplot-nox: benchmark plots.  socat, nc, ip, iptables: partition and socket
-# tests.  debootstrap + keyring: scripts/docker-images.sh builds the base
-# images without a registry.  Docker itself is not installed here: the
-# compose tests run only where an engine already answers.
+# Named groups, one line each; add a package to the group that needs it.
+# build: the compiler, make, pkg-config.  libs: the daemon's libraries
+# (libsystemd: sd_notify) and CUnit.  zk: the ZooKeeper servers of the
+# tests and the demo (Debian's package, Java).  python: the integration
+# tests (+ yaml for the compose file checks).  tools: clang +
+# libclang-rt (fuzzing, sanitizers), clang-format, valgrind, faketime
+# (clock tests), promtool (prometheus: the shipped rules), gnuplot-nox
+# (benchmark plots).  net: socat, nc, ip, iptables (partition and socket
+# tests).  docker: debootstrap + keyring, for scripts/docker-images.sh.
+# Docker itself is not installed here: the compose tests run only where
+# an engine already answers.
+GROUP_build="build-essential make pkg-config"
+GROUP_libs="libzookeeper-mt-dev libevent-dev libjansson-dev libcunit1-dev
+libsystemd-dev"
+GROUP_zk="zookeeper default-jre-headless"
+GROUP_python="python3 python3-yaml"
+GROUP_tools="clang libclang-rt-14-dev clang-format valgrind faketime
+prometheus gnuplot-nox"
+GROUP_net="socat netcat-openbsd iproute2 procps iptables"
+GROUP_docker="debootstrap debian-archive-keyring"
+# BREAKERD_DEPS_GROUPS limits the install to some groups (e.g. "build
+# libs": enough for `make`); the default is every group.
+GROUPS=${BREAKERD_DEPS_GROUPS:-build libs zk python tools net docker}
+PKGS=""
+for g in $GROUPS; do
+	eval "pkgs=\${GROUP_$g:-}"
+	[ -n "$pkgs" ] || {
+		echo "install-deps: unknown group $g" >&2
+		exit 2
+	}
+	PKGS="$PKGS $pkgs"
+done
 
 missing=""
 for p in $PKGS; do
