@@ -7,6 +7,8 @@
 #   make fuzz            build the libFuzzer targets (clang)
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make check-format    clang-format --dry-run on every C file
+#   make images          the compose fleet's images, without a registry
+#                        (scripts/docker-images.sh; docs/docker.md)
 #   SANITIZER=address,undefined   build everything with sanitizers
 #   WERROR=1             warnings are errors (default when CI=true)
 
@@ -79,7 +81,7 @@ FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 .PHONY: all test check check-unit check-integration bench fuzz install \
-	uninstall clean check-format format deps test-bins demo
+	uninstall clean check-format format deps test-bins demo images
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/breakerd $(BUILD)/breakerctl $(CLIENT_A) $(CLIENT_SO) \
@@ -167,6 +169,11 @@ bench: all $(BENCH_BINS)
 demo: deps
 	$(MAKE) all $(TOOL_BINS)
 	scripts/fleet.sh --no-install up
+
+# Base images by debootstrap + docker import, the ZooKeeper credential of
+# the compose fleet, then every compose image.
+images: deps
+	scripts/docker-images.sh all
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
