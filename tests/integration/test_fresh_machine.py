@@ -6,7 +6,7 @@ after `deps` ran, and the unit tests pass there.
 
 Runs under CI=true (or BREAKERD_FRESH_CHECK=1) when a Docker engine
 answers and its containers reach the Debian mirror; skipped, with the
-reason, otherwise (about two minutes, mostly apt-get).  The README's
+reason, otherwise (about four minutes, mostly apt-get).  The README's
 full commands (`make demo`, `make test`) in such a container are
 `scripts/fresh-machine-check.sh [--full]`, run by hand.
 """
