@@ -24,7 +24,9 @@ own ZooKeeper credential, so parallel runs do not clash:
   kill leader   `compose kill`: another instance leads within session
                 timeout + tickTime + 1 s of the kill, state kept;
   stop leader   `compose stop`: another leads < 500 ms after the old
-                leader's SIGTERM (both times from the daemons' logs);
+                leader's SIGTERM (both times from the daemons' logs; the
+                bound is scaled by the load average per core when that
+                exceeds 1, and the output says so);
   partition     `docker network disconnect` of the leader: it answers
                 `stale`, the others elect a leader, two probers never
                 overlap (request log), all converge after `connect`;
@@ -226,6 +228,14 @@ def overlaps(reqs, gap_ms=1500, margin_ms=250):
             if s1 != s2 and min(b1, b2) - max(a1, a2) > margin_ms:
                 bad.append(((s1, a1, b1), (s2, a2, b2)))
     return bad
+
+
+def load_factor():
+    """How overloaded the machine is: the 1-minute load average per core,
+    at least 1.  A bound of a few hundred ms that CPU starvation alone can
+    break (an idle 2-core VM: 35-50 ms; load 17: 590 ms) is scaled by it,
+    and says so."""
+    return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
 
 
 def now_ms():
@@ -484,9 +494,11 @@ def test_live_stop_leader():
                    if t >= t_term]
             assert got, "no 'became leader' line after the SIGTERM"
             took = (got[0] - t_term).total_seconds()
-            print("     %s stopped; %s leads %.3f s after its SIGTERM" % (
-                lead, new[0], took))
-            assert took < 0.5, took
+            bound = 0.5 * load_factor()
+            print("     %s stopped; %s leads %.3f s after its SIGTERM "
+                  "(bound %.2f s: 0.5 s x %.1f for the load)" % (
+                      lead, new[0], took, bound, bound / 0.5))
+            assert took < bound, (took, bound)
             code = inspect(lead, "{{.State.ExitCode}}")
             assert code == "0", "SIGTERM exit code %s" % code
         finally:
