@@ -186,22 +186,27 @@ def docker_time(s):
 
 
 def requests():
-    """The flaky service's request log: [(t_ms, src_ip, path)] (t_ms is
-    CLOCK_MONOTONIC, the host's: containers share the kernel's clock)."""
+    """The flaky service's request log: [(t_ms, src_ip, path, witness)]
+    (t_ms is CLOCK_MONOTONIC, the host's: containers share the kernel's
+    clock; witness: a witness check, which the log marks with a sixth
+    word, the leader it checks for)."""
     r = docker("exec", cid("flaky"), "cat",
                "/var/lib/breakerd/flaky-requests.log", check=False)
     out = []
     for ln in r.stdout.splitlines():
         f = ln.split()
         if len(f) >= 3:
-            out.append((int(f[0]), f[1].rsplit(":", 1)[0], f[2]))
+            out.append((int(f[0]), f[1].rsplit(":", 1)[0], f[2],
+                        len(f) >= 6))
     return out
 
 
 def health_sources(since_ms, until_ms=None):
-    """[(t_ms, src)] of the health checks and probes in a window."""
-    return [(t, s) for t, s, p in requests()
-            if p == "/payments/health" and t >= since_ms
+    """[(t_ms, src)] of the health checks and probes in a window (not the
+    witness checks another instance makes for the leader before a trip:
+    those are one-off second opinions, not probing)."""
+    return [(t, s) for t, s, p, w in requests()
+            if p == "/payments/health" and not w and t >= since_ms
             and (until_ms is None or t <= until_ms)]
 
 
