@@ -532,8 +532,10 @@ def test_live_network_disconnect():
             new = wait_until(lambda: leaders(among=others), 20, interval=0.2,
                              msg="the others elect a leader")
             assert len(new) == 1, new
+            # An OPEN breaker is probed once per open wait (up to 8 s
+            # with the backoff), and only after the handover.
             wait_until(lambda: any(s in ip_of(new[0]) for _, s in
-                                   health_sources(t0)), 20,
+                                   health_sources(t0)), 45,
                        msg="the new leader checks the dependency")
             docker("network", "connect", net, cid(lead))
             connected = True
