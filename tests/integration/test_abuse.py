@@ -465,7 +465,7 @@ def test_hostile_override_records(ens):
 
 
 def test_hostile_votes_not_counted(ens):
-    """Trip votes count against live membership (DESIGN.md): a vote znode
+    """Trip votes count against live membership (docs/design.md): a vote znode
     named after no registered instance, or one whose record does not parse,
     must not trip the fleet (src/fleet.c fleet_votes_done counts only
     children named after a live instance whose record decodes)."""
