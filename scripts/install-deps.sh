@@ -29,9 +29,9 @@ GROUP_net="socat netcat-openbsd iproute2 procps iptables"
 GROUP_docker="debootstrap debian-archive-keyring"
 # BREAKERD_DEPS_GROUPS limits the install to some groups (e.g. "build
 # libs": enough for `make`); the default is every group.
-GROUPS=${BREAKERD_DEPS_GROUPS:-build libs zk python tools net docker}
+DEP_GROUPS=${BREAKERD_DEPS_GROUPS:-build libs zk python tools net docker}
 PKGS=""
-for g in $GROUPS; do
+for g in $DEP_GROUPS; do
 	eval "pkgs=\${GROUP_$g:-}"
 	[ -n "$pkgs" ] || {
 		echo "install-deps: unknown group $g" >&2
