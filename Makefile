@@ -51,7 +51,7 @@ PKG_CFLAGS = $(eval PKG_CFLAGS := $(pkg_check)$(shell pkg-config --cflags $(PKGS
 PKG_LIBS = $(eval PKG_LIBS := $(pkg_check)$(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
 
 # Recursive (=): expanded in recipes only, after the packages are there.
-ALL_CPPFLAGS = -Iinclude -DTHREADED -D_GNU_SOURCE \
+ALL_CPPFLAGS = -Isrc -Iinclude -DTHREADED -D_GNU_SOURCE \
 	-DBREAKERD_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS := -std=c11 -fPIC $(WARN) $(CFLAGS)
 ALL_LDFLAGS := $(LDFLAGS)
@@ -78,6 +78,9 @@ TOOL_BINS   := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 BENCH_SRCS  := $(wildcard tests/bench/*.c)
 BENCH_BINS  := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
+# Private headers live beside their sources; include/ holds only the
+# installed public header.
+HDRS        := $(wildcard src/*.h include/*.h)
 FUZZ_BINS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 .PHONY: all test check check-unit check-integration bench fuzz install \
@@ -89,7 +92,7 @@ all: $(BUILD)/breakerd $(BUILD)/breakerctl $(CLIENT_A) $(CLIENT_SO) \
 	@ln -sf $(BUILD)/breakerd breakerd
 	@ln -sf $(BUILD)/breakerctl breakerctl
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj
+$(BUILD)/obj/%.o: src/%.c $(HDRS) | $(BUILD)/obj
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(CORE_LIB): $(CORE_OBJS)
@@ -106,7 +109,7 @@ $(CLIENT_A): $(CLIENT_OBJ)
 
 $(CLIENT_SO): $(CLIENT_OBJ)
 	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libbreakerd_client.so.0 \
-		-o $@ $^ -lpthread
+		-Wl,-z,defs -o $@ $^ -lpthread
 
 $(BUILD)/breakerd_client.pc: breakerd_client.pc.in | $(BUILD)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
@@ -131,7 +134,7 @@ $(BUILD)/bench/%: tests/bench/%.c $(CORE_LIB) $(CLIENT_A) | $(BUILD)/bench
 FUZZ_CC     := clang
 FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(wildcard include/*.h) \
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(HDRS) \
 	| $(BUILD)/fuzz
 	$(FUZZ_CC) $(ALL_CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -o $@ $< \
 		$(CORE_SRCS) $(LIBS)
@@ -200,7 +203,7 @@ uninstall:
 		$(DESTDIR)$(LIBDIR)/pkgconfig/breakerd_client.pc \
 		$(DESTDIR)$(MANDIR)/man8/breakerd.8 $(DESTDIR)$(MANDIR)/man1/breakerctl.1
 
-C_FILES = $(wildcard src/*.c include/*.h tests/*/*.c tests/*/*.h)
+C_FILES = $(wildcard src/*.c src/*.h include/*.h tests/*/*.c tests/*/*.h)
 check-format:
 	clang-format --dry-run --Werror $(C_FILES)
 

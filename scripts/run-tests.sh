@@ -147,8 +147,9 @@ run_integration_san() {
 	integration_summary integration-san "$out"
 }
 
-# clang-format, and scripts/check-clock.sh: only the files it lists read
-# a wall clock, and only for display.
+# clang-format; scripts/check-clock.sh: only the files it lists read a
+# wall clock, and only for display; scripts/check-client-lib.sh: the
+# client library needs only libc.
 run_format() {
 	local pass=0 fail=0
 	echo "== format"
@@ -167,7 +168,32 @@ run_format() {
 		fail=$((fail + 1))
 		status=1
 	fi
+	echo "== format: check-client-lib"
+	if scripts/check-client-lib.sh build >"$LOGDIR/check-client-lib.log" 2>&1 &&
+		client_lib_check_can_fail >>"$LOGDIR/check-client-lib.log" 2>&1; then
+		pass=$((pass + 1))
+	else
+		cat "$LOGDIR/check-client-lib.log"
+		fail=$((fail + 1))
+		status=1
+	fi
 	summary+=("format: $pass passed, $fail failed")
+}
+
+# The client-library check must reject an archive that calls libevent.
+client_lib_check_can_fail() {
+	local d rc
+	d=$(mktemp -d)
+	printf '#include <event2/event.h>\nvoid *planted(void) { return event_base_new(); }\n' >"$d/p.c"
+	cc -c "$d/p.c" -o "$d/p.o" && ar rcs "$d/p.a" "$d/p.o" || { rm -rf "$d"; return 1; }
+	scripts/check-client-lib.sh --archive "$d/p.a"
+	rc=$?
+	rm -rf "$d"
+	if [ $rc -eq 0 ]; then
+		echo "check-client-lib: accepted an archive that calls event_base_new"
+		return 1
+	fi
+	echo "check-client-lib: rejects a planted libevent call, as it must"
 }
 
 suites=("$@")
