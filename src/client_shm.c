@@ -227,12 +227,14 @@ bdt_report(struct bd_tabctl *ctl, const char *dep, enum bd_outcome o,
 	default:
 		return -1;
 	}
-	/* The call first: a drain between the two adds then finds a sum
-	 * below what its calls explain (harmless), never one above it. */
+	/* The call first, the duration after it with release: the daemon
+	 * reads the duration first (acquire), so a drain between the two
+	 * adds finds a sum below what its calls explain (harmless), never
+	 * one above it (which it would refuse). */
 	atomic_fetch_add_explicit(&s->report[k], 1, memory_order_relaxed);
 	if (slow)
 		atomic_fetch_add_explicit(&s->report[SHM_C_SLOW_MS],
-		    duration_ms, memory_order_relaxed);
+		    duration_ms, memory_order_release);
 	return 0;
 }
 

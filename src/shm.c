@@ -119,19 +119,30 @@ shm_slot_write(
 	atomic_store_explicit(&s->seq, seq + 2, memory_order_release);
 }
 
+void
+shm_report_snapshot(struct shm_slot *s, uint64_t cur[SHM_C_NREPORT])
+{
+	cur[SHM_C_SLOW_MS] = atomic_load_explicit(
+	    &s->report[SHM_C_SLOW_MS], memory_order_acquire);
+	for (int k = 0; k < SHM_C_SLOW_MS; k++)
+		cur[k] =
+		    atomic_load_explicit(&s->report[k], memory_order_relaxed);
+}
+
 /*
  * Validate one slot's counters against what the last drain saw and split
  * the increments into calls fed one by one (at most budget, in proportion)
  * and calls only counted.  A counter that went back or jumped by more than
- * SHM_DRAIN_ABSURD, or a duration sum no slow call explains, rejects the
- * whole drain of the slot.
+ * SHM_DRAIN_ABSURD, or a duration total that the slow calls counted so
+ * far do not explain (more than a day each), rejects the whole drain of
+ * the slot.
  */
 void
 shm_drain_plan(const uint64_t last[SHM_C_NREPORT],
     const uint64_t cur[SHM_C_NREPORT], uint32_t budget, uint32_t slow_call_ms,
     struct shm_plan *p)
 {
-	uint64_t n = 0, nslow, ms, avg;
+	uint64_t n = 0, nslow, ms, avg, all_slow;
 
 	memset(p, 0, sizeof(*p));
 	for (int k = 0; k < SHM_C_NREPORT; k++) {
@@ -144,9 +155,20 @@ shm_drain_plan(const uint64_t last[SHM_C_NREPORT],
 	nslow = p->delta[SHM_C_OK_SLOW] + p->delta[SHM_C_FAIL_SLOW]
 	    + p->delta[SHM_C_SLOW];
 	ms = p->delta[SHM_C_SLOW_MS];
-	if (ms > nslow * SHM_DAY_MS)
+	/* The duration check is on the totals, not on this drain's deltas: a
+	 * report's count and its duration may fall on either side of a drain
+	 * (shm_report_snapshot), but every millisecond ever seen has its call
+	 * seen by then.  The per-drain bound only catches a sum that went
+	 * back (a huge delta modulo 2^64). */
+	all_slow = cur[SHM_C_OK_SLOW] + cur[SHM_C_FAIL_SLOW] + cur[SHM_C_SLOW];
+	if (cur[SHM_C_SLOW_MS] / SHM_DAY_MS > all_slow
+	    || (cur[SHM_C_SLOW_MS] % SHM_DAY_MS != 0
+	        && cur[SHM_C_SLOW_MS] / SHM_DAY_MS == all_slow)
+	    || ms / SHM_DAY_MS > SHM_DRAIN_ABSURD)
 		goto reject;
 	avg = nslow == 0 ? 0 : ms / nslow;
+	if (avg > UINT32_MAX)
+		avg = UINT32_MAX;
 	p->slow_ms = avg < slow_call_ms ? slow_call_ms : (uint32_t)avg;
 	for (int k = 0; k < SHM_C_SLOW_MS; k++)
 		p->feed[k] = n <= budget ? (uint32_t)p->delta[k]
@@ -227,9 +249,7 @@ shm_drain_slot(struct shm *t, size_t i, uint32_t *budget)
 	if (shm_take_count(&s->allowed, &t->last_allowed[i], &allowed) == -1
 	    || shm_take_count(&s->denied, &t->last_denied[i], &denied) == -1)
 		shm_reject(t, i, "an answer counter");
-	for (int k = 0; k < SHM_C_NREPORT; k++)
-		cur[k] =
-		    atomic_load_explicit(&s->report[k], memory_order_relaxed);
+	shm_report_snapshot(s, cur);
 	shm_drain_plan(t->last[i], cur,
 	    *budget < SHM_DRAIN_SLOT_MAX ? *budget : SHM_DRAIN_SLOT_MAX,
 	    dep_config(t->deps[i])->breaker.slow_call_ms, &p);

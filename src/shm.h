@@ -60,6 +60,13 @@ const struct shm_stats *shm_stats(const struct shm *);
 const char *shm_path(const struct shm *);
 
 /* Pure: validate and split one slot's counters (see shm.c). */
+/*
+ * Snapshot a slot's report counters for shm_drain_plan.  A client adds a
+ * slow call's count before its duration (release); reading the duration
+ * first (acquire) means every millisecond seen has its call seen too, so
+ * a drain racing a report never finds more time than its calls explain.
+ */
+void shm_report_snapshot(struct shm_slot *s, uint64_t cur[SHM_C_NREPORT]);
 void shm_drain_plan(const uint64_t last[SHM_C_NREPORT],
     const uint64_t cur[SHM_C_NREPORT], uint32_t budget, uint32_t slow_call_ms,
     struct shm_plan *);

@@ -254,7 +254,7 @@ stress_child(struct shm_header *h, int id)
 			if (k % 5 == SHM_C_SLOW)
 				atomic_fetch_add_explicit(
 				    &s->report[SHM_C_SLOW_MS], 200,
-				    memory_order_relaxed);
+				    memory_order_release);
 		}
 		if (shm_slot_read(s, &a) == -1)
 			continue; /* torn: the socket would answer */
@@ -298,10 +298,8 @@ test_stress_processes(void)
 		if (v % 64 == 0 || done == STRESS_KIDS - 1) {
 			for (uint32_t i = 0; i < NSLOTS; i++) {
 				uint64_t cur[SHM_C_NREPORT];
-				struct shm_slot *s = shm_slot_at(h, i);
 
-				for (int k = 0; k < SHM_C_NREPORT; k++)
-					cur[k] = atomic_load(&s->report[k]);
+				shm_report_snapshot(shm_slot_at(h, i), cur);
 				shm_drain_plan(last[i], cur, 64, 100, &p);
 				CU_ASSERT_FALSE(p.rejected);
 				memcpy(last[i], cur, sizeof cur);
@@ -324,8 +322,7 @@ test_stress_processes(void)
 	for (uint32_t i = 0; i < NSLOTS; i++) {
 		uint64_t cur[SHM_C_NREPORT];
 
-		for (int k = 0; k < SHM_C_NREPORT; k++)
-			cur[k] = atomic_load(&shm_slot_at(h, i)->report[k]);
+		shm_report_snapshot(shm_slot_at(h, i), cur);
 		shm_drain_plan(last[i], cur, 64, 100, &p);
 		for (int k = 0; k < SHM_C_SLOW_MS; k++)
 			total += p.delta[k];
