@@ -67,7 +67,7 @@ struct daemon {
 };
 
 static void
-usage(FILE *fp)
+daemon_usage(FILE *fp)
 {
 	fprintf(fp,
 	    "usage: breakerd [-dhnV] [-f file]\n"
@@ -421,7 +421,7 @@ daemon_fatal(const char *msg, void *arg)
 }
 
 static bool
-prober_may_act(struct dep *d, void *arg)
+daemon_prober_may_act(struct dep *d, void *arg)
 {
 	struct daemon *dm = arg;
 
@@ -430,7 +430,7 @@ prober_may_act(struct dep *d, void *arg)
 }
 
 static void
-prober_publish(struct dep *d, const struct state_record *next,
+daemon_prober_publish(struct dep *d, const struct state_record *next,
     prober_done_fn done, void *done_arg, void *arg)
 {
 	struct daemon *dm = arg;
@@ -440,7 +440,7 @@ prober_publish(struct dep *d, const struct state_record *next,
 }
 
 static size_t
-prober_votes(struct dep *d, void *arg)
+daemon_prober_votes(struct dep *d, void *arg)
 {
 	struct daemon *dm = arg;
 
@@ -448,7 +448,7 @@ prober_votes(struct dep *d, void *arg)
 }
 
 static size_t
-prober_live(void *arg)
+daemon_prober_live(void *arg)
 {
 	struct daemon *dm = arg;
 
@@ -457,7 +457,7 @@ prober_live(void *arg)
 
 /* Ask the next candidate before our own checks open dep for everyone. */
 static void
-prober_corroborate(struct dep *d, uint32_t checks, uint32_t timeout_ms,
+daemon_prober_corroborate(struct dep *d, uint32_t checks, uint32_t timeout_ms,
     witness_done_fn done, void *done_arg, void *arg)
 {
 	struct daemon *dm = arg;
@@ -467,7 +467,7 @@ prober_corroborate(struct dep *d, uint32_t checks, uint32_t timeout_ms,
 
 /* Blind for dep: let a seeing instance lead it. */
 static void
-prober_hand_over(struct dep *d, void *arg)
+daemon_prober_hand_over(struct dep *d, void *arg)
 {
 	struct daemon *dm = arg;
 
@@ -476,7 +476,7 @@ prober_hand_over(struct dep *d, void *arg)
 
 /* Trip votes of the other instances: the fleet's traffic failing too. */
 static size_t
-prober_other_votes(struct dep *d, void *arg)
+daemon_prober_other_votes(struct dep *d, void *arg)
 {
 	struct daemon *dm = arg;
 
@@ -637,10 +637,10 @@ static void
 daemon_setup_fleet(struct daemon *dm)
 {
 	struct fleet_hooks fh = {daemon_leader, daemon_votes, daemon_fatal, dm};
-	struct prober_ops po = {
-	    prober_may_act, prober_publish, prober_votes, prober_live, dm};
-	struct prober_witness_ops pw = {
-	    prober_corroborate, prober_hand_over, dm, prober_other_votes};
+	struct prober_ops po = {daemon_prober_may_act, daemon_prober_publish,
+	    daemon_prober_votes, daemon_prober_live, dm};
+	struct prober_witness_ops pw = {daemon_prober_corroborate,
+	    daemon_prober_hand_over, dm, daemon_prober_other_votes};
 	struct witness_hooks wh = {
 	    daemon_witness_check, daemon_witness_cancel, dm};
 
@@ -773,7 +773,7 @@ main(int argc, char **argv)
 			path = optarg;
 			break;
 		case 'h':
-			usage(stdout);
+			daemon_usage(stdout);
 			return 0;
 		case 'n':
 			check_only = 1;
@@ -782,12 +782,12 @@ main(int argc, char **argv)
 			printf("breakerd %s\n", BREAKERD_VERSION);
 			return 0;
 		default:
-			usage(stderr);
+			daemon_usage(stderr);
 			return 2;
 		}
 	}
 	if (optind != argc) {
-		usage(stderr);
+		daemon_usage(stderr);
 		return 2;
 	}
 	if (config_load(path, &dm.cfg, err, sizeof(err)) == -1) {

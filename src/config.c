@@ -31,24 +31,24 @@
 #include "log.h"
 #include "util.h"
 
-#define CONFIG_FILE_MAX (1024 * 1024) /* config_load refuses larger files */
-#define CFG_DEPTH_MAX   8     /* deepest key path the schema allows is 5 */
-#define CFG_DEPS_MAX    10000 /* dependencies per daemon */
-#define CFG_UIDS_MAX    1024  /* socket.admin_uids entries */
-#define CFG_PATHLEN_MAX 4096  /* file names (credential_file) */
-#define CFG_ROOT_MAX    255   /* zookeeper.root */
-#define CFG_HOSTS_MAX   1024  /* zookeeper.hosts, whole string */
-#define CFG_URL_MAX     2048  /* health.http */
-#define CFG_MSG_MAX     256
+#define CONFIG_FILE_MAX    (1024 * 1024) /* config_load refuses larger files */
+#define CONFIG_DEPTH_MAX   8     /* deepest key path the schema allows is 5 */
+#define CONFIG_DEPS_MAX    10000 /* dependencies per daemon */
+#define CONFIG_UIDS_MAX    1024  /* socket.admin_uids entries */
+#define CONFIG_PATHLEN_MAX 4096  /* file names (credential_file) */
+#define CONFIG_ROOT_MAX    255   /* zookeeper.root */
+#define CONFIG_HOSTS_MAX   1024  /* zookeeper.hosts, whole string */
+#define CONFIG_URL_MAX     2048  /* health.http */
+#define CONFIG_MSG_MAX     256
 
 /* Parser state: the text (for positions), the key path, the output. */
-struct cfg_ctx {
+struct config_ctx {
 	const char *text; /* comment-blanked text jansson decoded */
 	size_t len;
 	const char *file;
 	char *err;
 	size_t errlen;
-	struct jsonpos_step path[CFG_DEPTH_MAX];
+	struct jsonpos_step path[CONFIG_DEPTH_MAX];
 	size_t depth;
 	int in_defaults;        /* walking the "defaults" section */
 	json_t *defaults;       /* deferred: applied before dependencies */
@@ -59,7 +59,7 @@ struct cfg_ctx {
 /* One key of a JSON object: how to set it into the struct at base. */
 struct field {
 	const char *key;
-	int (*set)(struct cfg_ctx *, json_t *, void *, const struct field *);
+	int (*set)(struct config_ctx *, json_t *, void *, const struct field *);
 	size_t off;              /* where in base the value goes */
 	uint32_t min, max;       /* integer range */
 	const struct field *sub; /* nested object's table */
@@ -128,33 +128,35 @@ config_dep_defaults(struct dep_config *d)
 
 /* Enter a member of the current object. */
 static void
-cfg_push_key(struct cfg_ctx *c, const char *key)
+config_push_key(struct config_ctx *c, const char *key)
 {
-	if (c->depth == CFG_DEPTH_MAX)
-		fatalx("%s: key path deeper than %d", __func__, CFG_DEPTH_MAX);
+	if (c->depth == CONFIG_DEPTH_MAX)
+		fatalx(
+		    "%s: key path deeper than %d", __func__, CONFIG_DEPTH_MAX);
 	c->path[c->depth].key = key;
 	c->path[c->depth++].index = 0;
 }
 
 /* Enter an element of the current array. */
 static void
-cfg_push_index(struct cfg_ctx *c, size_t index)
+config_push_index(struct config_ctx *c, size_t index)
 {
-	if (c->depth == CFG_DEPTH_MAX)
-		fatalx("%s: key path deeper than %d", __func__, CFG_DEPTH_MAX);
+	if (c->depth == CONFIG_DEPTH_MAX)
+		fatalx(
+		    "%s: key path deeper than %d", __func__, CONFIG_DEPTH_MAX);
 	c->path[c->depth].key = NULL;
 	c->path[c->depth++].index = index;
 }
 
 static void
-cfg_pop(struct cfg_ctx *c)
+config_pop(struct config_ctx *c)
 {
 	c->depth--;
 }
 
 /* Append s to buf at *n, replacing unprintable bytes (keys are input). */
 static void
-cfg_append(char *buf, size_t size, size_t *n, const char *s)
+config_append(char *buf, size_t size, size_t *n, const char *s)
 {
 	for (; *s != '\0' && *n + 1 < size; s++)
 		buf[(*n)++] =
@@ -164,7 +166,7 @@ cfg_append(char *buf, size_t size, size_t *n, const char *s)
 
 /* The current key path as text: dependencies[1].breaker.window_size */
 static void
-cfg_path_string(const struct cfg_ctx *c, char *buf, size_t size)
+config_path_string(const struct config_ctx *c, char *buf, size_t size)
 {
 	char idx[32];
 	size_t n = 0;
@@ -173,12 +175,12 @@ cfg_path_string(const struct cfg_ctx *c, char *buf, size_t size)
 	for (size_t i = 0; i < c->depth; i++) {
 		if (c->path[i].key == NULL) {
 			snprintf(idx, sizeof(idx), "[%zu]", c->path[i].index);
-			cfg_append(buf, size, &n, idx);
+			config_append(buf, size, &n, idx);
 			continue;
 		}
 		if (i > 0)
-			cfg_append(buf, size, &n, ".");
-		cfg_append(buf, size, &n, c->path[i].key);
+			config_append(buf, size, &n, ".");
+		config_append(buf, size, &n, c->path[i].key);
 	}
 }
 
@@ -188,9 +190,9 @@ cfg_path_string(const struct cfg_ctx *c, char *buf, size_t size)
  * defaults) at the nearest enclosing value that is.  Returns -1.
  */
 static int __attribute__((format(printf, 3, 4)))
-cfg_error(struct cfg_ctx *c, int at_key, const char *fmt, ...)
+config_error(struct config_ctx *c, int at_key, const char *fmt, ...)
 {
-	char msg[CFG_MSG_MAX], where[CFG_MSG_MAX];
+	char msg[CONFIG_MSG_MAX], where[CONFIG_MSG_MAX];
 	unsigned line = 1, col = 1;
 	size_t d = c->depth;
 	va_list ap;
@@ -203,7 +205,7 @@ cfg_error(struct cfg_ctx *c, int at_key, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	cfg_path_string(c, where, sizeof(where));
+	config_path_string(c, where, sizeof(where));
 	if (where[0] != '\0')
 		snprintf(c->err, c->errlen, "%s:%u:%u: %s: %s", c->file, line,
 		    col, where, msg);
@@ -215,7 +217,7 @@ cfg_error(struct cfg_ctx *c, int at_key, const char *fmt, ...)
 
 /* "an integer", "a string", ... for wrong-type messages. */
 static const char *
-cfg_type_name(const json_t *v)
+config_type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
@@ -239,23 +241,24 @@ cfg_type_name(const json_t *v)
 
 /* Report a value of the wrong type. */
 static int
-cfg_type_error(struct cfg_ctx *c, const json_t *v, const char *want)
+config_type_error(struct config_ctx *c, const json_t *v, const char *want)
 {
-	return cfg_error(c, 0, "expected %s, got %s", want, cfg_type_name(v));
+	return config_error(
+	    c, 0, "expected %s, got %s", want, config_type_name(v));
 }
 
 /* An integer value within [min, max]. */
 static int
-cfg_int(struct cfg_ctx *c, const json_t *v, uint64_t min, uint64_t max,
+config_int(struct config_ctx *c, const json_t *v, uint64_t min, uint64_t max,
     uint64_t *out)
 {
 	json_int_t i;
 
 	if (!json_is_integer(v))
-		return cfg_type_error(c, v, "an integer");
+		return config_type_error(c, v, "an integer");
 	i = json_integer_value(v);
 	if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
-		return cfg_error(c, 0, "%lld is out of range %llu..%llu",
+		return config_error(c, 0, "%lld is out of range %llu..%llu",
 		    (long long)i, (unsigned long long)min,
 		    (unsigned long long)max);
 	*out = (uint64_t)i;
@@ -264,40 +267,40 @@ cfg_int(struct cfg_ctx *c, const json_t *v, uint64_t min, uint64_t max,
 
 /* A non-empty string value. */
 static int
-cfg_string(struct cfg_ctx *c, const json_t *v, const char **out)
+config_string(struct config_ctx *c, const json_t *v, const char **out)
 {
 	if (!json_is_string(v))
-		return cfg_type_error(c, v, "a string");
+		return config_type_error(c, v, "a string");
 	if (json_string_length(v) == 0)
-		return cfg_error(c, 0, "must not be empty");
+		return config_error(c, 0, "must not be empty");
 	*out = json_string_value(v);
 	return 0;
 }
 
 /* A string that must be one of names[0..n); *idx is its position. */
 static int
-cfg_enum(struct cfg_ctx *c, const json_t *v, const char *const *names, size_t n,
-    size_t *idx)
+config_enum(struct config_ctx *c, const json_t *v, const char *const *names,
+    size_t n, size_t *idx)
 {
-	char list[CFG_MSG_MAX] = "";
+	char list[CONFIG_MSG_MAX] = "";
 	const char *s = NULL;
 	size_t len = 0;
 
-	if (cfg_string(c, v, &s) == -1)
+	if (config_string(c, v, &s) == -1)
 		return -1;
 	for (*idx = 0; *idx < n; (*idx)++)
 		if (strcmp(s, names[*idx]) == 0)
 			return 0;
 	for (size_t i = 0; i < n; i++) {
-		cfg_append(list, sizeof(list), &len, i == 0 ? "" : ", ");
-		cfg_append(list, sizeof(list), &len, names[i]);
+		config_append(list, sizeof(list), &len, i == 0 ? "" : ", ");
+		config_append(list, sizeof(list), &len, names[i]);
 	}
-	return cfg_error(c, 0, "\"%.64s\" is not one of %s", s, list);
+	return config_error(c, 0, "\"%.64s\" is not one of %s", s, list);
 }
 
 /* Find key in a field table. */
 static const struct field *
-cfg_field(const struct field *tab, const char *key)
+config_field(const struct field *tab, const char *key)
 {
 	for (; tab->key != NULL; tab++)
 		if (strcmp(tab->key, key) == 0)
@@ -307,7 +310,8 @@ cfg_field(const struct field *tab, const char *key)
 
 /* Apply every member of an object through its table; unknown is an error. */
 static int
-cfg_object(struct cfg_ctx *c, json_t *obj, const struct field *tab, void *base)
+config_object(
+    struct config_ctx *c, json_t *obj, const struct field *tab, void *base)
 {
 	const struct field *f;
 	const char *key;
@@ -315,15 +319,15 @@ cfg_object(struct cfg_ctx *c, json_t *obj, const struct field *tab, void *base)
 	int rc;
 
 	if (!json_is_object(obj))
-		return cfg_type_error(c, obj, "an object");
+		return config_type_error(c, obj, "an object");
 	json_object_foreach(obj, key, v)
 	{
-		cfg_push_key(c, key);
-		if ((f = cfg_field(tab, key)) == NULL)
-			rc = cfg_error(c, 1, "unknown key");
+		config_push_key(c, key);
+		if ((f = config_field(tab, key)) == NULL)
+			rc = config_error(c, 1, "unknown key");
 		else
 			rc = f->set(c, v, base, f);
-		cfg_pop(c);
+		config_pop(c);
 		if (rc == -1)
 			return -1;
 	}
@@ -332,18 +336,19 @@ cfg_object(struct cfg_ctx *c, json_t *obj, const struct field *tab, void *base)
 
 /* Setter: a nested object with its own table. */
 static int
-set_section(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_section(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
-	return cfg_object(c, v, f->sub, (char *)base + f->off);
+	return config_object(c, v, f->sub, (char *)base + f->off);
 }
 
 /* Setter: a uint32_t in [min, max]. */
 static int
-set_u32(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+set_u32(struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	uint64_t x = 0;
 
-	if (cfg_int(c, v, f->min, f->max, &x) == -1)
+	if (config_int(c, v, f->min, f->max, &x) == -1)
 		return -1;
 	*(uint32_t *)(void *)((char *)base + f->off) = (uint32_t)x;
 	return 0;
@@ -351,11 +356,11 @@ set_u32(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 
 /* Setter: a uint16_t in [min, max]. */
 static int
-set_u16(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+set_u16(struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	uint64_t x = 0;
 
-	if (cfg_int(c, v, f->min, f->max, &x) == -1)
+	if (config_int(c, v, f->min, f->max, &x) == -1)
 		return -1;
 	*(uint16_t *)(void *)((char *)base + f->off) = (uint16_t)x;
 	return 0;
@@ -363,16 +368,17 @@ set_u16(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 
 /* Setter: a string checked by f->check, stored as a new char *. */
 static int
-set_str(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_str(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
-	char msg[CFG_MSG_MAX];
+	char msg[CONFIG_MSG_MAX];
 	const char *s = NULL;
 	char **dst = (char **)(void *)((char *)base + f->off);
 
-	if (cfg_string(c, v, &s) == -1)
+	if (config_string(c, v, &s) == -1)
 		return -1;
 	if (f->check != NULL && f->check(s, msg, sizeof(msg)) == -1)
-		return cfg_error(c, 0, "%s", msg);
+		return config_error(c, 0, "%s", msg);
 	free(*dst);
 	*dst = xstrdup(s);
 	return 0;
@@ -380,7 +386,7 @@ set_str(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 
 /* Is s a name of 1..max characters from [A-Za-z0-9._-]? */
 static int
-cfg_name_ok(const char *s, size_t max)
+config_name_ok(const char *s, size_t max)
 {
 	size_t n = strspn(s,
 	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._"
@@ -391,9 +397,9 @@ cfg_name_ok(const char *s, size_t max)
 
 /* Check a dependency name or instance id; writes why not into msg. */
 static int
-check_name(const char *s, char *msg, size_t msglen, size_t max)
+config_check_name(const char *s, char *msg, size_t msglen, size_t max)
 {
-	if (cfg_name_ok(s, max))
+	if (config_name_ok(s, max))
 		return 0;
 	snprintf(msg, msglen,
 	    "\"%.80s\" must be 1..%zu characters from [A-Za-z0-9._-]", s, max);
@@ -402,49 +408,51 @@ check_name(const char *s, char *msg, size_t msglen, size_t max)
 
 /* Setter: instance_id. */
 static int
-set_instance_id(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_instance_id(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	struct config *cfg = base;
-	char msg[CFG_MSG_MAX];
+	char msg[CONFIG_MSG_MAX];
 	const char *s = NULL;
 
 	(void)f;
-	if (cfg_string(c, v, &s) == -1)
+	if (config_string(c, v, &s) == -1)
 		return -1;
-	if (check_name(s, msg, sizeof(msg), INSTANCE_ID_MAX) == -1)
-		return cfg_error(c, 0, "%s", msg);
+	if (config_check_name(s, msg, sizeof(msg), INSTANCE_ID_MAX) == -1)
+		return config_error(c, 0, "%s", msg);
 	strlcpy_b(cfg->instance_id, s, sizeof(cfg->instance_id));
 	return 0;
 }
 
 /* Setter: a dependency's name (uniqueness is checked by the caller). */
 static int
-set_dep_name(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_dep_name(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	struct dep_config *d = base;
-	char msg[CFG_MSG_MAX];
+	char msg[CONFIG_MSG_MAX];
 	const char *s = NULL;
 
 	(void)f;
-	if (cfg_string(c, v, &s) == -1)
+	if (config_string(c, v, &s) == -1)
 		return -1;
-	if (check_name(s, msg, sizeof(msg), DEP_NAME_MAX) == -1)
-		return cfg_error(c, 0, "%s", msg);
+	if (config_check_name(s, msg, sizeof(msg), DEP_NAME_MAX) == -1)
+		return config_error(c, 0, "%s", msg);
 	strlcpy_b(d->name, s, sizeof(d->name));
 	return 0;
 }
 
 /* Check an absolute file name (no control characters, bounded). */
 static int
-check_abs_path(const char *s, char *msg, size_t msglen)
+config_check_abs_path(const char *s, char *msg, size_t msglen)
 {
 	if (s[0] != '/') {
 		snprintf(msg, msglen, "\"%.80s\" must be an absolute path", s);
 		return -1;
 	}
-	if (strlen(s) >= CFG_PATHLEN_MAX) {
+	if (strlen(s) >= CONFIG_PATHLEN_MAX) {
 		snprintf(msg, msglen, "path longer than %d bytes",
-		    CFG_PATHLEN_MAX - 1);
+		    CONFIG_PATHLEN_MAX - 1);
 		return -1;
 	}
 	for (const char *p = s; *p != '\0'; p++)
@@ -457,7 +465,7 @@ check_abs_path(const char *s, char *msg, size_t msglen)
 
 /* Check an IP address literal (no DNS on the loop thread). */
 static int
-check_ip_literal(const char *s, char *msg, size_t msglen)
+config_check_ip_literal(const char *s, char *msg, size_t msglen)
 {
 	unsigned char addr[16];
 
@@ -472,11 +480,11 @@ check_ip_literal(const char *s, char *msg, size_t msglen)
 
 /* Check a Unix socket path: absolute and short enough for sun_path. */
 static int
-check_socket_path(const char *s, char *msg, size_t msglen)
+config_check_socket_path(const char *s, char *msg, size_t msglen)
 {
 	struct sockaddr_un sun;
 
-	if (check_abs_path(s, msg, msglen) == -1)
+	if (config_check_abs_path(s, msg, msglen) == -1)
 		return -1;
 	if (strlen(s) >= sizeof(sun.sun_path)) {
 		snprintf(msg, msglen,
@@ -490,15 +498,15 @@ check_socket_path(const char *s, char *msg, size_t msglen)
 /* Check socket.shm_path: "off", or an absolute path the temporary name
  * (path + ".tmp") still fits. */
 static int
-check_shm_path(const char *s, char *msg, size_t msglen)
+config_check_shm_path(const char *s, char *msg, size_t msglen)
 {
 	if (strcmp(s, "off") == 0)
 		return 0;
-	if (check_abs_path(s, msg, msglen) == -1)
+	if (config_check_abs_path(s, msg, msglen) == -1)
 		return -1;
-	if (strlen(s) + 4 >= CFG_PATHLEN_MAX) {
+	if (strlen(s) + 4 >= CONFIG_PATHLEN_MAX) {
 		snprintf(msg, msglen, "shm_path longer than %d bytes",
-		    CFG_PATHLEN_MAX - 5);
+		    CONFIG_PATHLEN_MAX - 5);
 		return -1;
 	}
 	if (s[strlen(s) - 1] == '/') {
@@ -511,9 +519,9 @@ check_shm_path(const char *s, char *msg, size_t msglen)
 
 /* Check a group name or number (resolved by the daemon, not here). */
 static int
-check_group(const char *s, char *msg, size_t msglen)
+config_check_group(const char *s, char *msg, size_t msglen)
 {
-	if (cfg_name_ok(s, 32) && s[0] != '-')
+	if (config_name_ok(s, 32) && s[0] != '-')
 		return 0;
 	snprintf(msg, msglen, "\"%.80s\" is not a valid group name", s);
 	return -1;
@@ -521,7 +529,8 @@ check_group(const char *s, char *msg, size_t msglen)
 
 /* Setter: socket.mode, an octal string such as "0660". */
 static int
-set_mode(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_mode(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	struct config *cfg = base;
 	unsigned long m = 0;
@@ -531,25 +540,26 @@ set_mode(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 	(void)f;
 	/* A JSON integer is decimal: 660 would silently mean 01224. */
 	if (json_is_integer(v))
-		return cfg_error(c, 0,
+		return config_error(c, 0,
 		    "expected an octal string such as \"0660\", got an "
 		    "integer");
-	if (cfg_string(c, v, &s) == -1)
+	if (config_string(c, v, &s) == -1)
 		return -1;
 	n = strspn(s, "01234567");
 	if (n == 0 || n > 4 || s[n] != '\0')
-		return cfg_error(c, 0, "\"%.16s\" is not an octal mode", s);
+		return config_error(c, 0, "\"%.16s\" is not an octal mode", s);
 	for (size_t i = 0; i < n; i++)
 		m = m * 8 + (unsigned long)(s[i] - '0');
 	if (m > 0777)
-		return cfg_error(c, 0, "mode %s is out of range 0..0777", s);
+		return config_error(c, 0, "mode %s is out of range 0..0777", s);
 	cfg->socket_mode = (mode_t)m;
 	return 0;
 }
 
 /* Setter: socket.admin_uids, an array of user ids. */
 static int
-set_admin_uids(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_admin_uids(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	struct config *cfg = base;
 	size_t n, i;
@@ -558,17 +568,19 @@ set_admin_uids(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 
 	(void)f;
 	if (!json_is_array(v))
-		return cfg_type_error(c, v, "an array");
-	if ((n = json_array_size(v)) > CFG_UIDS_MAX)
-		return cfg_error(c, 0, "more than %d entries", CFG_UIDS_MAX);
+		return config_type_error(c, v, "an array");
+	if ((n = json_array_size(v)) > CONFIG_UIDS_MAX)
+		return config_error(
+		    c, 0, "more than %d entries", CONFIG_UIDS_MAX);
 	free(cfg->admin_uids);
 	cfg->admin_uids = xcalloc(n, sizeof(*cfg->admin_uids));
 	cfg->n_admin_uids = 0;
 	for (i = 0; i < n && rc == 0; i++) {
-		cfg_push_index(c, i);
+		config_push_index(c, i);
 		/* (uid_t)-1 means "no change" to chown(2): never a real user. */
-		rc = cfg_int(c, json_array_get(v, i), 0, UINT32_MAX - 1, &uid);
-		cfg_pop(c);
+		rc = config_int(
+		    c, json_array_get(v, i), 0, UINT32_MAX - 1, &uid);
+		config_pop(c);
 		if (rc == 0)
 			cfg->admin_uids[cfg->n_admin_uids++] = (uid_t)uid;
 	}
@@ -577,8 +589,8 @@ set_admin_uids(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 
 /* Split "host:port" or "[v6]:port" (s, n bytes) into host and port text. */
 static int
-split_hostport(const char *s, size_t n, char *host, size_t hostlen, char *port,
-    size_t portlen, int *af)
+config_split_hostport(const char *s, size_t n, char *host, size_t hostlen,
+    char *port, size_t portlen, int *af)
 {
 	const char *h = s, *colon;
 	size_t hn, pn;
@@ -613,7 +625,7 @@ split_hostport(const char *s, size_t n, char *host, size_t hostlen, char *port,
  * (without brackets) goes to host[hostlen].
  */
 static int
-check_hostport(const char *s, size_t n, char *host, size_t hostlen,
+config_check_hostport(const char *s, size_t n, char *host, size_t hostlen,
     uint16_t *port, char *msg, size_t msglen)
 {
 	unsigned char addr[16];
@@ -621,7 +633,7 @@ check_hostport(const char *s, size_t n, char *host, size_t hostlen,
 	uint64_t p;
 	int af, shown = (int)(n > 80 ? 80 : n);
 
-	if (split_hostport(s, n, host, hostlen, pbuf, sizeof(pbuf), &af)
+	if (config_split_hostport(s, n, host, hostlen, pbuf, sizeof(pbuf), &af)
 	    == -1) {
 		snprintf(msg, msglen, "\"%.*s\" is not host:port", shown, s);
 		return -1;
@@ -644,21 +656,22 @@ check_hostport(const char *s, size_t n, char *host, size_t hostlen,
 
 /* Check zookeeper.hosts: an odd number of comma-separated ip:port. */
 static int
-check_zk_hosts(const char *s, char *msg, size_t msglen)
+config_check_zk_hosts(const char *s, char *msg, size_t msglen)
 {
 	char host[64];
 	const char *p = s, *comma;
 	size_t count = 0, n;
 	uint16_t port;
 
-	if (strlen(s) > CFG_HOSTS_MAX) {
-		snprintf(msg, msglen, "longer than %d bytes", CFG_HOSTS_MAX);
+	if (strlen(s) > CONFIG_HOSTS_MAX) {
+		snprintf(msg, msglen, "longer than %d bytes", CONFIG_HOSTS_MAX);
 		return -1;
 	}
 	for (;; p = comma + 1) {
 		comma = strchr(p, ',');
 		n = comma != NULL ? (size_t)(comma - p) : strlen(p);
-		if (check_hostport(p, n, host, sizeof(host), &port, msg, msglen)
+		if (config_check_hostport(
+		        p, n, host, sizeof(host), &port, msg, msglen)
 		    == -1)
 			return -1;
 		count++;
@@ -677,14 +690,14 @@ check_zk_hosts(const char *s, char *msg, size_t msglen)
 
 /* Check zookeeper.root: /a/b, components from [A-Za-z0-9._-]. */
 static int
-check_zk_root(const char *s, char *msg, size_t msglen)
+config_check_zk_root(const char *s, char *msg, size_t msglen)
 {
 	const char *p = s, *why = NULL;
 	size_t n;
 
 	if (s[0] != '/')
 		why = "must start with '/'";
-	else if (strlen(s) > CFG_ROOT_MAX)
+	else if (strlen(s) > CONFIG_ROOT_MAX)
 		why = "is too long";
 	else if (strcmp(s, "/zookeeper") == 0
 	    || strncmp(s, "/zookeeper/", 11) == 0)
@@ -711,25 +724,27 @@ check_zk_root(const char *s, char *msg, size_t msglen)
 
 /* Setter: a key that would hold a secret inline; always refused. */
 static int
-set_secret(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_secret(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	(void)v;
 	(void)base;
 	(void)f;
-	return cfg_error(c, 1,
+	return config_error(c, 1,
 	    "unknown key (secrets are never inline: put \"user:password\" in "
 	    "the file named by credential_file)");
 }
 
 /* Setter: zookeeper.unreachable_policy. */
 static int
-set_policy(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_policy(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	struct config *cfg = base;
 	size_t i;
 
 	(void)f;
-	if (cfg_enum(c, v, policy_names, nitems(policy_names), &i) == -1)
+	if (config_enum(c, v, policy_names, nitems(policy_names), &i) == -1)
 		return -1;
 	cfg->unreachable = (enum unreachable_policy)i;
 	return 0;
@@ -737,13 +752,14 @@ set_policy(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 
 /* Setter: log_level. */
 static int
-set_log_level(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_log_level(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	struct config *cfg = base;
 	size_t i;
 
 	(void)f;
-	if (cfg_enum(c, v, level_names, nitems(level_names), &i) == -1)
+	if (config_enum(c, v, level_names, nitems(level_names), &i) == -1)
 		return -1;
 	cfg->log_level = log_level_parse(level_names[i]);
 	return 0;
@@ -751,13 +767,14 @@ set_log_level(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 
 /* Setter: breaker.window. */
 static int
-set_window(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_window(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	struct breaker_settings *b = base;
 	size_t i;
 
 	(void)f;
-	if (cfg_enum(c, v, window_names, nitems(window_names), &i) == -1)
+	if (config_enum(c, v, window_names, nitems(window_names), &i) == -1)
 		return -1;
 	b->window_type = i == 0 ? BREAKER_WINDOW_COUNT : BREAKER_WINDOW_TIME;
 	return 0;
@@ -765,13 +782,14 @@ set_window(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 
 /* Setter: ramp.curve. */
 static int
-set_curve(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_curve(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	struct ramp_config *r = base;
 	size_t i;
 
 	(void)f;
-	if (cfg_enum(c, v, curve_names, nitems(curve_names), &i) == -1)
+	if (config_enum(c, v, curve_names, nitems(curve_names), &i) == -1)
 		return -1;
 	r->curve = (enum ramp_curve)i;
 	return 0;
@@ -779,7 +797,8 @@ set_curve(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 
 /* Setter: ramp.steps_pct, 1..16 shares in percent; implies "steps". */
 static int
-set_steps(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_steps(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	struct ramp_config *r = base;
 	uint64_t x = 0;
@@ -788,16 +807,16 @@ set_steps(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 
 	(void)f;
 	if (!json_is_array(v))
-		return cfg_type_error(c, v, "an array");
+		return config_type_error(c, v, "an array");
 	if ((n = json_array_size(v)) == 0 || n > RAMP_STEPS_MAX)
-		return cfg_error(
+		return config_error(
 		    c, 0, "%zu steps: 1..%d expected", n, RAMP_STEPS_MAX);
 	for (i = 0; i < n && rc == 0; i++) {
-		cfg_push_index(c, i);
-		rc = cfg_int(c, json_array_get(v, i), 1, 100, &x);
+		config_push_index(c, i);
+		rc = config_int(c, json_array_get(v, i), 1, 100, &x);
 		if (rc == 0 && i > 0 && x < r->steps_pct[i - 1])
-			rc = cfg_error(c, 0, "steps must not decrease");
-		cfg_pop(c);
+			rc = config_error(c, 0, "steps must not decrease");
+		config_pop(c);
 		r->steps_pct[i] = (uint32_t)x;
 	}
 	r->nsteps = (uint32_t)n;
@@ -807,32 +826,32 @@ set_steps(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 
 /* Setter: "fleet_window": present means enabled, even when empty. */
 static int
-set_fleet_window(
-    struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_fleet_window(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	struct fleet_window_config *w =
 	    (void *)((char *)base + offsetof(struct dep_config, fleet_window));
 
 	w->enabled = true;
-	return cfg_object(c, v, f->sub, w);
+	return config_object(c, v, f->sub, w);
 }
 
 /* The health target is per dependency; refuse it in "defaults". */
 static int
-cfg_health_target_ok(struct cfg_ctx *c, const struct health_config *h)
+config_health_target_ok(struct config_ctx *c, const struct health_config *h)
 {
 	if (c->in_defaults)
-		return cfg_error(c, 1,
+		return config_error(c, 1,
 		    "a health check target belongs to one dependency, "
 		    "not to defaults");
 	if (h->kind != HEALTH_NONE)
-		return cfg_error(c, 1, "give either http or tcp, not both");
+		return config_error(c, 1, "give either http or tcp, not both");
 	return 0;
 }
 
 /* Check the path part of an http URL: printable ASCII without spaces. */
 static int
-check_url_path(const char *p, char *msg, size_t msglen)
+config_check_url_path(const char *p, char *msg, size_t msglen)
 {
 	for (; *p != '\0'; p++)
 		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
@@ -846,29 +865,33 @@ check_url_path(const char *p, char *msg, size_t msglen)
 
 /* Setter: health.http, "http://ip:port/path". */
 static int
-set_http(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_http(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	struct health_config *h = base;
-	char msg[CFG_MSG_MAX], host[64];
+	char msg[CONFIG_MSG_MAX], host[64];
 	const char *s = NULL, *hp, *slash;
 	uint16_t port;
 
 	(void)f;
-	if (cfg_string(c, v, &s) == -1 || cfg_health_target_ok(c, h) == -1)
+	if (config_string(c, v, &s) == -1
+	    || config_health_target_ok(c, h) == -1)
 		return -1;
 	if (strncmp(s, "http://", 7) != 0)
-		return cfg_error(
+		return config_error(
 		    c, 0, "\"%.80s\" must start with http:// (no https)", s);
-	if (strlen(s) > CFG_URL_MAX)
-		return cfg_error(c, 0, "URL longer than %d bytes", CFG_URL_MAX);
+	if (strlen(s) > CONFIG_URL_MAX)
+		return config_error(
+		    c, 0, "URL longer than %d bytes", CONFIG_URL_MAX);
 	hp = s + 7;
 	slash = strchr(hp, '/');
-	if (check_hostport(hp,
+	if (config_check_hostport(hp,
 	        slash != NULL ? (size_t)(slash - hp) : strlen(hp), host,
 	        sizeof(host), &port, msg, sizeof(msg))
 	        == -1
-	    || (slash != NULL && check_url_path(slash, msg, sizeof(msg)) == -1))
-		return cfg_error(c, 0, "%s", msg);
+	    || (slash != NULL
+	        && config_check_url_path(slash, msg, sizeof(msg)) == -1))
+		return config_error(c, 0, "%s", msg);
 	h->kind = HEALTH_HTTP;
 	h->url = xstrdup(s);
 	h->host = xstrdup(host);
@@ -878,20 +901,22 @@ set_http(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 
 /* Setter: health.tcp, "ip:port". */
 static int
-set_tcp(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_tcp(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	struct health_config *h = base;
-	char msg[CFG_MSG_MAX], host[64];
+	char msg[CONFIG_MSG_MAX], host[64];
 	const char *s = NULL;
 	uint16_t port;
 
 	(void)f;
-	if (cfg_string(c, v, &s) == -1 || cfg_health_target_ok(c, h) == -1)
+	if (config_string(c, v, &s) == -1
+	    || config_health_target_ok(c, h) == -1)
 		return -1;
-	if (check_hostport(
+	if (config_check_hostport(
 	        s, strlen(s), host, sizeof(host), &port, msg, sizeof(msg))
 	    == -1)
-		return cfg_error(c, 0, "%s", msg);
+		return config_error(c, 0, "%s", msg);
 	h->kind = HEALTH_TCP;
 	h->host = xstrdup(host);
 	h->port = port;
@@ -900,7 +925,8 @@ set_tcp(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 
 /* Setter: health.expected_status, [min, max] HTTP status codes. */
 static int
-set_status(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_status(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	struct health_config *h = base;
 	uint64_t lo = 0, hi = 0;
@@ -908,19 +934,20 @@ set_status(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 
 	(void)f;
 	if (!json_is_array(v))
-		return cfg_type_error(c, v, "an array [min, max]");
+		return config_type_error(c, v, "an array [min, max]");
 	if (json_array_size(v) != 2)
-		return cfg_error(c, 0, "expected [min, max], got %zu elements",
+		return config_error(c, 0,
+		    "expected [min, max], got %zu elements",
 		    json_array_size(v));
-	cfg_push_index(c, 0);
-	rc = cfg_int(c, json_array_get(v, 0), 100, 599, &lo);
-	cfg_pop(c);
-	cfg_push_index(c, 1);
+	config_push_index(c, 0);
+	rc = config_int(c, json_array_get(v, 0), 100, 599, &lo);
+	config_pop(c);
+	config_push_index(c, 1);
 	if (rc == 0)
-		rc = cfg_int(c, json_array_get(v, 1), 100, 599, &hi);
-	cfg_pop(c);
+		rc = config_int(c, json_array_get(v, 1), 100, 599, &hi);
+	config_pop(c);
 	if (rc == 0 && lo > hi)
-		rc = cfg_error(c, 0, "min %llu is above max %llu",
+		rc = config_error(c, 0, "min %llu is above max %llu",
 		    (unsigned long long)lo, (unsigned long long)hi);
 	if (rc == 0) {
 		h->status_min = (uint16_t)lo;
@@ -931,24 +958,26 @@ set_status(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 
 /* Setter: "defaults", kept until the top level is done. */
 static int
-set_defaults(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_defaults(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	(void)base;
 	(void)f;
 	if (!json_is_object(v))
-		return cfg_type_error(c, v, "an object");
+		return config_type_error(c, v, "an object");
 	c->defaults = v;
 	return 0;
 }
 
 /* Setter: "dependencies", kept until "defaults" has been applied. */
 static int
-set_deps(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_deps(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	(void)base;
 	(void)f;
 	if (!json_is_array(v))
-		return cfg_type_error(c, v, "an array");
+		return config_type_error(c, v, "an array");
 	c->deps = v;
 	return 0;
 }
@@ -960,12 +989,12 @@ set_deps(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 	}
 #define STR(k, m, fn)                                                          \
 	{                                                                      \
-		.key = (k), .set = set_str, .off = offsetof(struct config, m), \
-		.check = (fn)                                                  \
+		.key = (k), .set = config_set_str,                             \
+		.off = offsetof(struct config, m), .check = (fn)               \
 	}
 #define SECTION(k, s, m, t)                                                    \
 	{                                                                      \
-		.key = (k), .set = set_section, .off = offsetof(s, m),         \
+		.key = (k), .set = config_set_section, .off = offsetof(s, m),  \
 		.sub = (t)                                                     \
 	}
 #define FN(k, fn)                                                              \
@@ -974,7 +1003,7 @@ set_deps(struct cfg_ctx *c, json_t *v, void *base, const struct field *f)
 	}
 #define DAY_MS 86400000u
 
-static const struct field breaker_fields[] = {FN("window", set_window),
+static const struct field breaker_fields[] = {FN("window", config_set_window),
     U32("window_size", struct breaker_settings, window_size, 1, 100000),
     U32("minimum_calls", struct breaker_settings, minimum_calls, 1, 100000),
     U32("failure_rate_pct", struct breaker_settings, failure_rate_pct, 1, 100),
@@ -993,15 +1022,15 @@ static const struct field breaker_fields[] = {FN("window", set_window),
         DAY_MS),
     {.key = NULL}};
 
-static const struct field health_fields[] = {FN("http", set_http),
-    FN("tcp", set_tcp),
+static const struct field health_fields[] = {FN("http", config_set_http),
+    FN("tcp", config_set_tcp),
     U32("interval_ms", struct health_config, interval_ms, 100, DAY_MS),
     U32("jitter_ms", struct health_config, jitter_ms, 0, DAY_MS),
     U32("timeout_ms", struct health_config, timeout_ms, 10, 600000),
     U32("healthy_threshold", struct health_config, healthy_threshold, 1, 1000),
     U32("unhealthy_threshold", struct health_config, unhealthy_threshold, 1,
         1000),
-    FN("expected_status", set_status),
+    FN("expected_status", config_set_status),
     U32("witness_checks", struct health_config, witness_checks, 0, 10),
     U32("blind_hold_ms", struct health_config, blind_hold_ms, 0, DAY_MS),
     {.key = NULL}};
@@ -1018,8 +1047,9 @@ static const struct field probe_fields[] = {
 
 static const struct field ramp_fields[] = {
     U32("duration_ms", struct ramp_config, duration_ms, 0, DAY_MS),
-    FN("curve", set_curve), U32("min_pct", struct ramp_config, min_pct, 1, 100),
-    FN("steps_pct", set_steps), {.key = NULL}};
+    FN("curve", config_set_curve),
+    U32("min_pct", struct ramp_config, min_pct, 1, 100),
+    FN("steps_pct", config_set_steps), {.key = NULL}};
 
 static const struct field fleet_window_fields[] = {
     U32("interval_ms", struct fleet_window_config, interval_ms, 1000, 600000),
@@ -1036,14 +1066,14 @@ static const struct field fleet_window_fields[] = {
         100000),
     {.key = NULL}};
 
-static const struct field dep_fields[] = {FN("name", set_dep_name),
+static const struct field dep_fields[] = {FN("name", config_set_dep_name),
     SECTION("breaker", struct dep_config, breaker, breaker_fields),
     SECTION("health", struct dep_config, health, health_fields),
     SECTION("quorum", struct dep_config, quorum, quorum_fields),
     SECTION("probe", struct dep_config, probe, probe_fields),
     SECTION("ramp", struct dep_config, ramp, ramp_fields),
     {.key = "fleet_window",
-        .set = set_fleet_window,
+        .set = config_set_fleet_window,
         .sub = fleet_window_fields},
     {.key = NULL}};
 
@@ -1054,138 +1084,147 @@ static const struct field defaults_fields[] = {
     SECTION("probe", struct dep_config, probe, probe_fields),
     SECTION("ramp", struct dep_config, ramp, ramp_fields),
     {.key = "fleet_window",
-        .set = set_fleet_window,
+        .set = config_set_fleet_window,
         .sub = fleet_window_fields},
     {.key = NULL}};
 
 static const struct field socket_fields[] = {
-    STR("path", socket_path, check_socket_path), FN("mode", set_mode),
-    STR("group", socket_group, check_group), FN("admin_uids", set_admin_uids),
+    STR("path", socket_path, config_check_socket_path),
+    FN("mode", config_set_mode), STR("group", socket_group, config_check_group),
+    FN("admin_uids", config_set_admin_uids),
     U32("max_clients", struct config, max_clients, 1, 1000000),
     U32("idle_timeout_ms", struct config, idle_timeout_ms, 100, 3600000),
     U32("watch_buffer_max", struct config, watch_buffer_max, 4096,
         64 * 1024 * 1024),
-    STR("shm_path", shm_path, check_shm_path),
+    STR("shm_path", shm_path, config_check_shm_path),
     U32("shm_drain_ms", struct config, shm_drain_ms, 1, 1000), {.key = NULL}};
 
-static const struct field zk_fields[] = {STR("hosts", zk_hosts, check_zk_hosts),
+static const struct field zk_fields[] = {
+    STR("hosts", zk_hosts, config_check_zk_hosts),
     U32("session_timeout_ms", struct config, zk_session_timeout_ms, 1000,
         120000),
-    STR("root", zk_root, check_zk_root),
+    STR("root", zk_root, config_check_zk_root),
     U32("startup_wait_ms", struct config, startup_wait_ms, 0, 600000),
-    STR("credential_file", zk_credential_file, check_abs_path),
-    FN("unreachable_policy", set_policy),
+    STR("credential_file", zk_credential_file, config_check_abs_path),
+    FN("unreachable_policy", config_set_policy),
     U32("history_keep", struct config, zk_history_keep, 1, 100000),
-    FN("password", set_secret), FN("auth", set_secret),
-    FN("secret", set_secret), FN("digest", set_secret), {.key = NULL}};
+    FN("password", config_set_secret), FN("auth", config_set_secret),
+    FN("secret", config_set_secret), FN("digest", config_set_secret),
+    {.key = NULL}};
 
-static const struct field top_fields[] = {FN("instance_id", set_instance_id),
+static const struct field top_fields[] = {
+    FN("instance_id", config_set_instance_id),
     /* socket and zookeeper keys are flat in struct config: offset 0 */
-    {.key = "socket", .set = set_section, .off = 0, .sub = socket_fields},
-    {.key = "zookeeper", .set = set_section, .off = 0, .sub = zk_fields},
-    FN("log_level", set_log_level),
+    {.key = "socket",
+        .set = config_set_section,
+        .off = 0,
+        .sub = socket_fields},
+    {.key = "zookeeper", .set = config_set_section, .off = 0, .sub = zk_fields},
+    FN("log_level", config_set_log_level),
     {.key = "metrics_port",
         .set = set_u16,
         .off = offsetof(struct config, metrics_port),
         .min = 0,
         .max = 65535},
-    STR("metrics_address", metrics_address, check_ip_literal),
-    FN("defaults", set_defaults), FN("dependencies", set_deps), {.key = NULL}};
+    STR("metrics_address", metrics_address, config_check_ip_literal),
+    FN("defaults", config_set_defaults), FN("dependencies", config_set_deps),
+    {.key = NULL}};
 
 /* Checks across the fields of one dependency, once defaults are merged. */
 static int
-cfg_dep_check(struct cfg_ctx *c, const struct dep_config *d)
+config_dep_check(struct config_ctx *c, const struct dep_config *d)
 {
 	const struct breaker_settings *b = &d->breaker;
 	const char *why;
 	int rc = 0;
 
-	cfg_push_key(c, "breaker");
+	config_push_key(c, "breaker");
 	if (b->open_wait_max_ms < b->open_wait_ms)
-		rc = cfg_error(c, 0,
+		rc = config_error(c, 0,
 		    "open_wait_max_ms %u is below open_wait_ms %u",
 		    b->open_wait_max_ms, b->open_wait_ms);
 	else if (b->window_type == BREAKER_WINDOW_TIME && b->window_size > 3600)
-		rc = cfg_error(c, 0,
+		rc = config_error(c, 0,
 		    "a time window of %u s is above the limit of 3600 s",
 		    b->window_size);
 	else if ((why = breaker_settings_check(b)) != NULL)
-		rc = cfg_error(c, 0, "%s", why);
-	cfg_pop(c);
+		rc = config_error(c, 0, "%s", why);
+	config_pop(c);
 	if (rc == 0 && (why = ramp_config_check(&d->ramp)) != NULL) {
-		cfg_push_key(c, "ramp");
-		rc = cfg_error(c, 0, "%s", why);
-		cfg_pop(c);
+		config_push_key(c, "ramp");
+		rc = config_error(c, 0, "%s", why);
+		config_pop(c);
 	}
 	if (rc == 0 && d->fleet_window.enabled
 	    && d->fleet_window.long_window_ms
 	        < d->fleet_window.short_window_ms) {
-		cfg_push_key(c, "fleet_window");
-		rc = cfg_error(c, 0,
+		config_push_key(c, "fleet_window");
+		rc = config_error(c, 0,
 		    "long_window_ms %u is below short_window_ms %u",
 		    d->fleet_window.long_window_ms,
 		    d->fleet_window.short_window_ms);
-		cfg_pop(c);
+		config_pop(c);
 	}
 	if (rc == 0 && d->health.kind != HEALTH_NONE
 	    && d->health.timeout_ms > d->health.interval_ms) {
-		cfg_push_key(c, "health");
-		rc = cfg_error(c, 0, "timeout_ms %u is above interval_ms %u",
+		config_push_key(c, "health");
+		rc = config_error(c, 0, "timeout_ms %u is above interval_ms %u",
 		    d->health.timeout_ms, d->health.interval_ms);
-		cfg_pop(c);
+		config_pop(c);
 	}
 	return rc;
 }
 
 /* Parse dependency i into cfg->deps[i] (already a copy of the template). */
 static int
-cfg_dep(struct cfg_ctx *c, json_t *v, struct config *cfg, size_t i)
+config_dep(struct config_ctx *c, json_t *v, struct config *cfg, size_t i)
 {
 	struct dep_config *d = &cfg->deps[i];
 
-	if (cfg_object(c, v, dep_fields, d) == -1)
+	if (config_object(c, v, dep_fields, d) == -1)
 		return -1;
 	if (d->name[0] == '\0')
-		return cfg_error(c, 0, "missing key \"name\"");
+		return config_error(c, 0, "missing key \"name\"");
 	for (size_t j = 0; j < i; j++) {
 		if (strcmp(cfg->deps[j].name, d->name) != 0)
 			continue;
-		cfg_push_key(c, "name");
-		cfg_error(c, 0, "\"%s\" is already used by dependencies[%zu]",
-		    d->name, j);
-		cfg_pop(c);
+		config_push_key(c, "name");
+		config_error(c, 0,
+		    "\"%s\" is already used by dependencies[%zu]", d->name, j);
+		config_pop(c);
 		return -1;
 	}
-	return cfg_dep_check(c, d);
+	return config_dep_check(c, d);
 }
 
 /* Parse the "dependencies" array, each one starting from the template. */
 static int
-cfg_deps(struct cfg_ctx *c, struct config *cfg)
+config_deps(struct config_ctx *c, struct config *cfg)
 {
 	size_t n, i;
 	int rc = 0;
 
 	if (c->deps == NULL)
-		return cfg_error(c, 0,
+		return config_error(c, 0,
 		    "missing key \"dependencies\" (at least "
 		    "one dependency is required)");
 	n = json_array_size(c->deps);
-	cfg_push_key(c, "dependencies");
+	config_push_key(c, "dependencies");
 	if (n == 0)
-		rc = cfg_error(c, 0, "at least one dependency is required");
-	else if (n > CFG_DEPS_MAX)
-		rc = cfg_error(c, 0, "more than %d dependencies", CFG_DEPS_MAX);
+		rc = config_error(c, 0, "at least one dependency is required");
+	else if (n > CONFIG_DEPS_MAX)
+		rc = config_error(
+		    c, 0, "more than %d dependencies", CONFIG_DEPS_MAX);
 	if (rc == 0)
 		cfg->deps = xcalloc(n, sizeof(*cfg->deps));
 	for (i = 0; i < n && rc == 0; i++) {
 		cfg->deps[i] = c->tmpl;
 		cfg->ndeps = i + 1;
-		cfg_push_index(c, i);
-		rc = cfg_dep(c, json_array_get(c->deps, i), cfg, i);
-		cfg_pop(c);
+		config_push_index(c, i);
+		rc = config_dep(c, json_array_get(c->deps, i), cfg, i);
+		config_pop(c);
 	}
-	cfg_pop(c);
+	config_pop(c);
 	return rc;
 }
 
@@ -1194,7 +1233,7 @@ cfg_deps(struct cfg_ctx *c, struct config *cfg)
  * where ("off": no table).  Two files of ours must not be one.
  */
 static int
-cfg_shm_path(struct cfg_ctx *c, struct config *cfg)
+config_shm_path(struct config_ctx *c, struct config *cfg)
 {
 	size_t n;
 
@@ -1209,41 +1248,41 @@ cfg_shm_path(struct cfg_ctx *c, struct config *cfg)
 		snprintf(cfg->shm_path, n, "%s.shm", cfg->socket_path);
 	}
 	if (strcmp(cfg->shm_path, cfg->socket_path) == 0)
-		return cfg_error(
+		return config_error(
 		    c, 0, "socket.shm_path must not be the socket's own path");
 	return 0;
 }
 
 /* Walk the decoded document: top level, then defaults, then dependencies. */
 static int
-cfg_root(struct cfg_ctx *c, json_t *root, struct config *cfg)
+config_root(struct config_ctx *c, json_t *root, struct config *cfg)
 {
 	int rc;
 
 	if (!json_is_object(root))
-		return cfg_error(c, 0,
+		return config_error(c, 0,
 		    "the top level must be an object, not %s",
-		    cfg_type_name(root));
-	if (cfg_object(c, root, top_fields, cfg) == -1)
+		    config_type_name(root));
+	if (config_object(c, root, top_fields, cfg) == -1)
 		return -1;
 	config_dep_defaults(&c->tmpl);
 	if (c->defaults != NULL) {
 		c->in_defaults = 1;
-		cfg_push_key(c, "defaults");
-		rc = cfg_object(c, c->defaults, defaults_fields, &c->tmpl);
-		cfg_pop(c);
+		config_push_key(c, "defaults");
+		rc = config_object(c, c->defaults, defaults_fields, &c->tmpl);
+		config_pop(c);
 		c->in_defaults = 0;
 		if (rc == -1)
 			return -1;
 	}
-	if (cfg_deps(c, cfg) == -1)
+	if (config_deps(c, cfg) == -1)
 		return -1;
-	return cfg_shm_path(c, cfg);
+	return config_shm_path(c, cfg);
 }
 
 /* Copy text, blanking whole-line '#' comments so positions do not move. */
 static char *
-cfg_uncomment(const char *text, size_t len)
+config_uncomment(const char *text, size_t len)
 {
 	char *buf = xmalloc(len + 1);
 	size_t i = 0, j;
@@ -1268,7 +1307,7 @@ int
 config_parse(const char *text, size_t len, const char *filename,
     struct config *cfg, char *err, size_t errlen)
 {
-	struct cfg_ctx c;
+	struct config_ctx c;
 	json_error_t je;
 	json_t *root;
 	char *buf;
@@ -1279,7 +1318,7 @@ config_parse(const char *text, size_t len, const char *filename,
 	c.file = filename != NULL ? filename : "<config>";
 	c.err = err;
 	c.errlen = errlen;
-	buf = cfg_uncomment(text, len);
+	buf = config_uncomment(text, len);
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 	if (root == NULL) {
 		snprintf(err, errlen, "%s:%d:%d: %s", c.file,
@@ -1292,7 +1331,7 @@ config_parse(const char *text, size_t len, const char *filename,
 	c.len = len;
 	cfg->path = xstrdup(c.file);
 	config_defaults(cfg);
-	rc = cfg_root(&c, root, cfg);
+	rc = config_root(&c, root, cfg);
 	json_decref(root);
 	free(buf);
 	if (rc == -1)

@@ -40,37 +40,37 @@
 #include "registry.h"
 #include "util.h"
 
-#define CTL_BACKLOG_MIN 128 /* listen backlog floor; max_clients above it */
-#define CTL_OUT_HIGH    (256 * 1024) /* queued reply bytes: stop reading */
-#define CTL_SLOTS_MAX   256          /* queued reply slots: stop reading */
-#define CTL_IN_HIGH     (64 * 1024)  /* bufferevent read watermark */
-#define CTL_PAUSE_MS    1000         /* accept pause on EMFILE/ENFILE */
-#define CTL_WTIMEOUT_MS 30000        /* no write progress: peer is gone */
+#define CONTROL_BACKLOG_MIN 128 /* listen backlog floor; max_clients above it */
+#define CONTROL_OUT_HIGH    (256 * 1024) /* queued reply bytes: stop reading */
+#define CONTROL_SLOTS_MAX   256          /* queued reply slots: stop reading */
+#define CONTROL_IN_HIGH     (64 * 1024)  /* bufferevent read watermark */
+#define CONTROL_PAUSE_MS    1000         /* accept pause on EMFILE/ENFILE */
+#define CONTROL_WTIMEOUT_MS 30000        /* no write progress: peer is gone */
 
 /* One reply, or a run of replies, waiting for an earlier one to finish. */
-struct ctl_slot {
-	TAILQ_ENTRY(ctl_slot) entry;
-	struct ctl_client *cl;
+struct control_slot {
+	TAILQ_ENTRY(control_slot) entry;
+	struct control_client *cl;
 	struct evbuffer *buf;
 	bool done; /* false while its FORCE/PUBLISH is in flight */
 
 	/* A held answer (on control.held): what to answer once released. */
 	bool held;
-	TAILQ_ENTRY(ctl_slot) hentry;
+	TAILQ_ENTRY(control_slot) hentry;
 	enum proto_cmd cmd;
 	struct dep **deps; /* GET/ALLOW: one; WATCH: named; NULL: all */
 	size_t ndeps;
 };
-TAILQ_HEAD(ctl_slots, ctl_slot);
+TAILQ_HEAD(control_slots, control_slot);
 
-struct ctl_client {
-	TAILQ_ENTRY(ctl_client) entry;  /* control.clients */
-	TAILQ_ENTRY(ctl_client) wentry; /* control.watchers */
-	struct control *ctl;            /* NULL once closed */
-	struct bufferevent *bev;        /* NULL once closed */
-	struct event *idle_ev;          /* half-written line timer */
-	struct event *resume_ev;        /* process input after throttling */
-	struct ctl_slots slots;
+struct control_client {
+	TAILQ_ENTRY(control_client) entry;  /* control.clients */
+	TAILQ_ENTRY(control_client) wentry; /* control.watchers */
+	struct control *ctl;                /* NULL once closed */
+	struct bufferevent *bev;            /* NULL once closed */
+	struct event *idle_ev;              /* half-written line timer */
+	struct event *resume_ev;            /* process input after throttling */
+	struct control_slots slots;
 	size_t nslots;
 	size_t slot_bytes; /* bytes held in slots */
 	uid_t uid;
@@ -86,7 +86,7 @@ struct ctl_client {
 	size_t nwdeps;
 	size_t watch_extra; /* snapshot bytes, allowed over watch_buffer_max */
 };
-TAILQ_HEAD(ctl_clients, ctl_client);
+TAILQ_HEAD(control_clients, control_client);
 
 struct control {
 	struct event_base *base;
@@ -95,25 +95,25 @@ struct control {
 	struct control_hooks hooks;
 	struct evconnlistener *listener;
 	struct event *pause_ev;
-	struct evbuffer *scratch;   /* STATUS/METRICS bodies */
-	struct evbuffer *stage;     /* replies of the pass, to write directly */
-	struct ctl_client *staging; /* the client whose pass owns stage */
-	uint64_t mono;              /* the clock cached for a pass */
-	unsigned clock_uses;        /* reads of the cache since refreshed */
-	char *path;                 /* bound socket, unlinked at free */
-	struct ctl_clients clients;
-	struct ctl_clients watchers;
-	struct ctl_slots held;   /* held answers, in arrival order */
-	struct ctl_slot *target; /* a held slot being answered */
+	struct evbuffer *scratch; /* STATUS/METRICS bodies */
+	struct evbuffer *stage;   /* replies of the pass, to write directly */
+	struct control_client *staging; /* the client whose pass owns stage */
+	uint64_t mono;                  /* the clock cached for a pass */
+	unsigned clock_uses;            /* reads of the cache since refreshed */
+	char *path;                     /* bound socket, unlinked at free */
+	struct control_clients clients;
+	struct control_clients watchers;
+	struct control_slots held;   /* held answers, in arrival order */
+	struct control_slot *target; /* a held slot being answered */
 	struct control_stats stats;
 	uint64_t last_refusal_log;
 };
 
-static void ctl_process(struct ctl_client *);
+static void control_process(struct control_client *);
 
 /* A timeval from milliseconds. */
 static struct timeval
-ctl_tv(uint32_t ms)
+control_tv(uint32_t ms)
 {
 	struct timeval tv;
 
@@ -128,7 +128,7 @@ ctl_tv(uint32_t ms)
  * else the bufferevent's output.
  */
 static struct evbuffer *
-ctl_out(struct ctl_client *cl)
+control_out(struct control_client *cl)
 {
 	if (cl->ctl->staging == cl)
 		return cl->ctl->stage;
@@ -137,7 +137,7 @@ ctl_out(struct ctl_client *cl)
 
 /* Bytes this client holds in memory for output. */
 static size_t
-ctl_backlog(struct ctl_client *cl)
+control_backlog(struct control_client *cl)
 {
 	size_t n = evbuffer_get_length(bufferevent_get_output(cl->bev));
 
@@ -152,7 +152,7 @@ ctl_backlog(struct ctl_client *cl)
  * microseconds to a few milliseconds, far below any breaker interval.
  */
 static uint64_t
-ctl_clock(struct control *ctl)
+control_clock(struct control *ctl)
 {
 	if (ctl->clock_uses++ % 64 == 0)
 		ctl->mono = now_mono_ms();
@@ -160,10 +160,10 @@ ctl_clock(struct control *ctl)
 }
 
 /* Append a slot at the tail of the reply queue. */
-static struct ctl_slot *
-ctl_slot_new(struct ctl_client *cl, bool done)
+static struct control_slot *
+control_slot_new(struct control_client *cl, bool done)
 {
-	struct ctl_slot *s = xcalloc(1, sizeof *s);
+	struct control_slot *s = xcalloc(1, sizeof *s);
 
 	s->cl = cl;
 	s->done = done;
@@ -176,7 +176,7 @@ ctl_slot_new(struct ctl_client *cl, bool done)
 
 /* Unlink and free a slot, keeping the byte count right. */
 static void
-ctl_slot_free(struct ctl_client *cl, struct ctl_slot *s)
+control_slot_free(struct control_client *cl, struct control_slot *s)
 {
 	TAILQ_REMOVE(&cl->slots, s, entry);
 	cl->nslots--;
@@ -188,57 +188,57 @@ ctl_slot_free(struct ctl_client *cl, struct ctl_slot *s)
 
 /* The buffer output goes to now: the socket, or the queue's tail. */
 static struct evbuffer *
-ctl_sink(struct ctl_client *cl)
+control_sink(struct control_client *cl)
 {
-	struct ctl_slot *tail;
+	struct control_slot *tail;
 
 	if (cl->ctl->target != NULL && cl->ctl->target->cl == cl)
 		return cl->ctl->target->buf;
 	if (TAILQ_EMPTY(&cl->slots))
-		return ctl_out(cl);
-	tail = TAILQ_LAST(&cl->slots, ctl_slots);
+		return control_out(cl);
+	tail = TAILQ_LAST(&cl->slots, control_slots);
 	if (!tail->done)
-		tail = ctl_slot_new(cl, true);
+		tail = control_slot_new(cl, true);
 	return tail->buf;
 }
 
 /* Queue output in order; direct to the socket when nothing waits. */
 static void
-ctl_emit(struct ctl_client *cl, const char *data, size_t len)
+control_emit(struct control_client *cl, const char *data, size_t len)
 {
 	struct evbuffer *sink;
 
 	if (cl->bev == NULL || len == 0)
 		return;
-	sink = ctl_sink(cl);
+	sink = control_sink(cl);
 	evbuffer_add(sink, data, len);
-	if (sink != ctl_out(cl))
+	if (sink != control_out(cl))
 		cl->slot_bytes += len;
 }
 
-/* ctl_emit for a C string. */
+/* control_emit for a C string. */
 static void
-ctl_emit_str(struct ctl_client *cl, const char *s)
+control_emit_str(struct control_client *cl, const char *s)
 {
-	ctl_emit(cl, s, strlen(s));
+	control_emit(cl, s, strlen(s));
 }
 
 /* Move a whole buffer (STATUS/METRICS body) into the output, in order. */
 static void
-ctl_emit_buffer(struct ctl_client *cl, struct evbuffer *evb)
+control_emit_buffer(struct control_client *cl, struct evbuffer *evb)
 {
 	size_t len = evbuffer_get_length(evb);
 	struct evbuffer *sink;
 
-	sink = ctl_sink(cl);
+	sink = control_sink(cl);
 	evbuffer_add_buffer(sink, evb);
-	if (sink != ctl_out(cl))
+	if (sink != control_out(cl))
 		cl->slot_bytes += len;
 }
 
 /* An "ERR CODE message" reply, counted. */
 static void
-ctl_error(struct ctl_client *cl, int code, const char *msg)
+control_error(struct control_client *cl, int code, const char *msg)
 {
 	char line[PROTO_REPLY_MAX];
 	int n;
@@ -246,12 +246,12 @@ ctl_error(struct ctl_client *cl, int code, const char *msg)
 	if (code > 0 && code < PROTO_NERRCODES)
 		cl->ctl->stats.errors[code]++;
 	if ((n = proto_format_error(line, sizeof line, code, msg)) > 0)
-		ctl_emit(cl, line, (size_t)n);
+		control_emit(cl, line, (size_t)n);
 }
 
 /* Release a closed client once no FORCE/PUBLISH holds it. */
 static void
-ctl_client_free(struct ctl_client *cl)
+control_client_free(struct control_client *cl)
 {
 	free(cl->wdeps);
 	free(cl);
@@ -259,7 +259,7 @@ ctl_client_free(struct ctl_client *cl)
 
 /* Stop being a WATCH subscriber. */
 static void
-ctl_unwatch(struct ctl_client *cl)
+control_unwatch(struct control_client *cl)
 {
 	if (!cl->watching)
 		return;
@@ -273,15 +273,15 @@ ctl_unwatch(struct ctl_client *cl)
  * alive (their done callbacks find bev == NULL and free it at the end).
  */
 static void
-ctl_client_close(struct ctl_client *cl, const char *why)
+control_client_close(struct control_client *cl, const char *why)
 {
-	struct ctl_slot *s, *next;
+	struct control_slot *s, *next;
 
 	if (cl->bev == NULL)
 		return;
 	log_debug("control: close client uid %u pid %d: %s", (unsigned)cl->uid,
 	    (int)cl->pid, why);
-	ctl_unwatch(cl);
+	control_unwatch(cl);
 	if (cl->ctl->staging == cl) { /* not expected: a pass never closes */
 		evbuffer_drain(
 		    cl->ctl->stage, evbuffer_get_length(cl->ctl->stage));
@@ -303,10 +303,10 @@ ctl_client_close(struct ctl_client *cl, const char *why)
 	for (s = TAILQ_FIRST(&cl->slots); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		if (s->done)
-			ctl_slot_free(cl, s);
+			control_slot_free(cl, s);
 	}
 	if (TAILQ_EMPTY(&cl->slots))
-		ctl_client_free(cl);
+		control_client_free(cl);
 }
 
 /*
@@ -314,21 +314,21 @@ ctl_client_close(struct ctl_client *cl, const char *why)
  * Never inside a pass (a FORCE completing at once): the pass ends first.
  */
 static bool
-ctl_maybe_close(struct ctl_client *cl)
+control_maybe_close(struct control_client *cl)
 {
 	if (!cl->closing || !TAILQ_EMPTY(&cl->slots) || cl->ctl->staging == cl
 	    || evbuffer_get_length(bufferevent_get_output(cl->bev)) != 0)
 		return false;
-	ctl_client_close(cl, "done");
+	control_client_close(cl, "done");
 	return true;
 }
 
 /* Stop reading; whatever the peer still sends is ignored. */
 static void
-ctl_stop_reading(struct ctl_client *cl)
+control_stop_reading(struct control_client *cl)
 {
 	cl->closing = true;
-	ctl_unwatch(cl);
+	control_unwatch(cl);
 	bufferevent_disable(cl->bev, EV_READ);
 	evbuffer_drain(bufferevent_get_input(cl->bev),
 	    evbuffer_get_length(bufferevent_get_input(cl->bev)));
@@ -337,11 +337,12 @@ ctl_stop_reading(struct ctl_client *cl)
 
 /* Too much output queued: stop reading requests until it drains. */
 static void
-ctl_check_throttle(struct ctl_client *cl)
+control_check_throttle(struct control_client *cl)
 {
 	if (cl->throttled)
 		return;
-	if (ctl_backlog(cl) > CTL_OUT_HIGH || cl->nslots >= CTL_SLOTS_MAX) {
+	if (control_backlog(cl) > CONTROL_OUT_HIGH
+	    || cl->nslots >= CONTROL_SLOTS_MAX) {
 		cl->throttled = true;
 		bufferevent_disable(cl->bev, EV_READ);
 	}
@@ -349,12 +350,12 @@ ctl_check_throttle(struct ctl_client *cl)
 
 /* Resume reading once the backlog is down to half the limits. */
 static void
-ctl_maybe_resume(struct ctl_client *cl)
+control_maybe_resume(struct control_client *cl)
 {
 	if (!cl->throttled || cl->closing)
 		return;
-	if (ctl_backlog(cl) > CTL_OUT_HIGH / 2
-	    || cl->nslots >= CTL_SLOTS_MAX / 2)
+	if (control_backlog(cl) > CONTROL_OUT_HIGH / 2
+	    || cl->nslots >= CONTROL_SLOTS_MAX / 2)
 		return;
 	cl->throttled = false;
 	if (!cl->eof)
@@ -364,31 +365,31 @@ ctl_maybe_resume(struct ctl_client *cl)
 
 /* Write every finished slot at the head of the queue. */
 static void
-ctl_flush(struct ctl_client *cl)
+control_flush(struct control_client *cl)
 {
-	struct ctl_slot *s;
+	struct control_slot *s;
 
 	while ((s = TAILQ_FIRST(&cl->slots)) != NULL && s->done) {
 		cl->slot_bytes -= evbuffer_get_length(s->buf);
-		evbuffer_add_buffer(ctl_out(cl), s->buf);
-		ctl_slot_free(cl, s);
+		evbuffer_add_buffer(control_out(cl), s->buf);
+		control_slot_free(cl, s);
 	}
-	ctl_maybe_resume(cl);
+	control_maybe_resume(cl);
 }
 
 /* Completion of FORCE/PUBLISH (control_done_fn); done_arg is the slot. */
 static void
-ctl_done(int code, uint64_t version, const char *msg, void *arg)
+control_done(int code, uint64_t version, const char *msg, void *arg)
 {
-	struct ctl_slot *s = arg;
-	struct ctl_client *cl = s->cl;
+	struct control_slot *s = arg;
+	struct control_client *cl = s->cl;
 	char line[PROTO_REPLY_MAX];
 	int n;
 
 	if (cl->bev == NULL) { /* client gone: drop the reply */
-		ctl_slot_free(cl, s);
+		control_slot_free(cl, s);
 		if (TAILQ_EMPTY(&cl->slots))
-			ctl_client_free(cl);
+			control_client_free(cl);
 		return;
 	}
 	if (code == 0)
@@ -404,24 +405,24 @@ ctl_done(int code, uint64_t version, const char *msg, void *arg)
 		cl->slot_bytes += (size_t)n;
 	}
 	s->done = true;
-	ctl_flush(cl);
-	ctl_maybe_close(cl);
+	control_flush(cl);
+	control_maybe_close(cl);
 }
 
 /* Completion of a request with a body (control_body_fn). */
 static void
-ctl_done_body(int code, const char *msg, struct evbuffer *body, void *arg)
+control_done_body(int code, const char *msg, struct evbuffer *body, void *arg)
 {
-	struct ctl_slot *s = arg;
-	struct ctl_client *cl = s->cl;
+	struct control_slot *s = arg;
+	struct control_client *cl = s->cl;
 	char line[PROTO_REPLY_MAX];
 	size_t before = evbuffer_get_length(s->buf);
 	int n;
 
 	if (cl->bev == NULL) { /* client gone: drop the reply */
-		ctl_slot_free(cl, s);
+		control_slot_free(cl, s);
 		if (TAILQ_EMPTY(&cl->slots))
-			ctl_client_free(cl);
+			control_client_free(cl);
 		return;
 	}
 	if (code == 0 && body != NULL) {
@@ -437,35 +438,35 @@ ctl_done_body(int code, const char *msg, struct evbuffer *body, void *arg)
 	}
 	cl->slot_bytes += evbuffer_get_length(s->buf) - before;
 	s->done = true;
-	ctl_flush(cl);
-	ctl_maybe_close(cl);
+	control_flush(cl);
+	control_maybe_close(cl);
 }
 
 /* Look a dependency up or answer ENOENT. */
 static struct dep *
-ctl_find(struct ctl_client *cl, const char *name)
+control_find(struct control_client *cl, const char *name)
 {
 	struct dep *d;
 	char msg[PROTO_ERRMSG_MAX];
 
 	if ((d = registry_find(cl->ctl->reg, name)) == NULL) {
 		snprintf(msg, sizeof msg, "no such dependency '%s'", name);
-		ctl_error(cl, PROTO_ENOENT, msg);
+		control_error(cl, PROTO_ENOENT, msg);
 	}
 	return d;
 }
 
 /* Emit one view line with a prefix. */
 static size_t
-ctl_emit_view(
-    struct ctl_client *cl, const char *prefix, const struct dep_view *v)
+control_emit_view(
+    struct control_client *cl, const char *prefix, const struct dep_view *v)
 {
 	char line[PROTO_REPLY_MAX];
 	int n;
 
 	if ((n = proto_format_view(line, sizeof line, prefix, v)) < 0)
 		return 0;
-	ctl_emit(cl, line, (size_t)n);
+	control_emit(cl, line, (size_t)n);
 	return (size_t)n;
 }
 
@@ -474,7 +475,7 @@ ctl_emit_view(
  * WATCH of all); see dep_must_hold.
  */
 static bool
-ctl_must_hold(struct control *ctl, struct dep *const *deps, size_t n)
+control_must_hold(struct control *ctl, struct dep *const *deps, size_t n)
 {
 	size_t i, count = deps != NULL ? n : registry_count(ctl->reg);
 
@@ -487,10 +488,10 @@ ctl_must_hold(struct control *ctl, struct dep *const *deps, size_t n)
 
 /* Queue a held answer in the client's reply order. */
 static void
-ctl_hold(struct ctl_client *cl, enum proto_cmd cmd, struct dep *const *deps,
-    size_t n)
+control_hold(struct control_client *cl, enum proto_cmd cmd,
+    struct dep *const *deps, size_t n)
 {
-	struct ctl_slot *s = ctl_slot_new(cl, false);
+	struct control_slot *s = control_slot_new(cl, false);
 
 	s->held = true;
 	s->cmd = cmd;
@@ -505,21 +506,21 @@ ctl_hold(struct ctl_client *cl, enum proto_cmd cmd, struct dep *const *deps,
 
 /* GET <dep> */
 static void
-ctl_answer_get(struct ctl_client *cl, struct dep *d)
+control_answer_get(struct control_client *cl, struct dep *d)
 {
 	struct dep_view v;
 	char line[PROTO_REPLY_MAX];
 	int n;
 
 	dep_note_answer(d);
-	dep_view(d, ctl_clock(cl->ctl), &v);
+	dep_view(d, control_clock(cl->ctl), &v);
 	if ((n = proto_format_get(line, sizeof line, &v)) > 0)
-		ctl_emit(cl, line, (size_t)n);
+		control_emit(cl, line, (size_t)n);
 }
 
 /* ALLOW <dep> */
 static void
-ctl_answer_allow(struct ctl_client *cl, struct dep *d)
+control_answer_allow(struct control_client *cl, struct dep *d)
 {
 	struct dep_view v;
 	char line[PROTO_REPLY_MAX];
@@ -527,43 +528,43 @@ ctl_answer_allow(struct ctl_client *cl, struct dep *d)
 	int n;
 
 	dep_note_answer(d);
-	ok = dep_allow(d, ctl_clock(cl->ctl), &v);
+	ok = dep_allow(d, control_clock(cl->ctl), &v);
 	if ((n = proto_format_allow(line, sizeof line, ok, &v)) > 0)
-		ctl_emit(cl, line, (size_t)n);
+		control_emit(cl, line, (size_t)n);
 }
 
 /* GET and ALLOW: answer now, or hold until the fleet state is read. */
 static void
-ctl_cmd_dep(struct ctl_client *cl, const struct proto_request *req)
+control_cmd_dep(struct control_client *cl, const struct proto_request *req)
 {
 	struct dep *d;
 
-	if ((d = ctl_find(cl, req->dep)) == NULL)
+	if ((d = control_find(cl, req->dep)) == NULL)
 		return;
-	if (ctl_must_hold(cl->ctl, &d, 1))
-		ctl_hold(cl, req->cmd, &d, 1);
+	if (control_must_hold(cl->ctl, &d, 1))
+		control_hold(cl, req->cmd, &d, 1);
 	else if (req->cmd == PROTO_GET)
-		ctl_answer_get(cl, d);
+		control_answer_get(cl, d);
 	else
-		ctl_answer_allow(cl, d);
+		control_answer_allow(cl, d);
 }
 
 /* REPORT <dep> ok|fail|slow [ms] */
 static void
-ctl_cmd_report(struct ctl_client *cl, const struct proto_request *req)
+control_cmd_report(struct control_client *cl, const struct proto_request *req)
 {
 	struct dep *d;
 
-	if ((d = ctl_find(cl, req->dep)) == NULL)
+	if ((d = control_find(cl, req->dep)) == NULL)
 		return;
-	dep_report(d, ctl_clock(cl->ctl), req->outcome,
+	dep_report(d, control_clock(cl->ctl), req->outcome,
 	    req->has_duration ? req->duration_ms : 0);
-	ctl_emit_str(cl, "OK\n");
+	control_emit_str(cl, "OK\n");
 }
 
 /* LIST: the count, one line per dependency, END. */
 static void
-ctl_answer_list(struct ctl_client *cl)
+control_answer_list(struct control_client *cl)
 {
 	struct registry *reg = cl->ctl->reg;
 	size_t n = registry_count(reg);
@@ -572,28 +573,28 @@ ctl_answer_list(struct ctl_client *cl)
 	char line[32];
 
 	snprintf(line, sizeof line, "OK %zu\n", n);
-	ctl_emit_str(cl, line);
+	control_emit_str(cl, line);
 	for (size_t i = 0; i < n; i++) {
 		dep_note_answer(registry_at(reg, i));
 		dep_view(registry_at(reg, i), now, &v);
-		ctl_emit_view(cl, "", &v);
+		control_emit_view(cl, "", &v);
 	}
-	ctl_emit_str(cl, "END\n");
+	control_emit_str(cl, "END\n");
 }
 
 /* LIST waits while any dependency's fleet state is unread. */
 static void
-ctl_cmd_list(struct ctl_client *cl)
+control_cmd_list(struct control_client *cl)
 {
-	if (ctl_must_hold(cl->ctl, NULL, 0))
-		ctl_hold(cl, PROTO_LIST, NULL, 0);
+	if (control_must_hold(cl->ctl, NULL, 0))
+		control_hold(cl, PROTO_LIST, NULL, 0);
 	else
-		ctl_answer_list(cl);
+		control_answer_list(cl);
 }
 
 /* Is d among this subscriber's dependencies? */
 static bool
-ctl_subscribed(const struct ctl_client *cl, const struct dep *d)
+control_subscribed(const struct control_client *cl, const struct dep *d)
 {
 	if (cl->watch_all)
 		return true;
@@ -605,9 +606,9 @@ ctl_subscribed(const struct ctl_client *cl, const struct dep *d)
 
 /* Add a dependency to the subscription (a set). */
 static void
-ctl_subscribe(struct ctl_client *cl, struct dep *d)
+control_subscribe(struct control_client *cl, struct dep *d)
 {
-	if (ctl_subscribed(cl, d))
+	if (control_subscribed(cl, d))
 		return;
 	cl->wdeps = xreallocarray(cl->wdeps, cl->nwdeps + 1, sizeof *cl->wdeps);
 	cl->wdeps[cl->nwdeps++] = d;
@@ -619,14 +620,15 @@ ctl_subscribe(struct ctl_client *cl, struct dep *d)
  * subscription.
  */
 static void
-ctl_answer_watch(struct ctl_client *cl, struct dep *const *list, size_t n)
+control_answer_watch(
+    struct control_client *cl, struct dep *const *list, size_t n)
 {
 	struct control *ctl = cl->ctl;
 	uint64_t now = now_mono_ms();
 	struct dep_view v;
 	size_t i, j, bytes = 0;
 
-	ctl_emit_str(cl, "OK\n");
+	control_emit_str(cl, "OK\n");
 	if (list == NULL) {
 		cl->watch_all = true;
 		n = registry_count(ctl->reg);
@@ -638,10 +640,10 @@ ctl_answer_watch(struct ctl_client *cl, struct dep *const *list, size_t n)
 		if (list != NULL && j < i)
 			continue; /* named twice: one snapshot line */
 		if (list != NULL)
-			ctl_subscribe(cl, d);
+			control_subscribe(cl, d);
 		dep_note_answer(d);
 		dep_view(d, now, &v);
-		bytes += ctl_emit_view(cl, "EVENT ", &v);
+		bytes += control_emit_view(cl, "EVENT ", &v);
 	}
 	cl->watch_extra = bytes;
 	if (!cl->watching) {
@@ -656,123 +658,128 @@ ctl_answer_watch(struct ctl_client *cl, struct dep *const *list, size_t n)
  * (and the subscription) wait while a named dependency is unread.
  */
 static void
-ctl_cmd_watch(struct ctl_client *cl, const struct proto_request *req)
+control_cmd_watch(struct control_client *cl, const struct proto_request *req)
 {
 	struct dep *ds[PROTO_WATCH_MAX];
 	size_t n = req->ndeps, i;
 
 	for (i = 0; i < n; i++)
-		if ((ds[i] = ctl_find(cl, req->deps[i])) == NULL)
+		if ((ds[i] = control_find(cl, req->deps[i])) == NULL)
 			return;
-	if (ctl_must_hold(cl->ctl, n > 0 ? ds : NULL, n))
-		ctl_hold(cl, PROTO_WATCH, n > 0 ? ds : NULL, n);
+	if (control_must_hold(cl->ctl, n > 0 ? ds : NULL, n))
+		control_hold(cl, PROTO_WATCH, n > 0 ? ds : NULL, n);
 	else
-		ctl_answer_watch(cl, n > 0 ? ds : NULL, n);
+		control_answer_watch(cl, n > 0 ? ds : NULL, n);
 }
 
 /* STATUS and METRICS: OK, the hook's text, END. */
 static void
-ctl_cmd_body(struct ctl_client *cl, void (*fn)(struct evbuffer *, void *))
+control_cmd_body(
+    struct control_client *cl, void (*fn)(struct evbuffer *, void *))
 {
 	struct control *ctl = cl->ctl;
 
-	ctl_emit_str(cl, "OK\n");
+	control_emit_str(cl, "OK\n");
 	if (fn != NULL) {
 		fn(ctl->scratch, ctl->hooks.arg);
-		ctl_emit_buffer(cl, ctl->scratch);
+		control_emit_buffer(cl, ctl->scratch);
 	}
-	ctl_emit_str(cl, "END\n");
+	control_emit_str(cl, "END\n");
 }
 
 /* HELP: OK, one line per command, END. */
 static void
-ctl_cmd_help(struct ctl_client *cl)
+control_cmd_help(struct control_client *cl)
 {
-	ctl_emit_str(cl, "OK\n");
+	control_emit_str(cl, "OK\n");
 	for (size_t i = 0; proto_help_lines[i] != NULL; i++) {
-		ctl_emit_str(cl, proto_help_lines[i]);
-		ctl_emit_str(cl, "\n");
+		control_emit_str(cl, proto_help_lines[i]);
+		control_emit_str(cl, "\n");
 	}
-	ctl_emit_str(cl, "END\n");
+	control_emit_str(cl, "END\n");
 }
 
 /* FORCE and PUBLISH: hand over to the daemon, reply when it is done. */
 static void
-ctl_cmd_async(struct ctl_client *cl, const struct proto_request *req)
+control_cmd_async(struct control_client *cl, const struct proto_request *req)
 {
 	struct control *ctl = cl->ctl;
-	struct ctl_slot *s;
+	struct control_slot *s;
 	struct dep *d;
 
-	if ((d = ctl_find(cl, req->dep)) == NULL)
+	if ((d = control_find(cl, req->dep)) == NULL)
 		return;
 	if ((req->cmd == PROTO_FORCE && ctl->hooks.force == NULL)
 	    || (req->cmd == PROTO_PUBLISH && ctl->hooks.publish == NULL)) {
-		ctl_error(cl, PROTO_EUNAVAIL, "not available in this daemon");
+		control_error(
+		    cl, PROTO_EUNAVAIL, "not available in this daemon");
 		return;
 	}
 	log_info("control: %s %s %s by uid %u%s%s", proto_cmd_name(req->cmd),
 	    req->dep,
 	    req->to == BREAKER_NSTATES ? "auto" : breaker_state_name(req->to),
 	    (unsigned)cl->uid, *req->reason ? ": " : "", req->reason);
-	s = ctl_slot_new(cl, false);
+	s = control_slot_new(cl, false);
 	if (req->cmd == PROTO_FORCE)
 		ctl->hooks.force(d, req->to, req->ttl_s, req->reason, cl->uid,
-		    ctl_done, s, ctl->hooks.arg);
+		    control_done, s, ctl->hooks.arg);
 	else
-		ctl->hooks.publish(d, req->to, req->reason, cl->uid, ctl_done,
-		    s, ctl->hooks.arg);
+		ctl->hooks.publish(d, req->to, req->reason, cl->uid,
+		    control_done, s, ctl->hooks.arg);
 }
 
 /* HISTORY <dep> [n]: read from ZooKeeper, answered when it is back. */
 static void
-ctl_cmd_history(struct ctl_client *cl, const struct proto_request *req)
+control_cmd_history(struct control_client *cl, const struct proto_request *req)
 {
 	struct control *ctl = cl->ctl;
 	struct dep *d;
 
-	if ((d = ctl_find(cl, req->dep)) == NULL)
+	if ((d = control_find(cl, req->dep)) == NULL)
 		return;
 	if (ctl->hooks.history == NULL) {
-		ctl_error(cl, PROTO_EUNAVAIL, "not available in this daemon");
+		control_error(
+		    cl, PROTO_EUNAVAIL, "not available in this daemon");
 		return;
 	}
-	ctl->hooks.history(d, req->count, ctl_done_body,
-	    ctl_slot_new(cl, false), ctl->hooks.arg);
+	ctl->hooks.history(d, req->count, control_done_body,
+	    control_slot_new(cl, false), ctl->hooks.arg);
 }
 
 /* FLEET: every instance's acknowledgements, read from ZooKeeper. */
 static void
-ctl_cmd_fleet(struct ctl_client *cl)
+control_cmd_fleet(struct control_client *cl)
 {
 	struct control *ctl = cl->ctl;
 
 	if (ctl->hooks.fleet == NULL) {
-		ctl_error(cl, PROTO_EUNAVAIL, "not available in this daemon");
+		control_error(
+		    cl, PROTO_EUNAVAIL, "not available in this daemon");
 		return;
 	}
 	ctl->hooks.fleet(
-	    ctl_done_body, ctl_slot_new(cl, false), ctl->hooks.arg);
+	    control_done_body, control_slot_new(cl, false), ctl->hooks.arg);
 }
 
 /* RELOAD (admin): the daemon re-reads its configuration. */
 static void
-ctl_cmd_reload(struct ctl_client *cl)
+control_cmd_reload(struct control_client *cl)
 {
 	struct control *ctl = cl->ctl;
 
 	if (ctl->hooks.reload == NULL) {
-		ctl_error(cl, PROTO_EUNAVAIL, "not available in this daemon");
+		control_error(
+		    cl, PROTO_EUNAVAIL, "not available in this daemon");
 		return;
 	}
 	log_info("control: RELOAD by uid %u", (unsigned)cl->uid);
 	ctl->hooks.reload(
-	    ctl_done_body, ctl_slot_new(cl, false), ctl->hooks.arg);
+	    control_done_body, control_slot_new(cl, false), ctl->hooks.arg);
 }
 
 /* Parse one line and answer it: memcached's parse-then-switch. */
 static void
-ctl_request(struct ctl_client *cl, char *line, size_t len)
+control_request(struct control_client *cl, char *line, size_t len)
 {
 	struct proto_request req;
 	struct proto_error err;
@@ -780,7 +787,7 @@ ctl_request(struct ctl_client *cl, char *line, size_t len)
 
 	cl->ctl->stats.requests++;
 	if (proto_parse(line, len, &req, &err) == -1) {
-		ctl_error(cl, err.code, err.msg);
+		control_error(cl, err.code, err.msg);
 		return;
 	}
 	if (proto_cmd_admin(req.cmd) && !cl->admin) {
@@ -788,51 +795,51 @@ ctl_request(struct ctl_client *cl, char *line, size_t len)
 		    proto_cmd_name(req.cmd), (unsigned)cl->uid);
 		log_info("control: refused %s from uid %u pid %d",
 		    proto_cmd_name(req.cmd), (unsigned)cl->uid, (int)cl->pid);
-		ctl_error(cl, PROTO_EPERM, msg);
+		control_error(cl, PROTO_EPERM, msg);
 		return;
 	}
 	switch (req.cmd) {
 	case PROTO_PING:
-		ctl_emit_str(cl, "OK PONG\n");
+		control_emit_str(cl, "OK PONG\n");
 		break;
 	case PROTO_GET:
 	case PROTO_ALLOW:
-		ctl_cmd_dep(cl, &req);
+		control_cmd_dep(cl, &req);
 		break;
 	case PROTO_REPORT:
-		ctl_cmd_report(cl, &req);
+		control_cmd_report(cl, &req);
 		break;
 	case PROTO_LIST:
-		ctl_cmd_list(cl);
+		control_cmd_list(cl);
 		break;
 	case PROTO_WATCH:
-		ctl_cmd_watch(cl, &req);
+		control_cmd_watch(cl, &req);
 		break;
 	case PROTO_FORCE:
 	case PROTO_PUBLISH:
-		ctl_cmd_async(cl, &req);
+		control_cmd_async(cl, &req);
 		break;
 	case PROTO_STATUS:
-		ctl_cmd_body(cl, cl->ctl->hooks.status);
+		control_cmd_body(cl, cl->ctl->hooks.status);
 		break;
 	case PROTO_METRICS:
-		ctl_cmd_body(cl, cl->ctl->hooks.metrics);
+		control_cmd_body(cl, cl->ctl->hooks.metrics);
 		break;
 	case PROTO_HELP:
-		ctl_cmd_help(cl);
+		control_cmd_help(cl);
 		break;
 	case PROTO_HISTORY:
-		ctl_cmd_history(cl, &req);
+		control_cmd_history(cl, &req);
 		break;
 	case PROTO_FLEET:
-		ctl_cmd_fleet(cl);
+		control_cmd_fleet(cl);
 		break;
 	case PROTO_RELOAD:
-		ctl_cmd_reload(cl);
+		control_cmd_reload(cl);
 		break;
 	case PROTO_QUIT:
-		ctl_emit_str(cl, "OK BYE\n");
-		ctl_stop_reading(cl);
+		control_emit_str(cl, "OK BYE\n");
+		control_stop_reading(cl);
 		break;
 	case PROTO_NCMDS:
 		break;
@@ -841,18 +848,18 @@ ctl_request(struct ctl_client *cl, char *line, size_t len)
 
 /* Over-long line: one ETOOLONG now, then skip up to its "\n". */
 static void
-ctl_too_long(struct ctl_client *cl)
+control_too_long(struct control_client *cl)
 {
 	char msg[64];
 
 	cl->ctl->stats.requests++;
 	snprintf(msg, sizeof msg, "line exceeds %d bytes", PROTO_LINE_MAX);
-	ctl_error(cl, PROTO_ETOOLONG, msg);
+	control_error(cl, PROTO_ETOOLONG, msg);
 }
 
 /* Skip input up to the end of an over-long line; true once past it. */
 static bool
-ctl_discard(struct ctl_client *cl, struct evbuffer *in)
+control_discard(struct control_client *cl, struct evbuffer *in)
 {
 	struct evbuffer_ptr eol;
 	size_t eol_len;
@@ -869,43 +876,43 @@ ctl_discard(struct ctl_client *cl, struct evbuffer *in)
 
 /* Take the next whole line off the input and answer it; false if none. */
 static bool
-ctl_next_line(struct ctl_client *cl, struct evbuffer *in)
+control_next_line(struct control_client *cl, struct evbuffer *in)
 {
 	char line[PROTO_LINE_MAX + 1];
 	struct evbuffer_ptr eol;
 	size_t eol_len, len;
 
 	if (cl->discarding)
-		return ctl_discard(cl, in);
+		return control_discard(cl, in);
 	eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
 	if (eol.pos == -1) {
 		if (evbuffer_get_length(in) < PROTO_LINE_MAX)
 			return false;
-		ctl_too_long(cl); /* it cannot fit any more */
+		control_too_long(cl); /* it cannot fit any more */
 		cl->discarding = true;
 		return true;
 	}
 	len = (size_t)eol.pos + 1;
 	if (len > PROTO_LINE_MAX) {
-		ctl_too_long(cl);
+		control_too_long(cl);
 		evbuffer_drain(in, len);
 		return true;
 	}
 	evbuffer_remove(in, line, len);
-	ctl_request(cl, line, len);
+	control_request(cl, line, len);
 	return true;
 }
 
 /* After EOF the last, unterminated line still counts as a request. */
 static void
-ctl_last_line(struct ctl_client *cl, struct evbuffer *in)
+control_last_line(struct control_client *cl, struct evbuffer *in)
 {
 	char line[PROTO_LINE_MAX + 1];
 	size_t len = evbuffer_get_length(in);
 
 	if (len > 0 && !cl->discarding && len < PROTO_LINE_MAX) {
 		evbuffer_remove(in, line, len);
-		ctl_request(cl, line, len);
+		control_request(cl, line, len);
 	}
 	evbuffer_drain(in, evbuffer_get_length(in));
 	cl->closing = true;
@@ -913,7 +920,7 @@ ctl_last_line(struct ctl_client *cl, struct evbuffer *in)
 
 /* Arm the half-written-line timer; it is not pushed back by more bytes. */
 static void
-ctl_arm_idle(struct ctl_client *cl, struct evbuffer *in)
+control_arm_idle(struct control_client *cl, struct evbuffer *in)
 {
 	struct timeval tv;
 	uint32_t ms = cl->ctl->cfg->idle_timeout_ms;
@@ -924,7 +931,7 @@ ctl_arm_idle(struct ctl_client *cl, struct evbuffer *in)
 		return;
 	}
 	if (!evtimer_pending(cl->idle_ev, NULL)) {
-		tv = ctl_tv(ms);
+		tv = control_tv(ms);
 		evtimer_add(cl->idle_ev, &tv);
 	}
 }
@@ -936,7 +943,7 @@ ctl_arm_idle(struct ctl_client *cl, struct evbuffer *in)
  * the next loop iteration, three system calls more per request.
  */
 static void
-ctl_pass_begin(struct ctl_client *cl)
+control_pass_begin(struct control_client *cl)
 {
 	struct control *ctl = cl->ctl;
 
@@ -951,7 +958,7 @@ ctl_pass_begin(struct ctl_client *cl)
  * and error reporting then apply as to any other output.
  */
 static void
-ctl_pass_end(struct ctl_client *cl)
+control_pass_end(struct control_client *cl)
 {
 	struct control *ctl = cl->ctl;
 
@@ -968,40 +975,40 @@ ctl_pass_end(struct ctl_client *cl)
 
 /* Answer every complete line buffered, as far as the limits allow. */
 static void
-ctl_process(struct ctl_client *cl)
+control_process(struct control_client *cl)
 {
 	struct evbuffer *in = bufferevent_get_input(cl->bev);
 
-	ctl_pass_begin(cl);
-	while (!cl->closing && !cl->throttled && ctl_next_line(cl, in))
-		ctl_check_throttle(cl);
+	control_pass_begin(cl);
+	while (!cl->closing && !cl->throttled && control_next_line(cl, in))
+		control_check_throttle(cl);
 	if (cl->eof && !cl->closing && !cl->throttled)
-		ctl_last_line(cl, in);
-	ctl_pass_end(cl);
-	ctl_maybe_resume(cl); /* the direct write may have drained it all */
-	ctl_arm_idle(cl, in);
-	ctl_maybe_close(cl);
+		control_last_line(cl, in);
+	control_pass_end(cl);
+	control_maybe_resume(cl); /* the direct write may have drained it all */
+	control_arm_idle(cl, in);
+	control_maybe_close(cl);
 }
 
 /* New input: answer what is complete. */
 static void
-ctl_read_cb(struct bufferevent *bev, void *arg)
+control_read_cb(struct bufferevent *bev, void *arg)
 {
-	struct ctl_client *cl = arg;
+	struct control_client *cl = arg;
 
 	(void)bev;
-	ctl_process(cl);
+	control_process(cl);
 }
 
 /* Output drained: resume a throttled client, finish a closing one. */
 static void
-ctl_write_cb(struct bufferevent *bev, void *arg)
+control_write_cb(struct bufferevent *bev, void *arg)
 {
-	struct ctl_client *cl = arg;
+	struct control_client *cl = arg;
 
 	(void)bev;
-	ctl_maybe_resume(cl);
-	ctl_maybe_close(cl);
+	control_maybe_resume(cl);
+	control_maybe_close(cl);
 }
 
 /*
@@ -1010,7 +1017,7 @@ ctl_write_cb(struct bufferevent *bev, void *arg)
  * then nothing is left to answer.
  */
 static bool
-ctl_peer_gone(evutil_socket_t fd)
+control_peer_gone(evutil_socket_t fd)
 {
 	struct pollfd pfd = {fd, POLLOUT, 0};
 
@@ -1019,48 +1026,48 @@ ctl_peer_gone(evutil_socket_t fd)
 
 /* EOF, errors and write timeouts from the bufferevent. */
 static void
-ctl_event_cb(struct bufferevent *bev, short what, void *arg)
+control_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	struct ctl_client *cl = arg;
+	struct control_client *cl = arg;
 
 	if (what & BEV_EVENT_EOF) {
-		if (ctl_peer_gone(bufferevent_getfd(bev))) {
-			ctl_client_close(cl, "peer closed");
+		if (control_peer_gone(bufferevent_getfd(bev))) {
+			control_client_close(cl, "peer closed");
 			return;
 		}
 		cl->eof = true;
-		ctl_process(cl);
+		control_process(cl);
 	} else if (what & BEV_EVENT_TIMEOUT)
-		ctl_client_close(cl, "write timeout");
+		control_client_close(cl, "write timeout");
 	else if (what & BEV_EVENT_ERROR)
-		ctl_client_close(cl, strerror(EVUTIL_SOCKET_ERROR()));
+		control_client_close(cl, strerror(EVUTIL_SOCKET_ERROR()));
 }
 
 /* A line stayed half-written too long: a stuck or hostile peer. */
 static void
-ctl_idle_cb(evutil_socket_t fd, short what, void *arg)
+control_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct ctl_client *cl = arg;
+	struct control_client *cl = arg;
 
 	(void)fd;
 	(void)what;
-	ctl_client_close(cl, "half-written line timed out");
+	control_client_close(cl, "half-written line timed out");
 }
 
-/* Deferred from ctl_maybe_resume: lines read while throttled. */
+/* Deferred from control_maybe_resume: lines read while throttled. */
 static void
-ctl_resume_cb(evutil_socket_t fd, short what, void *arg)
+control_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct ctl_client *cl = arg;
+	struct control_client *cl = arg;
 
 	(void)fd;
 	(void)what;
-	ctl_process(cl);
+	control_process(cl);
 }
 
 /* Is this peer allowed to run admin commands?  Root always is. */
 static bool
-ctl_is_admin(const struct config *cfg, uid_t uid)
+control_is_admin(const struct config *cfg, uid_t uid)
 {
 	if (uid == 0)
 		return true;
@@ -1072,7 +1079,7 @@ ctl_is_admin(const struct config *cfg, uid_t uid)
 
 /* Refuse a connection over max_clients with one line, logged at most 1/s. */
 static void
-ctl_refuse(struct control *ctl, evutil_socket_t fd)
+control_refuse(struct control *ctl, evutil_socket_t fd)
 {
 	static const char msg[] = "ERR EBUSY too many clients\n";
 	uint64_t now = now_mono_ms();
@@ -1093,23 +1100,25 @@ ctl_refuse(struct control *ctl, evutil_socket_t fd)
 
 /* Set up a new client's bufferevent, timers and limits. */
 static void
-ctl_client_new(struct control *ctl, evutil_socket_t fd, uid_t uid, pid_t pid)
+control_client_new(
+    struct control *ctl, evutil_socket_t fd, uid_t uid, pid_t pid)
 {
-	struct ctl_client *cl = xcalloc(1, sizeof *cl);
-	struct timeval wtv = ctl_tv(CTL_WTIMEOUT_MS);
+	struct control_client *cl = xcalloc(1, sizeof *cl);
+	struct timeval wtv = control_tv(CONTROL_WTIMEOUT_MS);
 
 	cl->ctl = ctl;
 	cl->uid = uid;
 	cl->pid = pid;
-	cl->admin = ctl_is_admin(ctl->cfg, uid);
+	cl->admin = control_is_admin(ctl->cfg, uid);
 	TAILQ_INIT(&cl->slots);
 	cl->bev = bufferevent_socket_new(ctl->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	cl->idle_ev = evtimer_new(ctl->base, ctl_idle_cb, cl);
-	cl->resume_ev = event_new(ctl->base, -1, 0, ctl_resume_cb, cl);
+	cl->idle_ev = evtimer_new(ctl->base, control_idle_cb, cl);
+	cl->resume_ev = event_new(ctl->base, -1, 0, control_resume_cb, cl);
 	if (cl->bev == NULL || cl->idle_ev == NULL || cl->resume_ev == NULL)
 		fatalx("control: out of memory for a client");
-	bufferevent_setcb(cl->bev, ctl_read_cb, ctl_write_cb, ctl_event_cb, cl);
-	bufferevent_setwatermark(cl->bev, EV_READ, 0, CTL_IN_HIGH);
+	bufferevent_setcb(
+	    cl->bev, control_read_cb, control_write_cb, control_event_cb, cl);
+	bufferevent_setwatermark(cl->bev, EV_READ, 0, CONTROL_IN_HIGH);
 	bufferevent_set_timeouts(cl->bev, NULL, &wtv);
 	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&ctl->clients, cl, entry);
@@ -1121,7 +1130,7 @@ ctl_client_new(struct control *ctl, evutil_socket_t fd, uid_t uid, pid_t pid)
 
 /* evconnlistener callback: check limits and credentials, then serve. */
 static void
-ctl_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct control *ctl = arg;
@@ -1132,7 +1141,7 @@ ctl_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	(void)sa;
 	(void)salen;
 	if (ctl->stats.clients >= ctl->cfg->max_clients) {
-		ctl_refuse(ctl, fd);
+		control_refuse(ctl, fd);
 		return;
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
@@ -1140,23 +1149,23 @@ ctl_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		evutil_closesocket(fd);
 		return;
 	}
-	ctl_client_new(ctl, fd, cred.uid, cred.pid);
+	control_client_new(ctl, fd, cred.uid, cred.pid);
 }
 
 /* Accept failed: out of descriptors pauses accepting for a second. */
 static void
-ctl_accept_error_cb(struct evconnlistener *lev, void *arg)
+control_accept_error_cb(struct evconnlistener *lev, void *arg)
 {
 	struct control *ctl = arg;
 	int e = EVUTIL_SOCKET_ERROR();
-	struct timeval tv = ctl_tv(CTL_PAUSE_MS);
+	struct timeval tv = control_tv(CONTROL_PAUSE_MS);
 
 	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
 		log_debug("control: accept: %s", strerror(e));
 		return;
 	}
 	log_warnx("control: accept: %s; pausing for %d ms", strerror(e),
-	    CTL_PAUSE_MS);
+	    CONTROL_PAUSE_MS);
 	ctl->stats.accept_paused++;
 	evconnlistener_disable(lev);
 	evtimer_add(ctl->pause_ev, &tv);
@@ -1164,7 +1173,7 @@ ctl_accept_error_cb(struct evconnlistener *lev, void *arg)
 
 /* The accept pause is over. */
 static void
-ctl_pause_cb(evutil_socket_t fd, short what, void *arg)
+control_pause_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct control *ctl = arg;
 
@@ -1189,7 +1198,7 @@ control_new(struct event_base *base, const struct config *cfg,
 	TAILQ_INIT(&ctl->clients);
 	TAILQ_INIT(&ctl->watchers);
 	TAILQ_INIT(&ctl->held);
-	ctl->pause_ev = evtimer_new(base, ctl_pause_cb, ctl);
+	ctl->pause_ev = evtimer_new(base, control_pause_cb, ctl);
 	ctl->scratch = evbuffer_new();
 	ctl->stage = evbuffer_new();
 	if (ctl->pause_ev == NULL || ctl->scratch == NULL || ctl->stage == NULL)
@@ -1203,7 +1212,7 @@ control_new(struct event_base *base, const struct config *cfg,
  * another daemon is alive or the path is not a socket.
  */
 static int
-ctl_clear_stale(const char *path, const struct sockaddr_un *saddr)
+control_clear_stale(const char *path, const struct sockaddr_un *saddr)
 {
 	struct stat st;
 	int fd, rc, e;
@@ -1249,7 +1258,7 @@ ctl_clear_stale(const char *path, const struct sockaddr_un *saddr)
 
 /* chown to socket_group (when set) and chmod to socket_mode. */
 static int
-ctl_set_perms(const struct config *cfg, const char *path)
+control_set_perms(const struct config *cfg, const char *path)
 {
 	struct group *gr;
 
@@ -1273,7 +1282,7 @@ ctl_set_perms(const struct config *cfg, const char *path)
 
 /* Bind with a tight umask so the socket is never briefly too open. */
 static int
-ctl_bind(const char *path, const struct sockaddr_un *saddr)
+control_bind(const char *path, const struct sockaddr_un *saddr)
 {
 	mode_t old;
 	int fd, rc;
@@ -1313,22 +1322,23 @@ control_listen(struct control *ctl)
 		log_warnx("control_listen: socket path too long or unset");
 		return -1;
 	}
-	if (ctl_clear_stale(path, &saddr) == -1
-	    || (fd = ctl_bind(path, &saddr)) == -1)
+	if (control_clear_stale(path, &saddr) == -1
+	    || (fd = control_bind(path, &saddr)) == -1)
 		return -1;
-	if (ctl_set_perms(ctl->cfg, path) == -1)
+	if (control_set_perms(ctl->cfg, path) == -1)
 		goto fail;
 	/* A burst of max_clients connects must not meet EAGAIN. */
-	ctl->listener = evconnlistener_new(ctl->base, ctl_accept_cb, ctl,
+	ctl->listener = evconnlistener_new(ctl->base, control_accept_cb, ctl,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-	    ctl->cfg->max_clients > CTL_BACKLOG_MIN ? (int)ctl->cfg->max_clients
-	                                            : CTL_BACKLOG_MIN,
+	    ctl->cfg->max_clients > CONTROL_BACKLOG_MIN
+	        ? (int)ctl->cfg->max_clients
+	        : CONTROL_BACKLOG_MIN,
 	    fd);
 	if (ctl->listener == NULL) {
 		log_warn("control_listen: listen %s", path);
 		goto fail;
 	}
-	evconnlistener_set_error_cb(ctl->listener, ctl_accept_error_cb);
+	evconnlistener_set_error_cb(ctl->listener, control_accept_error_cb);
 	ctl->path = xstrdup(path);
 	log_info("control: listening on %s", path);
 	return 0;
@@ -1346,7 +1356,7 @@ fail:
 void
 control_notify(struct control *ctl, const struct dep_view *v)
 {
-	struct ctl_client *cl, *next;
+	struct control_client *cl, *next;
 	char line[PROTO_REPLY_MAX];
 	struct dep *d;
 	int n;
@@ -1358,59 +1368,60 @@ control_notify(struct control *ctl, const struct dep_view *v)
 		return;
 	for (cl = TAILQ_FIRST(&ctl->watchers); cl != NULL; cl = next) {
 		next = TAILQ_NEXT(cl, wentry);
-		if (!ctl_subscribed(cl, d))
+		if (!control_subscribed(cl, d))
 			continue;
-		ctl_emit(cl, line, (size_t)n);
+		control_emit(cl, line, (size_t)n);
 		ctl->stats.events++;
-		if (ctl_backlog(cl)
+		if (control_backlog(cl)
 		    > ctl->cfg->watch_buffer_max + cl->watch_extra) {
 			log_info("control: dropping WATCH client uid %u pid "
 			         "%d: %zu bytes unread",
-			    (unsigned)cl->uid, (int)cl->pid, ctl_backlog(cl));
+			    (unsigned)cl->uid, (int)cl->pid,
+			    control_backlog(cl));
 			ctl->stats.watch_dropped++;
-			ctl_error(cl, PROTO_EBUSY, "watch buffer overflow");
-			ctl_stop_reading(cl);
+			control_error(cl, PROTO_EBUSY, "watch buffer overflow");
+			control_stop_reading(cl);
 		}
 	}
 }
 
 /* Answer one held slot now, in its place in the client's order. */
 static void
-ctl_release_slot(struct control *ctl, struct ctl_slot *s)
+control_release_slot(struct control *ctl, struct control_slot *s)
 {
-	struct ctl_client *cl = s->cl;
+	struct control_client *cl = s->cl;
 
 	TAILQ_REMOVE(&ctl->held, s, hentry);
 	s->held = false;
 	ctl->target = s;
 	switch (s->cmd) {
 	case PROTO_GET:
-		ctl_answer_get(cl, s->deps[0]);
+		control_answer_get(cl, s->deps[0]);
 		break;
 	case PROTO_ALLOW:
-		ctl_answer_allow(cl, s->deps[0]);
+		control_answer_allow(cl, s->deps[0]);
 		break;
 	case PROTO_LIST:
-		ctl_answer_list(cl);
+		control_answer_list(cl);
 		break;
 	default:
-		ctl_answer_watch(cl, s->deps, s->ndeps);
+		control_answer_watch(cl, s->deps, s->ndeps);
 		break;
 	}
 	ctl->target = NULL;
 	s->done = true;
-	ctl_flush(cl);
-	ctl_maybe_close(cl);
+	control_flush(cl);
+	control_maybe_close(cl);
 }
 
 /* The first held answer that may go now, or NULL. */
-static struct ctl_slot *
-ctl_next_release(struct control *ctl)
+static struct control_slot *
+control_next_release(struct control *ctl)
 {
-	struct ctl_slot *s;
+	struct control_slot *s;
 
 	for (s = TAILQ_FIRST(&ctl->held); s != NULL; s = TAILQ_NEXT(s, hentry))
-		if (!ctl_must_hold(ctl, s->deps, s->ndeps))
+		if (!control_must_hold(ctl, s->deps, s->ndeps))
 			return s;
 	return NULL;
 }
@@ -1425,14 +1436,14 @@ ctl_next_release(struct control *ctl)
 void
 control_release(struct control *ctl, struct dep *d)
 {
-	struct ctl_slot *s;
+	struct control_slot *s;
 
 	(void)d;
 	if (ctl->target != NULL || TAILQ_EMPTY(&ctl->held))
 		return;
 	ctl->clock_uses = 0; /* outside a pass: read the clock afresh */
-	while ((s = ctl_next_release(ctl)) != NULL)
-		ctl_release_slot(ctl, s);
+	while ((s = control_next_release(ctl)) != NULL)
+		control_release_slot(ctl, s);
 }
 
 /* A copy of the counters, for STATUS and METRICS. */
@@ -1446,12 +1457,12 @@ control_stats(const struct control *ctl, struct control_stats *st)
 void
 control_free(struct control *ctl)
 {
-	struct ctl_client *cl;
+	struct control_client *cl;
 
 	if (ctl == NULL)
 		return;
 	while ((cl = TAILQ_FIRST(&ctl->clients)) != NULL)
-		ctl_client_close(cl, "shutting down");
+		control_client_close(cl, "shutting down");
 	if (ctl->listener != NULL)
 		evconnlistener_free(ctl->listener);
 	if (ctl->path != NULL && unlink(ctl->path) == -1 && errno != ENOENT)
