@@ -344,7 +344,8 @@ config_set_section(
 
 /* Setter: a uint32_t in [min, max]. */
 static int
-set_u32(struct config_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_u32(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	uint64_t x = 0;
 
@@ -356,7 +357,8 @@ set_u32(struct config_ctx *c, json_t *v, void *base, const struct field *f)
 
 /* Setter: a uint16_t in [min, max]. */
 static int
-set_u16(struct config_ctx *c, json_t *v, void *base, const struct field *f)
+config_set_u16(
+    struct config_ctx *c, json_t *v, void *base, const struct field *f)
 {
 	uint64_t x = 0;
 
@@ -984,7 +986,7 @@ config_set_deps(
 
 #define U32(k, s, m, lo, hi)                                                   \
 	{                                                                      \
-		.key = (k), .set = set_u32, .off = offsetof(s, m),             \
+		.key = (k), .set = config_set_u32, .off = offsetof(s, m),      \
 		.min = (lo), .max = (hi)                                       \
 	}
 #define STR(k, m, fn)                                                          \
@@ -1122,7 +1124,7 @@ static const struct field top_fields[] = {
     {.key = "zookeeper", .set = config_set_section, .off = 0, .sub = zk_fields},
     FN("log_level", config_set_log_level),
     {.key = "metrics_port",
-        .set = set_u16,
+        .set = config_set_u16,
         .off = offsetof(struct config, metrics_port),
         .min = 0,
         .max = 65535},

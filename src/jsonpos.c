@@ -12,7 +12,7 @@
 
 /* Skip JSON whitespace from p; returns the first other offset. */
 static size_t
-jp_ws(const char *t, size_t len, size_t p)
+jsonpos_ws(const char *t, size_t len, size_t p)
 {
 	while (p < len
 	    && (t[p] == ' ' || t[p] == '\t' || t[p] == '\n' || t[p] == '\r'))
@@ -22,7 +22,7 @@ jp_ws(const char *t, size_t len, size_t p)
 
 /* p is at an opening quote: return the offset just past the closing one. */
 static size_t
-jp_skip_string(const char *t, size_t len, size_t p)
+jsonpos_skip_string(const char *t, size_t len, size_t p)
 {
 	for (p++; p < len; p++) {
 		if (t[p] == '\\')
@@ -35,14 +35,14 @@ jp_skip_string(const char *t, size_t len, size_t p)
 
 /* Skip one value at p (after whitespace); returns the offset past it. */
 static size_t
-jp_skip_value(const char *t, size_t len, size_t p)
+jsonpos_skip_value(const char *t, size_t len, size_t p)
 {
 	size_t depth = 0;
 
 	/* Containers are skipped by counting brackets, without recursion. */
 	while (p < len) {
 		if (t[p] == '"')
-			p = jp_skip_string(t, len, p);
+			p = jsonpos_skip_string(t, len, p);
 		else if (t[p] == '{' || t[p] == '[') {
 			depth++;
 			p++;
@@ -65,7 +65,7 @@ jp_skip_value(const char *t, size_t len, size_t p)
 
 /* Decode four hex digits at p; -1 if they are not there. */
 static long
-jp_hex4(const char *t, size_t len, size_t p)
+jsonpos_hex4(const char *t, size_t len, size_t p)
 {
 	long v = 0;
 
@@ -89,7 +89,7 @@ jp_hex4(const char *t, size_t len, size_t p)
 
 /* Encode a code point as UTF-8 into out (4 bytes); returns the length. */
 static size_t
-jp_utf8(unsigned long cp, unsigned char *out)
+jsonpos_utf8(unsigned long cp, unsigned char *out)
 {
 	if (cp < 0x80) {
 		out[0] = (unsigned char)cp;
@@ -115,7 +115,7 @@ jp_utf8(unsigned long cp, unsigned char *out)
 
 /* Decode the escape at t[p] == '\\' into out; advances *pp past it. */
 static size_t
-jp_escape(const char *t, size_t len, size_t *pp, unsigned char *out)
+jsonpos_escape(const char *t, size_t len, size_t *pp, unsigned char *out)
 {
 	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
 	size_t p = *pp + 1;
@@ -133,17 +133,17 @@ jp_escape(const char *t, size_t len, size_t *pp, unsigned char *out)
 		out[0] = (unsigned char)to[e - from];
 		return 1;
 	}
-	if ((cp = jp_hex4(t, len, p + 1)) < 0)
+	if ((cp = jsonpos_hex4(t, len, p + 1)) < 0)
 		return 0;
 	*pp = p + 5;
 	/* A high surrogate must be followed by an escaped low one. */
 	if (cp >= 0xd800 && cp <= 0xdbff && *pp + 1 < len && t[*pp] == '\\'
-	    && t[*pp + 1] == 'u' && (lo = jp_hex4(t, len, *pp + 2)) >= 0xdc00
-	    && lo <= 0xdfff) {
+	    && t[*pp + 1] == 'u'
+	    && (lo = jsonpos_hex4(t, len, *pp + 2)) >= 0xdc00 && lo <= 0xdfff) {
 		*pp += 6;
 		cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 	}
-	return jp_utf8((unsigned long)cp, out);
+	return jsonpos_utf8((unsigned long)cp, out);
 }
 
 /*
@@ -151,7 +151,7 @@ jp_escape(const char *t, size_t len, size_t *pp, unsigned char *out)
  * *pp past the closing quote.  Returns 1 on a match.
  */
 static int
-jp_key_match(const char *t, size_t len, size_t *pp, const char *key)
+jsonpos_key_match(const char *t, size_t len, size_t *pp, const char *key)
 {
 	size_t p = *pp + 1, klen = strlen(key), k = 0, n;
 	unsigned char buf[4];
@@ -159,7 +159,7 @@ jp_key_match(const char *t, size_t len, size_t *pp, const char *key)
 
 	while (p < len && t[p] != '"') {
 		if (t[p] == '\\')
-			n = jp_escape(t, len, &p, buf);
+			n = jsonpos_escape(t, len, &p, buf);
 		else {
 			buf[0] = (unsigned char)t[p++];
 			n = 1;
@@ -178,26 +178,26 @@ jp_key_match(const char *t, size_t len, size_t *pp, const char *key)
  * Returns 0, or -1 if it is not there.
  */
 static int
-jp_member(const char *t, size_t len, size_t p, const char *key, size_t *keyoff,
-    size_t *valoff)
+jsonpos_member(const char *t, size_t len, size_t p, const char *key,
+    size_t *keyoff, size_t *valoff)
 {
 	int match;
 
 	for (p++;;) {
-		p = jp_ws(t, len, p);
+		p = jsonpos_ws(t, len, p);
 		if (p >= len || t[p] != '"')
 			return -1;
 		*keyoff = p;
-		match = jp_key_match(t, len, &p, key);
-		p = jp_ws(t, len, p);
+		match = jsonpos_key_match(t, len, &p, key);
+		p = jsonpos_ws(t, len, p);
 		if (p >= len || t[p] != ':')
 			return -1;
-		p = jp_ws(t, len, p + 1);
+		p = jsonpos_ws(t, len, p + 1);
 		if (match) {
 			*valoff = p;
 			return 0;
 		}
-		p = jp_ws(t, len, jp_skip_value(t, len, p));
+		p = jsonpos_ws(t, len, jsonpos_skip_value(t, len, p));
 		if (p >= len || t[p] != ',')
 			return -1;
 		p++;
@@ -206,17 +206,18 @@ jp_member(const char *t, size_t len, size_t p, const char *key, size_t *keyoff,
 
 /* In the array at t[p] == '[', find element index; sets *valoff. */
 static int
-jp_element(const char *t, size_t len, size_t p, size_t index, size_t *valoff)
+jsonpos_element(
+    const char *t, size_t len, size_t p, size_t index, size_t *valoff)
 {
 	for (size_t i = 0;; i++) {
-		p = jp_ws(t, len, p + 1);
+		p = jsonpos_ws(t, len, p + 1);
 		if (p >= len || t[p] == ']')
 			return -1;
 		if (i == index) {
 			*valoff = p;
 			return 0;
 		}
-		p = jp_ws(t, len, jp_skip_value(t, len, p));
+		p = jsonpos_ws(t, len, jsonpos_skip_value(t, len, p));
 		if (p >= len || t[p] != ',')
 			return -1;
 	}
@@ -226,18 +227,19 @@ int
 jsonpos_find(const char *text, size_t len, const struct jsonpos_step *path,
     size_t depth, int want_key, unsigned *line, unsigned *column)
 {
-	size_t p = jp_ws(text, len, 0), keyoff = 0;
+	size_t p = jsonpos_ws(text, len, 0), keyoff = 0;
 
 	for (size_t i = 0; i < depth; i++) {
 		if (p >= len)
 			return -1;
 		if (path[i].key != NULL) {
 			if (text[p] != '{'
-			    || jp_member(text, len, p, path[i].key, &keyoff, &p)
+			    || jsonpos_member(
+			           text, len, p, path[i].key, &keyoff, &p)
 			        == -1)
 				return -1;
 		} else if (text[p] != '['
-		    || jp_element(text, len, p, path[i].index, &p) == -1)
+		    || jsonpos_element(text, len, p, path[i].index, &p) == -1)
 			return -1;
 	}
 	if (want_key && depth > 0 && path[depth - 1].key != NULL)
