@@ -18,12 +18,13 @@ util.c		defines now_wall_ms()
 util.h		declares it
 log.c		time stamps of log lines
 breakerctl.c	time of day printed before watch lines
-fleet.c		display fields of records it writes (changed_ms, set_ms, until_ms, since_ms, started_ms) and the apply-lag gauge
+fleet.c		display fields since_ms (votes) and started_ms (registration), and the apply-lag gauge
+leadwrite.c	display fields of the records a leader writes (changed_ms, set_ms, until_ms, history at_ms)
 prober.c	display fields changed_ms and open_until_ms of records it publishes
 converge.c	the age of an acknowledgement shown by FLEET (against the znode mtime)
 '
 # Of those, the ones whose every now_wall_ms() line must say "display only".
-MARKED='fleet.c prober.c converge.c'
+MARKED='fleet.c leadwrite.c prober.c converge.c'
 
 PATTERN='now_wall_ms[[:space:]]*\(|CLOCK_REALTIME|CLOCK_TAI|gettimeofday|[^_a-z]time[[:space:]]*\((NULL|0|&)|ftime[[:space:]]*\(|clock_gettime[[:space:]]*\([^C]'
 
