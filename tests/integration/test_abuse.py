@@ -467,7 +467,7 @@ def test_hostile_override_records(ens):
 def test_hostile_votes_not_counted(ens):
     """Trip votes count against live membership (docs/design.md): a vote znode
     named after no registered instance, or one whose record does not parse,
-    must not trip the fleet (src/fleet.c fleet_votes_done counts only
+    must not trip the fleet (src/votes.c votes_list_done counts only
     children named after a live instance whose record decodes)."""
     a, b = _leader_pair(ens)
     c = Daemon("inst-c", zk=ens).start()
@@ -500,7 +500,7 @@ def test_deleted_state_znode_is_recreated(ens):
     hostile writer): the instances keep the last state, and the leader must
     be able to publish again (recreating the znode) rather than fail every
     write, its own health-driven ones included, until leadership moves
-    (src/fleet.c fleet_recreate: a fenced create of the last good record)."""
+    (src/leadwrite.c lw_recreate: a fenced create of the last good record)."""
     a, b = _leader_pair(ens)
     ver = _publish(a, "OPEN")
     path = zk_root() + "/deps/payments/state"
