@@ -36,7 +36,7 @@
 #include "prober.h"
 #include "instdata.h"
 #include "summary.h"
-#include "protocol.h"
+#include "errcode.h"
 #include "registry.h"
 #include "reload.h"
 #include "shm.h"
@@ -306,8 +306,7 @@ daemon_setup_http(struct daemon *dm)
 /* FORCE: the override znode in a fleet, this daemon's memory standalone. */
 static void
 daemon_force(struct dep *d, enum breaker_state to, uint32_t ttl_s,
-    const char *reason, uid_t uid, control_done_fn done, void *done_arg,
-    void *arg)
+    const char *reason, uid_t uid, done_fn done, void *done_arg, void *arg)
 {
 	struct daemon *dm = arg;
 	uint64_t now = now_mono_ms();
@@ -336,7 +335,7 @@ daemon_force(struct dep *d, enum breaker_state to, uint32_t ttl_s,
 /* PUBLISH: only a leader can, and only in a fleet. */
 static void
 daemon_publish(struct dep *d, enum breaker_state to, const char *reason,
-    uid_t uid, control_done_fn done, void *done_arg, void *arg)
+    uid_t uid, done_fn done, void *done_arg, void *arg)
 {
 	struct daemon *dm = arg;
 	char why[160];
@@ -353,8 +352,7 @@ daemon_publish(struct dep *d, enum breaker_state to, const char *reason,
 
 /* HISTORY: the fleet's transition history (none standalone). */
 static void
-daemon_history(
-    struct dep *d, size_t n, control_body_fn done, void *done_arg, void *arg)
+daemon_history(struct dep *d, size_t n, body_fn done, void *done_arg, void *arg)
 {
 	struct daemon *dm = arg;
 
@@ -375,7 +373,7 @@ daemon_ack_sink(const char *key, void *value, void *arg)
 
 /* FLEET: every instance's acknowledgements (fleet mode). */
 static void
-daemon_fleet(control_body_fn done, void *done_arg, void *arg)
+daemon_fleet(body_fn done, void *done_arg, void *arg)
 {
 	struct daemon *dm = arg;
 
@@ -431,7 +429,7 @@ daemon_prober_may_act(struct dep *d, void *arg)
 
 static void
 daemon_prober_publish(struct dep *d, const struct state_record *next,
-    prober_done_fn done, void *done_arg, void *arg)
+    done_fn done, void *done_arg, void *arg)
 {
 	struct daemon *dm = arg;
 
@@ -587,7 +585,7 @@ daemon_reload(struct daemon *dm, struct evbuffer *out, char *err, size_t len)
 
 /* RELOAD on the socket (admin). */
 static void
-daemon_reload_cmd(control_body_fn done, void *done_arg, void *arg)
+daemon_reload_cmd(body_fn done, void *done_arg, void *arg)
 {
 	struct daemon *dm = arg;
 	struct evbuffer *out = evbuffer_new();

@@ -377,7 +377,7 @@ control_flush(struct control_client *cl)
 	control_maybe_resume(cl);
 }
 
-/* Completion of FORCE/PUBLISH (control_done_fn); done_arg is the slot. */
+/* Completion of FORCE/PUBLISH (done_fn); done_arg is the slot. */
 static void
 control_done(int code, uint64_t version, const char *msg, void *arg)
 {
@@ -409,7 +409,7 @@ control_done(int code, uint64_t version, const char *msg, void *arg)
 	control_maybe_close(cl);
 }
 
-/* Completion of a request with a body (control_body_fn). */
+/* Completion of a request with a body (body_fn). */
 static void
 control_done_body(int code, const char *msg, struct evbuffer *body, void *arg)
 {

@@ -15,7 +15,7 @@
 
 #include "breaker.h"
 #include "config.h"
-#include "protocol.h"
+#include "errcode.h"
 #include "registry.h"
 
 struct event_base;
@@ -23,22 +23,10 @@ struct evbuffer;
 struct control;
 
 /*
- * Completion of an asynchronous FORCE or PUBLISH: code is 0 (reply
- * "OK <version>") or an enum proto_errcode (reply "ERR <CODE> <msg>").
- * Call it exactly once, on the loop thread, before or after the hook
- * returns; it is safe after the client has gone.
+ * The asynchronous hooks (FORCE, PUBLISH, HISTORY, FLEET, RELOAD) answer
+ * through a done_fn or body_fn (errcode.h); calling it is safe after the
+ * client has gone.
  */
-typedef void (*control_done_fn)(
-    int code, uint64_t version, const char *msg, void *done_arg);
-
-/*
- * Completion of an asynchronous request with a body (HISTORY): code 0
- * and body holding every reply line but the final "END" (which the
- * socket adds), or an enum proto_errcode and msg.  Same rules as above.
- */
-typedef void (*control_body_fn)(
-    int code, const char *msg, struct evbuffer *body, void *done_arg);
-
 struct control_hooks {
 	/* STATUS body: key=value lines, each ending in "\n"; no END. */
 	void (*status)(struct evbuffer *out, void *arg);
@@ -51,25 +39,20 @@ struct control_hooks {
 	 * (copy it); "" when none.  ttl_s 0 means no expiry.
 	 */
 	void (*force)(struct dep *, enum breaker_state to, uint32_t ttl_s,
-	    const char *reason, uid_t uid,
-	    void (*done)(
-	        int code, uint64_t version, const char *msg, void *done_arg),
-	    void *done_arg, void *arg);
+	    const char *reason, uid_t uid, done_fn done, void *done_arg,
+	    void *arg);
 	/* Publish a fleet state as the dependency's leader; same contract
 	 * (answer ERR EBUSY "not leader" through done otherwise). */
 	void (*publish)(struct dep *, enum breaker_state to, const char *reason,
-	    uid_t uid,
-	    void (*done)(
-	        int code, uint64_t version, const char *msg, void *done_arg),
-	    void *done_arg, void *arg);
+	    uid_t uid, done_fn done, void *done_arg, void *arg);
 	/* HISTORY: the newest n transitions of dep (body: OK <n>, then
 	 * one line per entry). */
-	void (*history)(struct dep *, size_t n, control_body_fn done,
-	    void *done_arg, void *arg);
+	void (*history)(
+	    struct dep *, size_t n, body_fn done, void *done_arg, void *arg);
 	/* FLEET: every instance's acknowledgements (body: OK 1, JSON). */
-	void (*fleet)(control_body_fn done, void *done_arg, void *arg);
+	void (*fleet)(body_fn done, void *done_arg, void *arg);
 	/* RELOAD: re-read the configuration (body: OK <n>, report lines). */
-	void (*reload)(control_body_fn done, void *done_arg, void *arg);
+	void (*reload)(body_fn done, void *done_arg, void *arg);
 	void *arg;
 };
 

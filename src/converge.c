@@ -26,9 +26,9 @@
 #include <jansson.h>
 
 #include "converge.h"
+#include "errcode.h"
 #include "log.h"
 #include "membership.h"
-#include "protocol.h"
 #include "registry.h"
 #include "util.h"
 #include "zk.h"
@@ -518,7 +518,7 @@ conv_metrics(const struct converge *c, struct evbuffer *out)
 /* One FLEET read: every instance znode, then the reply. */
 struct conv_fread {
 	struct converge *c;
-	conv_body_fn done;
+	body_fn done;
 	void *arg;
 	json_t *insts;
 	size_t pending;
@@ -645,7 +645,7 @@ conv_fread_list(const struct zk_result *r, void *arg)
 }
 
 void
-conv_fleet_read(struct converge *c, conv_body_fn done, void *arg)
+conv_fleet_read(struct converge *c, body_fn done, void *arg)
 {
 	struct conv_fread *fr = xcalloc(1, sizeof(*fr));
 

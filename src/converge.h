@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errcode.h"
+
 struct dep;
 struct event_base;
 struct evbuffer;
@@ -80,8 +82,6 @@ void conv_session_reset(struct converge *);
 void conv_metrics(const struct converge *, struct evbuffer *);
 
 /* FLEET: one JSON document of every instance's acknowledgements. */
-typedef void (*conv_body_fn)(
-    int code, const char *msg, struct evbuffer *body, void *arg);
-void conv_fleet_read(struct converge *, conv_body_fn, void *arg);
+void conv_fleet_read(struct converge *, body_fn, void *arg);
 
 #endif

@@ -37,13 +37,13 @@
 
 #include "converge.h"
 #include "election.h"
+#include "errcode.h"
 #include "fleet.h"
 #include "fleet_int.h"
 #include "history.h"
 #include "leadwrite.h"
 #include "log.h"
 #include "membership.h"
-#include "protocol.h"
 #include "record.h"
 #include "spread.h"
 #include "util.h"
@@ -647,7 +647,7 @@ fleet_is_leader(const struct fleet *fl, const struct dep *dep)
 /* Write the leader's record with one fenced multi. */
 void
 fleet_publish(struct fleet *fl, struct dep *dep, enum breaker_state state,
-    const char *reason, const struct state_record *extra, fleet_done_fn done,
+    const char *reason, const struct state_record *extra, done_fn done,
     void *arg)
 {
 	struct fdep *fd = fleet_fdep(fl, dep);
@@ -662,8 +662,7 @@ fleet_publish(struct fleet *fl, struct dep *dep, enum breaker_state state,
 /* Set or remove the operator override (any instance may). */
 void
 fleet_force(struct fleet *fl, struct dep *dep, enum breaker_state to,
-    uint32_t ttl_s, const char *reason, const char *by, fleet_done_fn done,
-    void *arg)
+    uint32_t ttl_s, const char *reason, const char *by, done_fn done, void *arg)
 {
 	struct fdep *fd = fleet_fdep(fl, dep);
 
@@ -676,7 +675,7 @@ fleet_force(struct fleet *fl, struct dep *dep, enum breaker_state to,
 
 /* FLEET: every instance's acknowledgements. */
 void
-fleet_view(struct fleet *fl, fleet_body_fn done, void *arg)
+fleet_view(struct fleet *fl, body_fn done, void *arg)
 {
 	if (fl->phase == FLEET_PHASE_STOPPED || !zk_connected(fl->zk)) {
 		done(PROTO_EUNAVAIL, "no ZooKeeper session", NULL, arg);
@@ -707,7 +706,7 @@ fleet_metrics(const struct fleet *fl, struct evbuffer *out)
 /* HISTORY: the newest n entries of dep's history (any instance). */
 void
 fleet_history(
-    struct fleet *fl, struct dep *dep, size_t n, fleet_body_fn done, void *arg)
+    struct fleet *fl, struct dep *dep, size_t n, body_fn done, void *arg)
 {
 	struct fdep *fd = fleet_fdep(fl, dep);
 

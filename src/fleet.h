@@ -15,6 +15,7 @@
 
 #include "breaker.h"
 #include "config.h"
+#include "errcode.h"
 #include "registry.h"
 #include "witness.h"
 
@@ -36,15 +37,11 @@ struct fleet_hooks {
 };
 
 /*
- * Completion of a publish or force: code 0 or an enum proto_errcode
- * (PROTO_EBUSY: not leader, lease expired, version conflict;
- * PROTO_EUNAVAIL: no session or outcome unknown; PROTO_EPROTO: bad
- * argument), version the state or override znode's new version.
- * Always called exactly once, possibly before the call returns.
+ * Publish and force complete through a done_fn (errcode.h): PROTO_EBUSY
+ * not leader, lease expired, version conflict; PROTO_EUNAVAIL no session
+ * or outcome unknown; PROTO_EPROTO bad argument.  version is the state or
+ * override znode's new version.
  */
-typedef void (*fleet_done_fn)(
-    int code, uint64_t version, const char *msg, void *arg);
-
 struct fleet *fleet_new(struct event_base *, const struct config *,
     struct registry *, const struct fleet_hooks *);
 /* Connect (asynchronously).  -1 if the handle could not be made. */
@@ -58,24 +55,18 @@ void fleet_free(struct fleet *);
  * if not NULL, gives open_until_ms, open_wait_ms, failed_recoveries).
  */
 void fleet_publish(struct fleet *, struct dep *, enum breaker_state,
-    const char *reason, const struct state_record *extra, fleet_done_fn,
-    void *arg);
+    const char *reason, const struct state_record *extra, done_fn, void *arg);
 /*
  * Any instance: set the override (to FORCED_OPEN or CLOSED; ttl_s 0 = no
  * expiry) or remove it (to BREAKER_NSTATES, "auto").
  */
 void fleet_force(struct fleet *, struct dep *, enum breaker_state to,
-    uint32_t ttl_s, const char *reason, const char *by, fleet_done_fn,
-    void *arg);
-/* A reply body (HISTORY): code 0 and body, or an error code and msg. */
-typedef void (*fleet_body_fn)(
-    int code, const char *msg, struct evbuffer *body, void *arg);
+    uint32_t ttl_s, const char *reason, const char *by, done_fn, void *arg);
 /* HISTORY: the newest n transitions of dep, as "OK <n>" + JSON lines. */
-void fleet_history(
-    struct fleet *, struct dep *, size_t n, fleet_body_fn, void *arg);
+void fleet_history(struct fleet *, struct dep *, size_t n, body_fn, void *arg);
 
 /* FLEET: every instance's acknowledgements, one JSON document. */
-void fleet_view(struct fleet *, fleet_body_fn, void *arg);
+void fleet_view(struct fleet *, body_fn, void *arg);
 /* Acknowledgements go to fn (instdata_set) instead of a direct write. */
 void fleet_set_ack_sink(
     struct fleet *, void (*fn)(const char *, void *, void *), void *arg);

@@ -19,9 +19,9 @@
 #include <event2/buffer.h>
 #include <jansson.h>
 
+#include "errcode.h"
 #include "history.h"
 #include "log.h"
-#include "protocol.h"
 #include "util.h"
 
 #define HISTORY_BYTES_MAX 4096
@@ -573,7 +573,7 @@ history_read(
 
 /* A body read: where its reply goes. */
 struct history_body {
-	history_body_fn done;
+	body_fn done;
 	void *arg;
 };
 
@@ -606,7 +606,7 @@ history_body_done(int code, const char *msg, const struct history_entry *es,
 /* HISTORY's reply, read from ZooKeeper. */
 void
 history_read_body(
-    struct zk *zk, const char *dir, size_t n, history_body_fn done, void *arg)
+    struct zk *zk, const char *dir, size_t n, body_fn done, void *arg)
 {
 	struct history_body *hb = xcalloc(1, sizeof(*hb));
 

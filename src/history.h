@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "breaker.h"
+#include "errcode.h"
 #include "registry.h"
 #include "zk.h"
 
@@ -105,9 +106,7 @@ typedef void (*history_read_fn)(int code, const char *msg,
 void history_read(
     struct zk *, const char *dir, size_t n, history_read_fn, void *arg);
 /* The HISTORY reply body: "OK <n>", then one JSON line per entry. */
-typedef void (*history_body_fn)(
-    int code, const char *msg, struct evbuffer *body, void *arg);
 void history_read_body(
-    struct zk *, const char *dir, size_t n, history_body_fn, void *arg);
+    struct zk *, const char *dir, size_t n, body_fn, void *arg);
 
 #endif

@@ -33,12 +33,12 @@
 
 #include "converge.h"
 #include "election.h"
+#include "errcode.h"
 #include "fleet_int.h"
 #include "history.h"
 #include "leadwrite.h"
 #include "log.h"
 #include "membership.h"
-#include "protocol.h"
 #include "record.h"
 #include "spread.h"
 #include "takeover.h"
@@ -52,7 +52,7 @@
 /* A publish or force in flight. */
 struct lw_op {
 	struct fdep *fd;
-	fleet_done_fn done;
+	done_fn done;
 	void *arg;
 	char *json;
 	int attempts;
@@ -567,7 +567,7 @@ lw_publish_refusal(struct fdep *fd, int *code)
 /* Write the leader's record with one fenced multi. */
 void
 lw_publish(struct fdep *fd, enum breaker_state state, const char *reason,
-    const struct state_record *extra, fleet_done_fn done, void *arg)
+    const struct state_record *extra, done_fn done, void *arg)
 {
 	struct fleet *fl = fd->fl;
 	struct dep *dep = fd->dep;
@@ -672,7 +672,7 @@ lw_unforce_done(const struct zk_result *r, void *arg)
 /* Set or remove the operator override (any instance may). */
 void
 lw_force(struct fdep *fd, enum breaker_state to, uint32_t ttl_s,
-    const char *reason, const char *by, fleet_done_fn done, void *arg)
+    const char *reason, const char *by, done_fn done, void *arg)
 {
 	struct fleet *fl = fd->fl;
 	struct lw_op *op;

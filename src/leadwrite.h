@@ -33,9 +33,9 @@ void lw_override_history(
     struct fdep *, const struct override_record *, int64_t mzxid);
 
 void lw_publish(struct fdep *, enum breaker_state, const char *reason,
-    const struct state_record *extra, fleet_done_fn, void *arg);
+    const struct state_record *extra, done_fn, void *arg);
 void lw_force(struct fdep *, enum breaker_state to, uint32_t ttl_s,
-    const char *reason, const char *by, fleet_done_fn, void *arg);
+    const char *reason, const char *by, done_fn, void *arg);
 /* A blind leader hands dep to the next candidate. */
 void lw_hand_over(struct fdep *);
 

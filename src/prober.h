@@ -12,15 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errcode.h"
 #include "registry.h"
 #include "witness.h"
 
 struct event_base;
 struct evbuffer;
 struct prober;
-
-typedef void (*prober_done_fn)(
-    int code, uint64_t version, const char *msg, void *done_arg);
 
 /* What the prober needs from the fleet; every member is required. */
 struct prober_ops {
@@ -30,7 +28,7 @@ struct prober_ops {
 	/* Write next as dep's state record (fenced).  done is called exactly
 	 * once, maybe before publish returns; code 0 means written. */
 	void (*publish)(struct dep *, const struct state_record *next,
-	    prober_done_fn done, void *done_arg, void *arg);
+	    done_fn done, void *done_arg, void *arg);
 	size_t (*votes)(struct dep *, void *arg); /* trip votes for dep */
 	size_t (*live)(void *arg);                /* live instances */
 	void *arg;

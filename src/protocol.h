@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "breaker.h"
+#include "errcode.h"
 #include "registry.h"
 
 #define PROTO_LINE_MAX        4096 /* bytes in a request line, terminator included */
@@ -41,17 +42,6 @@ enum proto_cmd {
 	PROTO_FLEET,
 	PROTO_RELOAD,
 	PROTO_NCMDS
-};
-
-/* The error taxonomy; 0 is success, so that done callbacks can pass 0. */
-enum proto_errcode {
-	PROTO_EPROTO = 1, /* malformed request, unknown command, bad arity */
-	PROTO_ENOENT,     /* no such dependency */
-	PROTO_EPERM,      /* admin command from a non-admin peer */
-	PROTO_ETOOLONG,   /* line longer than PROTO_LINE_MAX */
-	PROTO_EUNAVAIL,   /* the daemon cannot do it now (no fleet, no hook) */
-	PROTO_EBUSY,      /* limits: clients, watch buffer; not leader */
-	PROTO_NERRCODES
 };
 
 struct proto_error {

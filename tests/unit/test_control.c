@@ -28,6 +28,7 @@
 #include "control.h"
 #include "harness.h"
 #include "log.h"
+#include "protocol.h"
 #include "registry.h"
 #include "util.h"
 
@@ -43,7 +44,7 @@ struct hook_state {
 	uint32_t ttl_s;
 	enum breaker_state to;
 	uid_t uid;
-	control_done_fn done;
+	done_fn done;
 	void *done_arg;
 	uint64_t version;
 };
@@ -79,8 +80,7 @@ hook_metrics(struct evbuffer *out, void *arg)
 
 static void
 hook_force(struct dep *d, enum breaker_state to, uint32_t ttl_s,
-    const char *reason, uid_t uid, control_done_fn done, void *done_arg,
-    void *arg)
+    const char *reason, uid_t uid, done_fn done, void *done_arg, void *arg)
 {
 	struct hook_state *hs = arg;
 
@@ -100,7 +100,7 @@ hook_force(struct dep *d, enum breaker_state to, uint32_t ttl_s,
 
 static void
 hook_publish(struct dep *d, enum breaker_state to, const char *reason,
-    uid_t uid, control_done_fn done, void *done_arg, void *arg)
+    uid_t uid, done_fn done, void *done_arg, void *arg)
 {
 	struct hook_state *hs = arg;
 
@@ -546,7 +546,7 @@ set_defer_fn(void *arg)
 static void
 complete_fn(void *arg)
 {
-	control_done_fn done = T.hs.done;
+	done_fn done = T.hs.done;
 
 	(void)arg;
 	T.hs.done = NULL;
@@ -557,7 +557,7 @@ complete_fn(void *arg)
 static void
 complete_err_fn(void *arg)
 {
-	control_done_fn done = T.hs.done;
+	done_fn done = T.hs.done;
 
 	(void)arg;
 	T.hs.done = NULL;

@@ -308,8 +308,8 @@ fake_may_act(struct dep *d, void *arg)
 
 /* Fake fleet: apply the record as ZooKeeper's watch would, answer at once. */
 static void
-fake_publish(struct dep *d, const struct state_record *next,
-    prober_done_fn done, void *done_arg, void *arg)
+fake_publish(struct dep *d, const struct state_record *next, done_fn done,
+    void *done_arg, void *arg)
 {
 	struct znode_ver ver;
 
