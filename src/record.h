@@ -1,9 +1,12 @@
 /*
  * record.h - the JSON records breakerd keeps in ZooKeeper (docs/design.md
- * "ZooKeeper layout"): state, override, instance and vote.  A pure codec
- * over jansson: no I/O, no clock, and nothing judged by a wall clock.  Decoders ignore unknown members and reject
- * wrong types, unknown states, over-long strings and absurd numbers with
- * a message, so that a bad znode never becomes state.
+ * "ZooKeeper layout"): state, override, instance and vote, with the
+ * version that orders them.  The record types live here and the registry
+ * (registry.h) includes this header, not the reverse.  A pure codec over
+ * jansson: no I/O, no clock, and nothing judged by a wall clock.
+ * Decoders ignore unknown members and reject wrong types, unknown states,
+ * over-long strings and absurd numbers with a message, so that a bad
+ * znode never becomes state.
  */
 #ifndef BREAKERD_RECORD_H
 #define BREAKERD_RECORD_H
@@ -11,10 +14,46 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "registry.h"
+#include "breaker.h"
+#include "config.h"
 
 #define RECORD_MAX_BYTES       4096 /* larger znodes are rejected unread */
 #define RECORD_OVERRIDE_MAX_MS (30ULL * 24 * 3600 * 1000) /* longest ttl_ms */
+
+/* A decoded <root>/deps/<dep>/state record. */
+struct state_record {
+	enum breaker_state state;
+	uint64_t term; /* bumped by each new leader */
+	char leader[INSTANCE_ID_MAX + 1];
+	char reason[160];
+	uint64_t changed_ms;        /* wall clock, display only */
+	uint64_t open_until_ms;     /* wall clock, display only */
+	uint32_t open_wait_ms;      /* the wait of this OPEN period */
+	uint32_t failed_recoveries; /* backoff step, carried between leaders */
+};
+
+/*
+ * A decoded <root>/deps/<dep>/override record.  Its duration is ttl_ms,
+ * measured by each instance on its own monotonic clock from when it first
+ * saw this version; the leader removes the override when it runs out.
+ * set_ms and until_ms are wall clocks, for display (and for instances of
+ * older versions, which judge until_ms on their own clocks).
+ */
+struct override_record {
+	enum breaker_state state; /* FORCED_OPEN or CLOSED */
+	uint64_t ttl_ms;          /* duration; 0 = until removed */
+	uint64_t set_ms;          /* wall clock of the FORCE, display only */
+	uint64_t until_ms;        /* wall clock set_ms + ttl_ms, display only */
+	char by[64];
+	char reason[160];
+};
+
+/* ZooKeeper's ordering of a znode's contents (from its Stat). */
+struct znode_ver {
+	int64_t czxid;
+	int64_t mzxid;
+	int32_t version;
+};
 
 /* What an instance registers under <root>/instances/<id>. */
 struct instance_record {

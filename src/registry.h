@@ -15,6 +15,7 @@
 
 #include "breaker.h"
 #include "config.h"
+#include "record.h"
 
 enum authority {
 	AUTH_AUTHORITATIVE, /* session connected and fleet state current */
@@ -29,41 +30,6 @@ enum fleet_session {
 	FLEET_CONNECTED,  /* connected and every state read */
 	FLEET_SUSPENDED,  /* connection lost, session may still live */
 	FLEET_LOST        /* session expired; re-reading */
-};
-
-/* A decoded <root>/deps/<dep>/state record. */
-struct state_record {
-	enum breaker_state state;
-	uint64_t term; /* bumped by each new leader */
-	char leader[INSTANCE_ID_MAX + 1];
-	char reason[160];
-	uint64_t changed_ms;        /* wall clock, display only */
-	uint64_t open_until_ms;     /* wall clock, display only */
-	uint32_t open_wait_ms;      /* the wait of this OPEN period */
-	uint32_t failed_recoveries; /* backoff step, carried between leaders */
-};
-
-/*
- * A decoded <root>/deps/<dep>/override record.  Its duration is ttl_ms,
- * measured by each instance on its own monotonic clock from when it first
- * saw this version; the leader removes the override when it runs out.
- * set_ms and until_ms are wall clocks, for display (and for instances of
- * older versions, which judge until_ms on their own clocks).
- */
-struct override_record {
-	enum breaker_state state; /* FORCED_OPEN or CLOSED */
-	uint64_t ttl_ms;          /* duration; 0 = until removed */
-	uint64_t set_ms;          /* wall clock of the FORCE, display only */
-	uint64_t until_ms;        /* wall clock set_ms + ttl_ms, display only */
-	char by[64];
-	char reason[160];
-};
-
-/* ZooKeeper's ordering of a znode's contents (from its Stat). */
-struct znode_ver {
-	int64_t czxid;
-	int64_t mzxid;
-	int32_t version;
 };
 
 /* The answer an application gets. */
