@@ -187,7 +187,7 @@ election_verify_done(const struct zk_result *r, void *arg)
 
 	if (r->tag != e->epoch)
 		return;
-	if (r->rc == ZOK && r->stat.ephemeralOwner == zk_session_id(e->zk)) {
+	if (r->rc == ZOK && r->stat.ephemeral_owner == zk_session_id(e->zk)) {
 		election_set_leader(e, true);
 		return;
 	}

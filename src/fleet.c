@@ -446,14 +446,12 @@ fleet_session_cb(enum zk_session_event ev, bool is_new, void *arg)
 
 /* Remember the newest state znode version read or written. */
 void
-fleet_seen(struct fdep *fd, const struct Stat *st)
+fleet_seen(struct fdep *fd, const struct znode_ver *ver)
 {
-	if (fd->seen && st->mzxid <= fd->seen_ver.mzxid)
+	if (fd->seen && ver->mzxid <= fd->seen_ver.mzxid)
 		return;
 	fd->seen = true;
-	fd->seen_ver.czxid = st->czxid;
-	fd->seen_ver.mzxid = st->mzxid;
-	fd->seen_ver.version = st->version;
+	fd->seen_ver = *ver;
 }
 
 /* Hand a state record to the registry (which orders it by version). */
@@ -471,25 +469,21 @@ int
 fleet_apply_state(
     struct fdep *fd, const struct zk_result *r, struct state_record *rec)
 {
-	struct znode_ver ver;
 	char err[160];
 
-	fleet_seen(fd, &r->stat);
+	fleet_seen(fd, &r->stat.ver);
 	if (record_state_decode(r->data,
 	        r->datalen < 0 ? 0 : (size_t)r->datalen, rec, err, sizeof(err))
 	    == -1) {
 		fd->fl->records_rejected++;
 		dep_reject_record(fd->dep);
 		log_warnx("fleet: %s rejected (version %d): %s", fd->state_path,
-		    r->stat.version, err);
+		    r->stat.ver.version, err);
 		if (fd->leading)
 			lw_repair(fd);
 		return -1;
 	}
-	ver.czxid = r->stat.czxid;
-	ver.mzxid = r->stat.mzxid;
-	ver.version = r->stat.version;
-	fleet_apply(fd, rec, &ver);
+	fleet_apply(fd, rec, &r->stat.ver);
 	return 0;
 }
 
@@ -561,7 +555,6 @@ fleet_override_done(const struct zk_result *r, void *arg)
 {
 	struct fdep *fd = arg;
 	struct override_record ovr;
-	struct znode_ver ver;
 	char err[160];
 
 	if (r->rc == ZNONODE) {
@@ -582,11 +575,8 @@ fleet_override_done(const struct zk_result *r, void *arg)
 		log_warnx("fleet: %s rejected: %s", fd->override_path, err);
 		return;
 	}
-	ver.czxid = r->stat.czxid;
-	ver.mzxid = r->stat.mzxid;
-	ver.version = r->stat.version;
-	lw_override_history(fd, &ovr, r->stat.mzxid);
-	dep_apply_override(fd->dep, &ovr, &ver, now_mono_ms());
+	lw_override_history(fd, &ovr, r->stat.ver.mzxid);
+	dep_apply_override(fd->dep, &ovr, &r->stat.ver, now_mono_ms());
 	lw_expiry_arm(fd, 0);
 }
 

@@ -100,7 +100,7 @@ struct fleet {
 
 /* fleet.c: the reading side, which the leader's writes feed too. */
 struct fdep *fleet_fdep(const struct fleet *, const struct dep *);
-void fleet_seen(struct fdep *, const struct Stat *);
+void fleet_seen(struct fdep *, const struct znode_ver *);
 void fleet_apply(
     struct fdep *, const struct state_record *, const struct znode_ver *);
 int fleet_apply_state(

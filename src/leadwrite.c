@@ -211,7 +211,6 @@ static void
 lw_takeover_written(const struct zk_result *r, void *arg)
 {
 	struct fdep *fd = arg;
-	struct znode_ver ver;
 
 	if (r->tag != fd->takeover_epoch || !election_leader(fd->el))
 		return;
@@ -219,11 +218,8 @@ lw_takeover_written(const struct zk_result *r, void *arg)
 	if (r->rc == ZOK && fd->takeover_created) {
 		lw_takeover(fd); /* read it back for its version */
 	} else if (r->rc == ZOK) {
-		ver.czxid = r->stat.czxid;
-		ver.mzxid = r->stat.mzxid;
-		ver.version = r->stat.version;
-		fleet_seen(fd, &r->stat);
-		fleet_apply(fd, &fd->takeover_rec, &ver);
+		fleet_seen(fd, &r->stat.ver);
+		fleet_apply(fd, &fd->takeover_rec, &r->stat.ver);
 		lw_announce(fd);
 	} else if (r->multi_err[0] == ZNONODE) {
 		log_warnx("fleet: %s: election node gone; deposed",
@@ -369,7 +365,7 @@ lw_takeover_read(const struct zk_result *r, void *arg)
 		lw_takeover_write(fd, &base, -1, true);
 		break;
 	case TAKEOVER_SET:
-		lw_takeover_write(fd, &base, r->stat.version, false);
+		lw_takeover_write(fd, &base, r->stat.ver.version, false);
 		break;
 	}
 }
@@ -512,21 +508,17 @@ lw_publish_done(const struct zk_result *r, void *arg)
 {
 	struct lw_op *op = arg;
 	struct fdep *fd = op->fd;
-	struct znode_ver ver;
 
 	if (op->has_plan && history_done(fd->hist, &op->plan, r, 2)
 	    && lw_publish_retry(op) == 0)
 		return; /* the history's own trouble: again, lighter */
 	if (r->rc == ZOK) {
-		ver.czxid = r->stat.czxid;
-		ver.mzxid = r->stat.mzxid;
-		ver.version = r->stat.version;
 		fd->fl->publishes++;
-		fleet_seen(fd, &r->stat);
+		fleet_seen(fd, &r->stat.ver);
 		conv_published(
-		    fd->fl->conv, fd->dep, (uint64_t)r->stat.version);
-		fleet_apply(fd, &op->rec, &ver);
-		lw_op_finish(op, 0, (uint64_t)r->stat.version, "published");
+		    fd->fl->conv, fd->dep, (uint64_t)r->stat.ver.version);
+		fleet_apply(fd, &op->rec, &r->stat.ver);
+		lw_op_finish(op, 0, (uint64_t)r->stat.ver.version, "published");
 	} else if (r->multi_err[0] == ZNONODE) {
 		if (fd->leading) /* else: handed over meanwhile, node rejoined */
 			election_deposed(fd->el);
@@ -608,14 +600,9 @@ lw_publish(struct fdep *fd, enum breaker_state state, const char *reason,
 static void
 lw_force_applied(struct lw_op *op, const struct zk_result *r)
 {
-	struct znode_ver ver;
-
-	ver.czxid = r->stat.czxid;
-	ver.mzxid = r->stat.mzxid;
-	ver.version = r->stat.version;
-	dep_apply_override(op->fd->dep, &op->ovr, &ver, now_mono_ms());
+	dep_apply_override(op->fd->dep, &op->ovr, &r->stat.ver, now_mono_ms());
 	lw_expiry_arm(op->fd, 0);
-	lw_op_finish(op, 0, (uint64_t)r->stat.version, "override set");
+	lw_op_finish(op, 0, (uint64_t)r->stat.ver.version, "override set");
 }
 
 static void lw_force_send(struct lw_op *, bool create);

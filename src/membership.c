@@ -79,7 +79,7 @@ membership_owner_done(const struct zk_result *r, void *arg)
 	}
 	if (r->rc != ZOK)
 		return; /* connection trouble: the reconnect retries */
-	if (r->stat.ephemeralOwner == zk_session_id(m->zk)) {
+	if (r->stat.ephemeral_owner == zk_session_id(m->zk)) {
 		m->registered = true;
 		m->conflict_deadline = 0;
 		log_info("membership: %s adopted (our session)", m->path);
@@ -92,14 +92,14 @@ membership_owner_done(const struct zk_result *r, void *arg)
 	if (now_mono_ms() < m->conflict_deadline) {
 		log_warnx("membership: %s is held by session 0x%llx; waiting "
 		          "for it to expire",
-		    m->path, (unsigned long long)r->stat.ephemeralOwner);
+		    m->path, (unsigned long long)r->stat.ephemeral_owner);
 		membership_retry_in(m, t / 2 + 1);
 		return;
 	}
 	snprintf(msg, sizeof(msg),
 	    "instance id \"%s\" is already registered by another live "
 	    "session (0x%llx): is another breakerd running with this id?",
-	    m->id, (unsigned long long)r->stat.ephemeralOwner);
+	    m->id, (unsigned long long)r->stat.ephemeral_owner);
 	log_warnx("membership: %s", msg);
 	m->fatal = true;
 	m->fatal_fn(msg, m->arg);

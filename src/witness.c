@@ -453,7 +453,7 @@ witness_own_done(const struct zk_result *r, void *arg)
 		log_warnx("witness: %s rejected: %s", wd->own_path, err);
 		return;
 	}
-	witness_serve(wd, &req, r->stat.version);
+	witness_serve(wd, &req, r->stat.ver.version);
 }
 
 /* Read the request node addressed to us and leave the watch. */

@@ -222,6 +222,18 @@ zk_void_done(int rc, const void *data)
 	zk_push(req->zk, m);
 }
 
+/* The one copy of ZooKeeper's Stat into what the callers see (ZK thread). */
+static void
+zk_stat_from(struct zk_result *res, const struct Stat *st)
+{
+	res->stat.ver.czxid = st->czxid;
+	res->stat.ver.mzxid = st->mzxid;
+	res->stat.ver.version = st->version;
+	res->stat.mtime = st->mtime;
+	res->stat.ephemeral_owner = st->ephemeralOwner;
+	res->has_stat = true;
+}
+
 /* Completion of a multi: copy the per-op errors, stat and created path. */
 static void
 zk_multi_done(int rc, const void *data)
@@ -234,10 +246,8 @@ zk_multi_done(int rc, const void *data)
 		m->res.multi_err[i] = req->results[i].err;
 		if (rc != ZOK)
 			continue;
-		if (req->ops[i].type == ZOO_SETDATA_OP && !m->res.has_stat) {
-			m->res.stat = req->stat;
-			m->res.has_stat = true;
-		}
+		if (req->ops[i].type == ZOO_SETDATA_OP && !m->res.has_stat)
+			zk_stat_from(&m->res, &req->stat);
 		if (req->created[i] != NULL && m->res.value == NULL)
 			m->res.value = xstrdup(req->created[i]);
 	}
@@ -251,10 +261,8 @@ zk_stat_done(int rc, const struct Stat *stat, const void *data)
 	struct zk_req *req = (struct zk_req *)(uintptr_t)data;
 	struct zk_msg *m = zk_msg_done(data, rc);
 
-	if (stat != NULL && rc == ZOK) {
-		m->res.stat = *stat;
-		m->res.has_stat = true;
-	}
+	if (stat != NULL && rc == ZOK)
+		zk_stat_from(&m->res, stat);
 	zk_push(req->zk, m);
 }
 
@@ -266,10 +274,8 @@ zk_data_done(int rc, const char *value, int len, const struct Stat *stat,
 	struct zk_req *req = (struct zk_req *)(uintptr_t)data;
 	struct zk_msg *m = zk_msg_done(data, rc);
 
-	if (stat != NULL && rc == ZOK) {
-		m->res.stat = *stat;
-		m->res.has_stat = true;
-	}
+	if (stat != NULL && rc == ZOK)
+		zk_stat_from(&m->res, stat);
 	if (rc == ZOK && value != NULL && len >= 0) {
 		m->res.data = xmalloc((size_t)len + 1);
 		memcpy(m->res.data, value, (size_t)len);
@@ -306,10 +312,8 @@ zk_string_stat_done(
 
 	if (rc == ZOK && value != NULL)
 		m->res.value = xstrdup(value);
-	if (rc == ZOK && stat != NULL) {
-		m->res.stat = *stat;
-		m->res.has_stat = true;
-	}
+	if (rc == ZOK && stat != NULL)
+		zk_stat_from(&m->res, stat);
 	zk_push(req->zk, m);
 }
 

@@ -16,6 +16,8 @@
 
 #include <zookeeper/zookeeper.h>
 
+#include "record.h"
+
 struct event_base;
 struct zk;
 
@@ -29,13 +31,23 @@ enum zk_session_event {
 	ZK_SESS_AUTH_FAILED, /* credentials refused; retried with backoff */
 };
 
+/*
+ * What breakerd uses of a znode's Stat; ZooKeeper's struct Stat stays in
+ * zk.c, which fills this in one place (zk_stat_from).
+ */
+struct zk_stat {
+	struct znode_ver ver; /* czxid, mzxid, version: orders the contents */
+	int64_t mtime;        /* server wall clock of the last change (ms) */
+	int64_t ephemeral_owner; /* owning session; 0 for a persistent znode */
+};
+
 /* A completion, copied: only the members of the call's kind are set. */
 struct zk_result {
 	int rc;           /* ZOK or a ZooKeeper error code */
 	uint64_t tag;     /* what the caller passed with the request */
 	uint64_t sent_ms; /* monotonic time the request was sent */
 	bool has_stat;
-	struct Stat stat;
+	struct zk_stat stat;
 	char *data;      /* get: the znode's data (NUL-terminated copy) */
 	int datalen;     /* -1 if the znode holds no data */
 	char *value;     /* create: the created path */
