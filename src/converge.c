@@ -336,11 +336,11 @@ conv_got(const struct zk_result *r, void *arg)
 {
 	struct conv_inst *i = arg;
 
-	i->armed = r->rc == ZOK;
+	i->armed = r->rc == ZK_OK;
 	free(i->data);
 	i->data = NULL;
 	i->len = 0;
-	if (r->rc == ZOK && r->data != NULL && r->datalen > 0) {
+	if (r->rc == ZK_OK && r->data != NULL && r->datalen > 0) {
 		i->data = xstrdup(r->data);
 		i->len = (size_t)r->datalen;
 	}
@@ -595,7 +595,7 @@ conv_fread_got(const struct zk_result *r, void *arg)
 	json_t *data;
 	int64_t age;
 
-	if (r->rc == ZOK && r->datalen > 0 && r->tag < fr->nnames
+	if (r->rc == ZK_OK && r->datalen > 0 && r->tag < fr->nnames
 	    && (data = json_loadb(r->data, (size_t)r->datalen, 0, NULL))
 	        != NULL) {
 		if (json_is_object(data)) {
@@ -621,7 +621,7 @@ conv_fread_list(const struct zk_result *r, void *arg)
 	char path[1024];
 	int k;
 
-	if (r->rc != ZOK) {
+	if (r->rc != ZK_OK) {
 		fr->done(PROTO_EUNAVAIL, "instances not readable now", NULL,
 		    fr->arg);
 		json_decref(fr->insts);

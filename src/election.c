@@ -150,8 +150,9 @@ election_set_leader(struct election *e, bool leader)
 static bool
 election_rc_transient(int rc)
 {
-	return rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT
-	    || rc == ZCLOSING || rc == ZSESSIONEXPIRED || rc == ZINVALIDSTATE;
+	return rc == ZK_CONNECTIONLOSS || rc == ZK_OPERATIONTIMEOUT
+	    || rc == ZK_CLOSING || rc == ZK_SESSIONEXPIRED
+	    || rc == ZK_INVALIDSTATE;
 }
 
 /* Something unexpected: log it and list again a little later. */
@@ -163,7 +164,8 @@ election_retry(struct election *e, const char *what, int rc)
 
 	if (election_rc_transient(rc))
 		return; /* the reconnect or the new session restarts us */
-	log_warnx("election %s: %s: %s; retrying", e->dir, what, zerror(rc));
+	log_warnx(
+	    "election %s: %s: %s; retrying", e->dir, what, zk_strerror(rc));
 	evtimer_add(e->retry_ev, &tv);
 }
 
@@ -187,13 +189,13 @@ election_verify_done(const struct zk_result *r, void *arg)
 
 	if (r->tag != e->epoch)
 		return;
-	if (r->rc == ZOK && r->stat.ephemeral_owner == zk_session_id(e->zk)) {
+	if (r->rc == ZK_OK && r->stat.ephemeral_owner == zk_session_id(e->zk)) {
 		election_set_leader(e, true);
 		return;
 	}
-	if (r->rc == ZOK || r->rc == ZNONODE) {
+	if (r->rc == ZK_OK || r->rc == ZK_NONODE) {
 		log_warnx("election %s: node %s %s; rejoining", e->dir, e->node,
-		    r->rc == ZOK ? "owned by another session" : "is gone");
+		    r->rc == ZK_OK ? "owned by another session" : "is gone");
 		election_deposed(e);
 		return;
 	}
@@ -208,9 +210,9 @@ election_pred_done(const struct zk_result *r, void *arg)
 
 	if (r->tag != e->epoch)
 		return;
-	if (r->rc == ZNONODE)
+	if (r->rc == ZK_NONODE)
 		election_list(e);
-	else if (r->rc != ZOK)
+	else if (r->rc != ZK_OK)
 		election_retry(e, "watch predecessor", r->rc);
 }
 
@@ -245,7 +247,7 @@ election_decide(struct election *e, char **names, size_t n)
 		if (zk_exists(
 		        e->zk, e->node, NULL, election_verify_done, e, e->epoch)
 		    == -1)
-			election_retry(e, "stat own node", ZSYSTEMERROR);
+			election_retry(e, "stat own node", ZK_SYSTEMERROR);
 		return;
 	}
 	election_set_leader(e, false);
@@ -253,7 +255,7 @@ election_decide(struct election *e, char **names, size_t n)
 	if (zk_exists(
 	        e->zk, path, &e->pred_watch, election_pred_done, e, e->epoch)
 	    == -1)
-		election_retry(e, "watch predecessor", ZSYSTEMERROR);
+		election_retry(e, "watch predecessor", ZK_SYSTEMERROR);
 }
 
 /* The candidates' list. */
@@ -264,7 +266,7 @@ election_list_done(const struct zk_result *r, void *arg)
 
 	if (r->tag != e->epoch)
 		return;
-	if (r->rc != ZOK) {
+	if (r->rc != ZK_OK) {
 		election_retry(e, "list candidates", r->rc);
 		return;
 	}
@@ -277,7 +279,7 @@ election_list(struct election *e)
 {
 	if (zk_children(e->zk, e->dir, NULL, election_list_done, e, e->epoch)
 	    == -1)
-		election_retry(e, "list candidates", ZSYSTEMERROR);
+		election_retry(e, "list candidates", ZK_SYSTEMERROR);
 }
 
 /* Our node was created: find our place. */
@@ -289,7 +291,7 @@ election_create_done(const struct zk_result *r, void *arg)
 	if (r->tag != e->epoch)
 		return;
 	e->creating = false;
-	if (r->rc != ZOK) {
+	if (r->rc != ZK_OK) {
 		/* A lost reply: the list after reconnect finds it by uuid. */
 		election_retry(e, "create node", r->rc);
 		return;
@@ -310,9 +312,9 @@ election_create(struct election *e)
 		election_uuid(e->uuid);
 	snprintf(path, sizeof(path), "%s/_c_%s-n_", e->dir, e->uuid);
 	if (zk_create(e->zk, path, e->instance_id, (int)strlen(e->instance_id),
-	        ZOO_EPHEMERAL_SEQUENTIAL, election_create_done, e, e->epoch)
+	        ZK_EPHEMERAL_SEQUENTIAL, election_create_done, e, e->epoch)
 	    == -1) {
-		election_retry(e, "create node", ZSYSTEMERROR);
+		election_retry(e, "create node", ZK_SYSTEMERROR);
 		return;
 	}
 	e->creating = true;
@@ -434,13 +436,13 @@ election_old_done(const struct zk_result *r, void *arg)
 {
 	struct election *e = arg;
 
-	if (r->rc == ZOK || r->rc == ZNONODE) {
+	if (r->rc == ZK_OK || r->rc == ZK_NONODE) {
 		e->old_node[0] = '\0'; /* one handover at a time: it is ours */
 		return;
 	}
 	if (!election_rc_transient(r->rc))
 		log_warnx("election %s: deleting %s: %s", e->dir, e->old_node,
-		    zerror(r->rc));
+		    zk_strerror(r->rc));
 	/* Kept in old_node: the reconnect (or the next handover) retries. */
 }
 
@@ -485,7 +487,7 @@ election_successor_done(const struct zk_result *r, void *arg)
 	if (r->tag != e->epoch || !e->abdicating)
 		return;
 	e->abdicating = false;
-	if (r->rc != ZOK || !e->leader || r->data == NULL)
+	if (r->rc != ZK_OK || !e->leader || r->data == NULL)
 		return; /* gone meanwhile: the next attempt looks again */
 	if (e->handover_ok != NULL
 	    && !e->handover_ok(r->data, e->handover_arg)) {
@@ -513,7 +515,7 @@ election_abdicate_list(const struct zk_result *r, void *arg)
 
 	if (r->tag != e->epoch || !e->abdicating)
 		return;
-	if (r->rc == ZOK && e->leader) {
+	if (r->rc == ZK_OK && e->leader) {
 		election_sort(r->children, (size_t)r->nchildren);
 		own = election_find(r->children, (size_t)r->nchildren, e->uuid);
 		if (own == 0 && r->nchildren >= 2) {

@@ -181,8 +181,9 @@ static void
 fleet_mkdir_done(const struct zk_result *r, void *arg)
 {
 	(void)arg;
-	if (r->rc != ZOK && r->rc != ZNODEEXISTS && zk_rc_answered(r->rc))
-		log_warnx("fleet: creating a parent znode: %s", zerror(r->rc));
+	if (r->rc != ZK_OK && r->rc != ZK_NODEEXISTS && zk_rc_answered(r->rc))
+		log_warnx(
+		    "fleet: creating a parent znode: %s", zk_strerror(r->rc));
 }
 
 /* Create one persistent parent (pipelined: FIFO orders it first). */
@@ -198,7 +199,7 @@ fleet_has_child(const struct zk_result *r, const char *name)
 {
 	int i;
 
-	for (i = 0; r->rc == ZOK && i < r->nchildren; i++)
+	for (i = 0; r->rc == ZK_OK && i < r->nchildren; i++)
 		if (strcmp(r->children[i], name) == 0)
 			return true;
 	return false;
@@ -248,12 +249,12 @@ fleet_dep_dir_done(const struct zk_result *r, void *arg)
 
 	if (r->tag != fd->fl->conn_epoch)
 		return;
-	if (r->rc == ZNONODE)
+	if (r->rc == ZK_NONODE)
 		fleet_mkdir_dep(fd, NULL);
-	else if (r->rc == ZOK)
+	else if (r->rc == ZK_OK)
 		fleet_mkdir_dep(fd, r);
 	else if (zk_rc_answered(r->rc)) {
-		log_warnx("fleet: listing %s: %s", fd->dir, zerror(r->rc));
+		log_warnx("fleet: listing %s: %s", fd->dir, zk_strerror(r->rc));
 		fleet_mkdir_dep(fd, NULL);
 	} else
 		return; /* the reconnect checks again */
@@ -292,9 +293,9 @@ fleet_root_done(const struct zk_result *r, void *arg)
 
 	if (r->tag != fl->conn_epoch)
 		return;
-	if (r->rc != ZOK && r->rc != ZNONODE && !zk_rc_answered(r->rc))
+	if (r->rc != ZK_OK && r->rc != ZK_NONODE && !zk_rc_answered(r->rc))
 		return; /* the reconnect checks again */
-	if (r->rc == ZNONODE)
+	if (r->rc == ZK_NONODE)
 		fleet_mkdir_root(fl);
 	if (!fleet_has_child(r, "instances")) {
 		snprintf(path, sizeof(path), "%s/instances", fl->root);
@@ -493,9 +494,9 @@ fleet_state_exists_done(const struct zk_result *r, void *arg)
 {
 	struct fdep *fd = arg;
 
-	if (r->rc == ZOK) /* created meanwhile */
+	if (r->rc == ZK_OK) /* created meanwhile */
 		fleet_read_state(fd, r->tag);
-	else if (r->rc == ZNONODE)
+	else if (r->rc == ZK_NONODE)
 		fleet_mark_synced(fd, r->tag);
 }
 
@@ -506,10 +507,10 @@ fleet_state_done(const struct zk_result *r, void *arg)
 	struct fdep *fd = arg;
 	struct state_record rec;
 
-	if (r->rc == ZOK) {
+	if (r->rc == ZK_OK) {
 		fleet_apply_state(fd, r, &rec);
 		fleet_mark_synced(fd, r->tag);
-	} else if (r->rc == ZNONODE) {
+	} else if (r->rc == ZK_NONODE) {
 		/*
 		 * Gone: keep the last good state and wait for it to come
 		 * back; the leader's next write recreates it.
@@ -545,7 +546,7 @@ fleet_override_exists_done(const struct zk_result *r, void *arg)
 {
 	struct fdep *fd = arg;
 
-	if (r->rc == ZOK) /* created meanwhile */
+	if (r->rc == ZK_OK) /* created meanwhile */
 		fleet_read_override(fd);
 }
 
@@ -557,7 +558,7 @@ fleet_override_done(const struct zk_result *r, void *arg)
 	struct override_record ovr;
 	char err[160];
 
-	if (r->rc == ZNONODE) {
+	if (r->rc == ZK_NONODE) {
 		lw_override_history(fd, NULL, 0);
 		dep_apply_override(fd->dep, NULL, NULL, now_mono_ms());
 		lw_expiry_arm(fd, 0);
@@ -565,7 +566,7 @@ fleet_override_done(const struct zk_result *r, void *arg)
 		    fleet_override_exists_done, fd, 0);
 		return;
 	}
-	if (r->rc != ZOK)
+	if (r->rc != ZK_OK)
 		return;
 	if (record_override_decode(r->data,
 	        r->datalen < 0 ? 0 : (size_t)r->datalen, &ovr, err, sizeof(err))

@@ -322,11 +322,11 @@ history_sync_done(const struct zk_result *r, void *arg)
 	if (r->tag != h->epoch)
 		return;
 	h->syncing = false;
-	if (r->rc == ZNONODE) {
+	if (r->rc == ZK_NONODE) {
 		zk_create(h->zk, h->dir, "", 0, 0, history_ignore, NULL, 0);
 		return;
 	}
-	if (r->rc != ZOK)
+	if (r->rc != ZK_OK)
 		return;
 	n = history_parse_children(r, &seqs);
 	h->nseqs = 0;
@@ -421,7 +421,7 @@ history_done(struct history *h, const struct history_plan *p,
 	size_t i;
 	int err;
 
-	if (r->rc == ZOK) {
+	if (r->rc == ZK_OK) {
 		if (h->listed) {
 			history_pop(h, p->ndel);
 			if (r->value != NULL
@@ -432,9 +432,9 @@ history_done(struct history *h, const struct history_plan *p,
 	}
 	for (i = 0; i <= p->ndel && first + (int)i < ZK_MULTI_MAX; i++) {
 		err = r->multi_err[first + (int)i];
-		if (err != ZOK && err != ZRUNTIMEINCONSISTENCY) {
+		if (err != ZK_OK && err != ZK_RUNTIMEINCONSISTENCY) {
 			log_warnx("history: %s: %s; listing it again", h->dir,
-			    zerror(err));
+			    zk_strerror(err));
 			history_sync(h);
 			return true;
 		}
@@ -485,7 +485,7 @@ history_entry_done(const struct zk_result *r, void *arg)
 	char err[160];
 	int64_t seq = rd->entries[i].seq;
 
-	if (r->rc == ZOK) {
+	if (r->rc == ZK_OK) {
 		if (history_decode(r->data,
 		        r->datalen < 0 ? 0 : (size_t)r->datalen,
 		        &rd->entries[i], err, sizeof(err))
@@ -496,7 +496,7 @@ history_entry_done(const struct zk_result *r, void *arg)
 			log_warnx("history: %s/" HISTORY_PREFIX "%010lld "
 			          "rejected: %s",
 			    rd->dir, (long long)seq, err);
-	} else if (r->rc != ZNONODE)
+	} else if (r->rc != ZK_NONODE)
 		rd->failed = true;
 	if (--rd->pending == 0)
 		history_reader_finish(rd);
@@ -535,12 +535,12 @@ history_list_done(const struct zk_result *r, void *arg)
 	int64_t *seqs;
 	size_t n;
 
-	if (r->rc == ZNONODE || (r->rc == ZOK && r->nchildren == 0)) {
+	if (r->rc == ZK_NONODE || (r->rc == ZK_OK && r->nchildren == 0)) {
 		rd->n = 0;
 		history_reader_finish(rd);
 		return;
 	}
-	if (r->rc != ZOK) {
+	if (r->rc != ZK_OK) {
 		rd->fn(PROTO_EUNAVAIL, "history not readable now", NULL, 0,
 		    rd->arg);
 		free(rd->dir);

@@ -44,13 +44,13 @@ instdata_done(const struct zk_result *r, void *arg)
 	struct instdata *in = arg;
 
 	in->writing = false;
-	if (r->rc == ZOK) {
+	if (r->rc == ZK_OK) {
 		in->writes++;
 		in->written_session = zk_session_id(in->zk);
 		return;
 	}
 	in->dirty = true;
-	log_debug("instdata: %s: %s", in->path, zerror(r->rc));
+	log_debug("instdata: %s: %s", in->path, zk_strerror(r->rc));
 }
 
 /* The record with every key merged in, as one compact JSON text. */

@@ -215,13 +215,13 @@ lw_takeover_written(const struct zk_result *r, void *arg)
 	if (r->tag != fd->takeover_epoch || !election_leader(fd->el))
 		return;
 	fd->takeover_busy = false;
-	if (r->rc == ZOK && fd->takeover_created) {
+	if (r->rc == ZK_OK && fd->takeover_created) {
 		lw_takeover(fd); /* read it back for its version */
-	} else if (r->rc == ZOK) {
+	} else if (r->rc == ZK_OK) {
 		fleet_seen(fd, &r->stat.ver);
 		fleet_apply(fd, &fd->takeover_rec, &r->stat.ver);
 		lw_announce(fd);
-	} else if (r->multi_err[0] == ZNONODE) {
+	} else if (r->multi_err[0] == ZK_NONODE) {
 		log_warnx("fleet: %s: election node gone; deposed",
 		    dep_name(fd->dep));
 		election_deposed(fd->el);
@@ -253,19 +253,19 @@ lw_recreate_done(const struct zk_result *r, void *arg)
 	struct fdep *fd = arg;
 
 	fd->recreating = false;
-	if (r->rc == ZOK)
+	if (r->rc == ZK_OK)
 		log_info("fleet: %s recreated (term %" PRIu64 ")",
 		    fd->state_path, fd->term);
-	else if (r->multi_err[0] == ZNONODE) {
+	else if (r->multi_err[0] == ZK_NONODE) {
 		if (!fd->leading)
 			return; /* handed over or stepped down meanwhile */
 		log_warnx("fleet: %s: election node gone; deposed",
 		    dep_name(fd->dep));
 		election_deposed(fd->el);
 		return;
-	} else if (zk_rc_answered(r->rc) && r->rc != ZNODEEXISTS)
-		log_warnx(
-		    "fleet: recreating %s: %s", fd->state_path, zerror(r->rc));
+	} else if (zk_rc_answered(r->rc) && r->rc != ZK_NODEEXISTS)
+		log_warnx("fleet: recreating %s: %s", fd->state_path,
+		    zk_strerror(r->rc));
 	if (zk_rc_answered(r->rc))
 		fleet_read_state(fd, 0); /* its version, for the next write */
 }
@@ -340,13 +340,13 @@ lw_takeover_read(const struct zk_result *r, void *arg)
 
 	if (r->tag != fd->takeover_epoch || !election_leader(fd->el))
 		return;
-	if (r->rc != ZOK && r->rc != ZNONODE) {
+	if (r->rc != ZK_OK && r->rc != ZK_NONODE) {
 		fd->takeover_busy = false;
 		return;
 	}
 	memset(&in, 0, sizeof(in));
 	in.found = TAKEOVER_FOUND_NONE;
-	if (r->rc == ZOK)
+	if (r->rc == ZK_OK)
 		in.found = fleet_apply_state(fd, r, &rec) == 0
 		    ? TAKEOVER_FOUND_GOOD
 		    : TAKEOVER_FOUND_BAD;
@@ -512,18 +512,18 @@ lw_publish_done(const struct zk_result *r, void *arg)
 	if (op->has_plan && history_done(fd->hist, &op->plan, r, 2)
 	    && lw_publish_retry(op) == 0)
 		return; /* the history's own trouble: again, lighter */
-	if (r->rc == ZOK) {
+	if (r->rc == ZK_OK) {
 		fd->fl->publishes++;
 		fleet_seen(fd, &r->stat.ver);
 		conv_published(
 		    fd->fl->conv, fd->dep, (uint64_t)r->stat.ver.version);
 		fleet_apply(fd, &op->rec, &r->stat.ver);
 		lw_op_finish(op, 0, (uint64_t)r->stat.ver.version, "published");
-	} else if (r->multi_err[0] == ZNONODE) {
+	} else if (r->multi_err[0] == ZK_NONODE) {
 		if (fd->leading) /* else: handed over meanwhile, node rejoined */
 			election_deposed(fd->el);
 		lw_op_finish(op, PROTO_EBUSY, 0, "deposed: not the leader");
-	} else if (r->multi_err[1] == ZNONODE) {
+	} else if (r->multi_err[1] == ZK_NONODE) {
 		/* Our node is there but the state znode is not. */
 		lw_recreate(fd);
 		lw_op_finish(op, PROTO_EBUSY, 0,
@@ -531,8 +531,8 @@ lw_publish_done(const struct zk_result *r, void *arg)
 	} else if (zk_rc_answered(r->rc)) {
 		fleet_read_state(fd, 0);
 		lw_op_finish(op, PROTO_EBUSY, 0,
-		    r->rc == ZBADVERSION ? "version conflict; state re-read"
-		                         : zerror(r->rc));
+		    r->rc == ZK_BADVERSION ? "version conflict; state re-read"
+		                           : zk_strerror(r->rc));
 	} else
 		lw_op_finish(
 		    op, PROTO_EUNAVAIL, 0, "session lost: outcome unknown");
@@ -613,16 +613,17 @@ lw_force_done(const struct zk_result *r, void *arg)
 {
 	struct lw_op *op = arg;
 
-	if (r->rc == ZOK)
+	if (r->rc == ZK_OK)
 		lw_force_applied(op, r);
-	else if ((r->rc == ZNONODE || r->rc == ZNODEEXISTS)
+	else if ((r->rc == ZK_NONODE || r->rc == ZK_NODEEXISTS)
 	    && ++op->attempts < 4)
-		lw_force_send(op, r->rc == ZNONODE);
+		lw_force_send(op, r->rc == ZK_NONODE);
 	else
 		lw_op_finish(op,
-		    zk_rc_answered(r->rc) && r->rc != ZNOAUTH ? PROTO_EBUSY
-		                                              : PROTO_EUNAVAIL,
-		    0, zerror(r->rc));
+		    zk_rc_answered(r->rc) && r->rc != ZK_NOAUTH
+		        ? PROTO_EBUSY
+		        : PROTO_EUNAVAIL,
+		    0, zk_strerror(r->rc));
 }
 
 /* Set the override, or create it when it is absent. */
@@ -648,12 +649,12 @@ lw_unforce_done(const struct zk_result *r, void *arg)
 {
 	struct lw_op *op = arg;
 
-	if (r->rc == ZOK || r->rc == ZNONODE) {
+	if (r->rc == ZK_OK || r->rc == ZK_NONODE) {
 		dep_apply_override(op->fd->dep, NULL, NULL, now_mono_ms());
 		lw_expiry_arm(op->fd, 0);
 		lw_op_finish(op, 0, 0, "override removed");
 	} else
-		lw_op_finish(op, PROTO_EUNAVAIL, 0, zerror(r->rc));
+		lw_op_finish(op, PROTO_EUNAVAIL, 0, zk_strerror(r->rc));
 }
 
 /* Set or remove the operator override (any instance may). */
@@ -714,22 +715,22 @@ lw_expire_done(const struct zk_result *r, void *arg)
 	if (r->tag != fd->takeover_epoch)
 		return; /* stepped down meanwhile */
 	fd->expiring = false;
-	if (r->rc == ZOK
-	    || (r->rc != ZOK && r->multi_err[0] == ZOK
-	        && r->multi_err[1] == ZNONODE)) {
+	if (r->rc == ZK_OK
+	    || (r->rc != ZK_OK && r->multi_err[0] == ZK_OK
+	        && r->multi_err[1] == ZK_NONODE)) {
 		log_info("fleet: %s: override ended (ttl ran out)",
 		    dep_name(fd->dep));
 		dep_apply_override(fd->dep, NULL, NULL, now_mono_ms());
-	} else if (r->multi_err[0] == ZNONODE) {
+	} else if (r->multi_err[0] == ZK_NONODE) {
 		log_warnx("fleet: %s: election node gone; deposed",
 		    dep_name(fd->dep));
 		election_deposed(fd->el);
-	} else if (r->multi_err[1] == ZBADVERSION) {
+	} else if (r->multi_err[1] == ZK_BADVERSION) {
 		fleet_read_override(fd); /* a new FORCE: its own ttl */
 	} else {
 		if (zk_rc_answered(r->rc))
 			log_warnx("fleet: %s: ending the override: %s",
-			    dep_name(fd->dep), zerror(r->rc));
+			    dep_name(fd->dep), zk_strerror(r->rc));
 		lw_expiry_arm(fd, LW_EXPIRE_RETRY_MS);
 	}
 }

@@ -73,11 +73,11 @@ membership_owner_done(const struct zk_result *r, void *arg)
 
 	if (r->tag != m->epoch)
 		return;
-	if (r->rc == ZNONODE) { /* gone meanwhile: try again now */
+	if (r->rc == ZK_NONODE) { /* gone meanwhile: try again now */
 		membership_create(m);
 		return;
 	}
-	if (r->rc != ZOK)
+	if (r->rc != ZK_OK)
 		return; /* connection trouble: the reconnect retries */
 	if (r->stat.ephemeral_owner == zk_session_id(m->zk)) {
 		m->registered = true;
@@ -113,19 +113,20 @@ membership_create_done(const struct zk_result *r, void *arg)
 
 	if (r->tag != m->epoch)
 		return;
-	if (r->rc == ZOK) {
+	if (r->rc == ZK_OK) {
 		m->registered = true;
 		m->conflict_deadline = 0;
 		log_info("membership: registered %s", m->path);
 		if (m->registered_fn != NULL)
 			m->registered_fn(m->arg);
-	} else if (r->rc == ZNODEEXISTS) {
+	} else if (r->rc == ZK_NODEEXISTS) {
 		if (zk_exists(m->zk, m->path, NULL, membership_owner_done, m,
 		        m->epoch)
 		    == -1)
 			membership_retry_in(m, 1000);
 	} else if (zk_rc_answered(r->rc)) {
-		log_warnx("membership: create %s: %s", m->path, zerror(r->rc));
+		log_warnx(
+		    "membership: create %s: %s", m->path, zk_strerror(r->rc));
 		membership_retry_in(m, 1000);
 	}
 }
@@ -135,7 +136,7 @@ static void
 membership_create(struct membership *m)
 {
 	if (zk_create(m->zk, m->path, m->json, (int)strlen(m->json),
-	        ZOO_EPHEMERAL, membership_create_done, m, m->epoch)
+	        ZK_EPHEMERAL, membership_create_done, m, m->epoch)
 	    == -1)
 		membership_retry_in(m, 1000);
 }
@@ -180,7 +181,7 @@ membership_list_done(const struct zk_result *r, void *arg)
 	size_t i, n;
 	char **names;
 
-	if (r->rc != ZOK)
+	if (r->rc != ZK_OK)
 		return; /* re-armed on reconnect */
 	n = (size_t)r->nchildren;
 	names = xcalloc(n ? n : 1, sizeof(*names));
@@ -290,8 +291,9 @@ membership_set_done(const struct zk_result *r, void *arg)
 {
 	struct membership *m = arg;
 
-	if (r->rc != ZOK && zk_rc_answered(r->rc))
-		log_warnx("membership: set %s: %s", m->path, zerror(r->rc));
+	if (r->rc != ZK_OK && zk_rc_answered(r->rc))
+		log_warnx(
+		    "membership: set %s: %s", m->path, zk_strerror(r->rc));
 }
 
 /* New data for our node: sent now if registered, else at registration. */

@@ -222,13 +222,13 @@ summary_read_done(const struct zk_result *r, void *arg)
 {
 	struct summary_slot *sl = arg;
 
-	if (r->rc == ZNONODE) {
+	if (r->rc == ZK_NONODE) {
 		sl->armed = sl->inflight =
 		    false; /* no watch on a missing node */
 		summary_forget(sl->sm, sl->id);
 		return;
 	}
-	if (r->rc != ZOK) {
+	if (r->rc != ZK_OK) {
 		sl->armed = sl->inflight = false; /* retried on the next tick */
 		return;
 	}
@@ -244,11 +244,11 @@ summary_fired(int type, const char *path, void *arg)
 
 	(void)path;
 	sl->armed = sl->inflight = false;
-	if (type == ZOO_DELETED_EVENT) {
+	if (type == ZK_EV_DELETED) {
 		summary_forget(sl->sm, sl->id);
 		return;
 	}
-	if (type == ZOO_CHANGED_EVENT && sl->live)
+	if (type == ZK_EV_CHANGED && sl->live)
 		summary_read(sl);
 }
 

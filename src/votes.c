@@ -101,7 +101,7 @@ votes_read_done(const struct zk_result *r, void *arg)
 	struct vote_record vote;
 	char err[160];
 
-	if (r->rc == ZOK && t->gen == v->list_gen) {
+	if (r->rc == ZK_OK && t->gen == v->list_gen) {
 		if (record_vote_decode(r->data,
 		        r->datalen < 0 ? 0 : (size_t)r->datalen, &vote, err,
 		        sizeof(err))
@@ -113,7 +113,7 @@ votes_read_done(const struct zk_result *r, void *arg)
 			log_warnx("fleet: vote %s rejected: %s", vr->path, err);
 		}
 	}
-	/* ZNONODE: withdrawn meanwhile; the children watch re-counts. */
+	/* ZK_NONODE: withdrawn meanwhile; the children watch re-counts. */
 	free(vr->path);
 	free(vr);
 	votes_tally_step(t);
@@ -145,7 +145,7 @@ votes_list_done(const struct zk_result *r, void *arg)
 	struct votes_tally *t;
 	int i;
 
-	if (r->rc != ZOK || !v->counting)
+	if (r->rc != ZK_OK || !v->counting)
 		return;
 	t = xcalloc(1, sizeof(*t));
 	t->v = v;
@@ -187,14 +187,15 @@ votes_write_done(const struct zk_result *r, void *arg)
 	struct votes *v = arg;
 	char *json;
 
-	if (r->rc == ZNODEEXISTS && v->want) {
+	if (r->rc == ZK_NODEEXISTS && v->want) {
 		if ((json = record_vote_encode(&v->vote)) == NULL)
 			return;
 		zk_set(v->zk, v->path, json, (int)strlen(json), -1,
 		    votes_write_done, v, 0);
 		free(json);
-	} else if (r->rc != ZOK && r->rc != ZNONODE && zk_rc_answered(r->rc))
-		log_warnx("fleet: vote %s: %s", v->path, zerror(r->rc));
+	} else if (r->rc != ZK_OK && r->rc != ZK_NONODE
+	    && zk_rc_answered(r->rc))
+		log_warnx("fleet: vote %s: %s", v->path, zk_strerror(r->rc));
 }
 
 /* A vote's delete came back; a lost one is sent again on reconnect. */
@@ -206,8 +207,8 @@ votes_deleted(const struct zk_result *r, void *arg)
 	if (!zk_rc_answered(r->rc)) {
 		if (!v->want && r->tag == zk_generation(v->zk))
 			v->gen_held = r->tag;
-	} else if (r->rc != ZOK && r->rc != ZNONODE)
-		log_warnx("fleet: vote %s: %s", v->path, zerror(r->rc));
+	} else if (r->rc != ZK_OK && r->rc != ZK_NONODE)
+		log_warnx("fleet: vote %s: %s", v->path, zk_strerror(r->rc));
 }
 
 struct votes *
@@ -257,7 +258,7 @@ votes_sync(struct votes *v)
 	if ((json = record_vote_encode(&v->vote)) == NULL)
 		return;
 	v->gen_held = gen;
-	zk_create(v->zk, v->path, json, (int)strlen(json), ZOO_EPHEMERAL,
+	zk_create(v->zk, v->path, json, (int)strlen(json), ZK_EPHEMERAL,
 	    votes_write_done, v, 0);
 	free(json);
 }

@@ -98,9 +98,9 @@ witness_deleted(const struct zk_result *r, void *arg)
 {
 	struct wdep *wd = arg;
 
-	if (r->rc != ZOK && r->rc != ZNONODE && zk_rc_answered(r->rc))
-		log_warnx(
-		    "witness: deleting %s: %s", wd->ask_path, zerror(r->rc));
+	if (r->rc != ZK_OK && r->rc != ZK_NONODE && zk_rc_answered(r->rc))
+		log_warnx("witness: deleting %s: %s", wd->ask_path,
+		    zk_strerror(r->rc));
 }
 
 /* The ask is over: delete the request, tell the caller once. */
@@ -132,12 +132,12 @@ witness_answer_done(const struct zk_result *r, void *arg)
 
 	if (r->tag != wd->ask_gen || !wd->asking)
 		return;
-	if (r->rc == ZNONODE) {
+	if (r->rc == ZK_NONODE) {
 		wd->ask_created = false;
 		witness_finish(wd, WITNESS_ALONE, NULL, "request vanished");
 		return;
 	}
-	if (r->rc != ZOK)
+	if (r->rc != ZK_OK)
 		return; /* the timer bounds the wait */
 	if (witness_record_decode(r->data,
 	        r->datalen < 0 ? 0 : (size_t)r->datalen, &a, err, sizeof(err))
@@ -181,28 +181,28 @@ witness_created(const struct zk_result *r, void *arg)
 	struct wdep *wd = c->wd;
 
 	if (r->tag != wd->ask_gen || !wd->asking) {
-		if (r->rc == ZOK) /* given up meanwhile: do not leave it */
+		if (r->rc == ZK_OK) /* given up meanwhile: do not leave it */
 			zk_delete(
 			    wd->w->zk, c->path, -1, witness_deleted, wd, 0);
 		free(c);
 		return;
 	}
 	free(c);
-	if (r->rc == ZOK) {
+	if (r->rc == ZK_OK) {
 		wd->ask_created = true;
 		log_info("witness: %s: asked %s for %u check(s) (request "
 		         "%" PRIu64 ")",
 		    dep_name(wd->dep), wd->ask.by, wd->ask.checks, wd->ask.req);
 		witness_read_answer(wd);
-	} else if (r->multi_err[0] == ZNONODE)
+	} else if (r->multi_err[0] == ZK_NONODE)
 		witness_finish(wd, WITNESS_ALONE, NULL, "deposed");
-	else if (r->multi_err[1] == ZNODEEXISTS) {
+	else if (r->multi_err[1] == ZK_NODEEXISTS) {
 		/* A request of an earlier session or leader: clear it. */
 		zk_delete(wd->w->zk, wd->ask_path, -1, witness_deleted, wd, 0);
 		witness_finish(
 		    wd, WITNESS_ALONE, NULL, "an old request was in the way");
 	} else
-		witness_finish(wd, WITNESS_ALONE, NULL, zerror(r->rc));
+		witness_finish(wd, WITNESS_ALONE, NULL, zk_strerror(r->rc));
 }
 
 /* Is an election node's data a usable instance id for a witness? */
@@ -226,7 +226,7 @@ witness_candidate_done(const struct zk_result *r, void *arg)
 
 	if (r->tag != wd->ask_gen || !wd->asking)
 		return;
-	if (r->rc != ZOK || !witness_id_ok(wd->w, r->data)) {
+	if (r->rc != ZK_OK || !witness_id_ok(wd->w, r->data)) {
 		witness_finish(wd, WITNESS_ALONE, NULL, "no usable successor");
 		return;
 	}
@@ -242,7 +242,7 @@ witness_candidate_done(const struct zk_result *r, void *arg)
 	c->wd = wd;
 	strlcpy_b(c->path, wd->ask_path, sizeof(c->path));
 	if (zk_fenced_create(wd->w->zk, wd->fence, wd->ask_path, json,
-	        (int)strlen(json), ZOO_EPHEMERAL, witness_created, c,
+	        (int)strlen(json), ZK_EPHEMERAL, witness_created, c,
 	        wd->ask_gen)
 	    == -1) {
 		free(c);
@@ -262,8 +262,8 @@ witness_list_done(const struct zk_result *r, void *arg)
 
 	if (r->tag != wd->ask_gen || !wd->asking)
 		return;
-	if (r->rc != ZOK) {
-		witness_finish(wd, WITNESS_ALONE, NULL, zerror(r->rc));
+	if (r->rc != ZK_OK) {
+		witness_finish(wd, WITNESS_ALONE, NULL, zk_strerror(r->rc));
 		return;
 	}
 	election_sort(r->children, (size_t)r->nchildren);
@@ -343,10 +343,10 @@ witness_answered_cb(const struct zk_result *r, void *arg)
 {
 	struct wdep *wd = arg;
 
-	if (r->rc != ZOK && zk_rc_answered(r->rc))
+	if (r->rc != ZK_OK && zk_rc_answered(r->rc))
 		log_info("witness: %s: answer not written (%s): the leader "
 		         "gave up meanwhile",
-		    dep_name(wd->dep), zerror(r->rc));
+		    dep_name(wd->dep), zk_strerror(r->rc));
 }
 
 /* Our run of checks is over: write the verdict into the request. */
@@ -427,7 +427,7 @@ witness_own_exists(const struct zk_result *r, void *arg)
 {
 	struct wdep *wd = arg;
 
-	if (r->rc == ZOK) /* created meanwhile */
+	if (r->rc == ZK_OK) /* created meanwhile */
 		witness_read_own(wd);
 }
 
@@ -439,13 +439,13 @@ witness_own_done(const struct zk_result *r, void *arg)
 	struct witness_record req;
 	char err[160];
 
-	if (r->rc == ZNONODE) {
+	if (r->rc == ZK_NONODE) {
 		witness_serve_stop(wd);
 		zk_exists(wd->w->zk, wd->own_path, &wd->own_w,
 		    witness_own_exists, wd, 0);
 		return;
 	}
-	if (r->rc != ZOK)
+	if (r->rc != ZK_OK)
 		return; /* the reconnect reads again */
 	if (witness_record_decode(r->data,
 	        r->datalen < 0 ? 0 : (size_t)r->datalen, &req, err, sizeof(err))

@@ -27,11 +27,28 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <zookeeper/zookeeper.h>
 
 #include "log.h"
 #include "lograte.h"
 #include "util.h"
 #include "zk.h"
+
+/* zk.h names ZooKeeper's result codes with ZooKeeper's values. */
+#define ZK_SAME_RC(ours, theirs)                                               \
+	_Static_assert((int)(ours) == (int)(theirs), #ours " is not " #theirs)
+ZK_SAME_RC(ZK_OK, ZOK);
+ZK_SAME_RC(ZK_SYSTEMERROR, ZSYSTEMERROR);
+ZK_SAME_RC(ZK_RUNTIMEINCONSISTENCY, ZRUNTIMEINCONSISTENCY);
+ZK_SAME_RC(ZK_CONNECTIONLOSS, ZCONNECTIONLOSS);
+ZK_SAME_RC(ZK_OPERATIONTIMEOUT, ZOPERATIONTIMEOUT);
+ZK_SAME_RC(ZK_INVALIDSTATE, ZINVALIDSTATE);
+ZK_SAME_RC(ZK_NONODE, ZNONODE);
+ZK_SAME_RC(ZK_NOAUTH, ZNOAUTH);
+ZK_SAME_RC(ZK_BADVERSION, ZBADVERSION);
+ZK_SAME_RC(ZK_NODEEXISTS, ZNODEEXISTS);
+ZK_SAME_RC(ZK_SESSIONEXPIRED, ZSESSIONEXPIRED);
+ZK_SAME_RC(ZK_CLOSING, ZCLOSING);
 
 #define ZK_BACKOFF_MIN_MS 1000
 #define ZK_BACKOFF_MAX_MS 30000
@@ -173,6 +190,29 @@ zk_msg_done(const void *data, int rc)
 	return m;
 }
 
+/* ZooKeeper's watch event type as zk.h names it (its are not constants). */
+static int
+zk_event_from(int type)
+{
+	if (type == ZOO_CREATED_EVENT)
+		return ZK_EV_CREATED;
+	if (type == ZOO_DELETED_EVENT)
+		return ZK_EV_DELETED;
+	if (type == ZOO_CHANGED_EVENT)
+		return ZK_EV_CHANGED;
+	if (type == ZOO_CHILD_EVENT)
+		return ZK_EV_CHILD;
+	return ZK_EV_OTHER;
+}
+
+/* zk.h's create flags as ZooKeeper's. */
+static int
+zk_zoo_flags(int flags)
+{
+	return ((flags & ZK_EPHEMERAL) != 0 ? ZOO_EPHEMERAL : 0)
+	    | ((flags & ZK_SEQUENCE) != 0 ? ZOO_SEQUENCE : 0);
+}
+
 /* The session watcher given to zookeeper_init (ZK thread). */
 static void
 zk_session_watcher(
@@ -205,7 +245,7 @@ zk_path_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
 	m = xcalloc(1, sizeof(*m));
 	m->kind = ZK_MSG_WATCH;
 	m->gen = hc->gen;
-	m->type = type;
+	m->type = zk_event_from(type);
 	m->state = state;
 	m->path = xstrdup(path != NULL ? path : "");
 	m->watch = w;
@@ -352,6 +392,12 @@ zk_req_free(struct zk_req *req)
 		free(req->created[i]);
 	}
 	free(req);
+}
+
+const char *
+zk_strerror(int rc)
+{
+	return zerror(rc);
 }
 
 /* Is rc an answer from the server about the request itself? */
@@ -900,7 +946,7 @@ zk_has_auth(const struct zk *zk)
 }
 
 /* With credentials every znode is auth ALL + world READ; else open. */
-const struct ACL_vector *
+static const struct ACL_vector *
 zk_acl(const struct zk *zk)
 {
 	return zk->credential != NULL ? &zk->acl : &ZOO_OPEN_ACL_UNSAFE;
@@ -949,8 +995,8 @@ zk_create(struct zk *zk, const char *path, const char *data, int len, int flags,
 
 	if ((req = zk_req_new(zk, path, done, arg, tag)) == NULL)
 		return -1;
-	rc = zoo_acreate2(zk->zh, req->path, data, len, zk_acl(zk), flags,
-	    zk_string_stat_done, req);
+	rc = zoo_acreate2(zk->zh, req->path, data, len, zk_acl(zk),
+	    zk_zoo_flags(flags), zk_string_stat_done, req);
 	return zk_req_sent(zk, req, rc, "zk_create");
 }
 
@@ -1077,8 +1123,8 @@ zk_multi_op(struct zk *zk, struct zk_req *req, int i, const struct zk_op *op)
 		req->created[i] = xcalloc(1, 1024);
 		zoo_create_op_init(&req->ops[i], req->opath[i], req->odata[i],
 		    op->len, zk_acl(zk),
-		    op->flags
-		        | (op->kind == ZK_OP_CREATE_SEQ ? ZOO_SEQUENCE : 0),
+		    zk_zoo_flags(op->flags
+		        | (op->kind == ZK_OP_CREATE_SEQ ? ZK_SEQUENCE : 0)),
 		    req->created[i], 1024);
 		break;
 	case ZK_OP_DELETE:

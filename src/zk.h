@@ -6,6 +6,8 @@
  * sees results on the loop thread.  Requests are asynchronous only.  When
  * the session expires (or authentication fails) the handle is replaced by
  * a new one with a new generation; results of the old handle are dropped.
+ * Only zk.c includes zookeeper.h: callers see the result codes, create
+ * flags, watch events and the parts of a Stat below, in names of ours.
  */
 #ifndef BREAKERD_ZK_H
 #define BREAKERD_ZK_H
@@ -14,14 +16,48 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <zookeeper/zookeeper.h>
-
 #include "record.h"
 
 struct event_base;
 struct zk;
 
 #define ZK_MULTI_MAX 6 /* a fenced multi: the fence and up to 5 operations */
+
+/*
+ * Result codes: ZooKeeper's own values (zk.c checks that they match), so
+ * that any other code a request ends with still reads as itself in
+ * zk_strerror.  Only those breakerd tests for are named.
+ */
+enum zk_rc {
+	ZK_OK = 0,
+	ZK_SYSTEMERROR = -1,
+	ZK_RUNTIMEINCONSISTENCY = -2,
+	ZK_CONNECTIONLOSS = -4,
+	ZK_OPERATIONTIMEOUT = -7,
+	ZK_INVALIDSTATE = -9,
+	ZK_NONODE = -101,
+	ZK_NOAUTH = -102,
+	ZK_BADVERSION = -103,
+	ZK_NODEEXISTS = -110,
+	ZK_SESSIONEXPIRED = -112,
+	ZK_CLOSING = -116,
+};
+
+/* Create flags (zk.c turns them into ZooKeeper's); 0 is persistent. */
+enum zk_create_flag {
+	ZK_EPHEMERAL = 1,
+	ZK_SEQUENCE = 2,
+	ZK_EPHEMERAL_SEQUENTIAL = ZK_EPHEMERAL | ZK_SEQUENCE,
+};
+
+/* What a watch saw fire (zk_watch_fn's type). */
+enum zk_event {
+	ZK_EV_OTHER,   /* anything else ZooKeeper may send */
+	ZK_EV_CREATED, /* the znode was created */
+	ZK_EV_DELETED, /* the znode was deleted */
+	ZK_EV_CHANGED, /* its data changed */
+	ZK_EV_CHILD,   /* its children changed */
+};
 
 /* What the session did, as the loop thread sees it. */
 enum zk_session_event {
@@ -43,7 +79,7 @@ struct zk_stat {
 
 /* A completion, copied: only the members of the call's kind are set. */
 struct zk_result {
-	int rc;           /* ZOK or a ZooKeeper error code */
+	int rc;           /* ZK_OK or another enum zk_rc value */
 	uint64_t tag;     /* what the caller passed with the request */
 	uint64_t sent_ms; /* monotonic time the request was sent */
 	bool has_stat;
@@ -58,7 +94,7 @@ struct zk_result {
 
 /* Called on the loop thread with a result; r is freed after it returns. */
 typedef void (*zk_done_fn)(const struct zk_result *r, void *arg);
-/* A watch fired (type ZOO_CREATED_EVENT ...); on the loop thread. */
+/* A watch fired (type an enum zk_event); on the loop thread. */
 typedef void (*zk_watch_fn)(int type, const char *path, void *arg);
 /* Session changes; is_new is true on the first connect of a handle. */
 typedef void (*zk_session_fn)(enum zk_session_event, bool is_new, void *arg);
@@ -91,14 +127,14 @@ uint64_t zk_generation(const struct zk *);
 /* Send time of the last request the server answered (lease base). */
 uint64_t zk_last_ok_send_ms(const struct zk *);
 bool zk_has_auth(const struct zk *);
-/* The ACL every znode is created with (auth ALL + world READ, or open). */
-const struct ACL_vector *zk_acl(const struct zk *);
 /* Is rc an answer from the server (the session was alive when it sent)? */
 bool zk_rc_answered(int rc);
+/* ZooKeeper's text for rc, for logs and replies. */
+const char *zk_strerror(int rc);
 
 /*
  * Requests.  Each returns 0 if sent (done is then called exactly once,
- * with ZCLOSING if the handle closes first), or -1 if it could not be
+ * with ZK_CLOSING if the handle closes first), or -1 if it could not be
  * sent, and then done is never called.  watch may be NULL.
  */
 int zk_create(struct zk *, const char *path, const char *data, int len,
@@ -123,7 +159,7 @@ int zk_fenced_write(struct zk *, const char *fence, const char *path,
 /* One multi: check(fence, -1) + delete(path, version). */
 int zk_fenced_delete(struct zk *, const char *fence, const char *path,
     int version, zk_done_fn, void *arg, uint64_t tag);
-/* One multi: check(fence, -1) + create(path) with flags (ZOO_EPHEMERAL). */
+/* One multi: check(fence, -1) + create(path) with flags (ZK_EPHEMERAL). */
 int zk_fenced_create(struct zk *, const char *fence, const char *path,
     const char *data, int len, int flags, zk_done_fn, void *arg, uint64_t tag);
 
@@ -135,13 +171,13 @@ struct zk_op {
 	const char *data; /* SET, CREATE*: len bytes */
 	int len;
 	int version; /* SET, DELETE: expected version, -1 any */
-	int flags;   /* CREATE*: more create flags (ZOO_EPHEMERAL) */
+	int flags;   /* CREATE*: more enum zk_create_flag (ZK_EPHEMERAL) */
 };
 
 /*
  * check(fence, -1) + nops operations (1..ZK_MULTI_MAX - 1), all or none.
  * The result's multi_err[0] is the fence's, multi_err[1 + i] op i's; on
- * success stat is the first SET's Stat and value the first create's path.
+ * success stat is the first SET's and value the first create's path.
  */
 int zk_fenced_multi(struct zk *, const char *fence, const struct zk_op *ops,
     int nops, zk_done_fn, void *arg, uint64_t tag);
