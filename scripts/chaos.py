@@ -6,7 +6,7 @@ of what the fleet's applications and dependencies saw.
 
 Starts a 3-node ZooKeeper ensemble (tickTime 500 ms, no fsync), one flaky
 HTTP service per dependency (with a request log) and N breakerd instances
-(health checks every 200 ms), all through tests/integration/harness.py.
+(health checks every 200 ms), all through scripts/bdlib.py.
 Client threads hammer every instance's socket with GET/ALLOW/REPORT at a
 bounded rate and record every answer; a seeded fault loop meanwhile kills
 leaders (SIGKILL or SIGTERM) and other instances and restarts them, pauses
@@ -79,10 +79,7 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
-
-import harness  # noqa: E402
+import bdlib  # beside this script
 
 DEPS = ("payments", "ledger")
 STATES = {"CLOSED", "OPEN", "HALF_OPEN", "FORCED_OPEN", "DISABLED",
@@ -95,7 +92,7 @@ TRIPLE_MS = 250
 # The daemons' startup_wait_ms (default): how long a starting instance may
 # hold answers about a dependency whose state it has not read yet.
 STARTUP_WAIT_MS = 2000
-BAD_MARKERS = harness._BAD_LOG_MARKERS + ("fatal",)
+BAD_MARKERS = bdlib._BAD_LOG_MARKERS + ("fatal",)
 
 
 def now_ms():
@@ -104,12 +101,12 @@ def now_ms():
 
 # ---------------------------------------------------------------- parts
 
-class LoggedFlaky(harness.FlakyService):
+class LoggedFlaky(bdlib.FlakyService):
     """The flaky service with its per-request log file (-l)."""
 
     def start(self, timeout=10):
-        self.req_log = harness.current().run_dir / ("%s.requests" %
-                                                    self.name)
+        self.req_log = bdlib.current().run_dir / ("%s.requests" %
+                                                  self.name)
         self.log_file = self.req_log
         return super().start(timeout)
 
@@ -200,8 +197,8 @@ class Hammer(threading.Thread):
                 continue
             epoch = self.inst.epoch
             try:
-                c = harness.Client(self.inst.d.socket_path,
-                                   timeout=self.timeout)
+                c = bdlib.Client(self.inst.d.socket_path,
+                                 timeout=self.timeout)
             except OSError:
                 self.hist.counts["connect_failed"] += 1
                 time.sleep(0.1)
@@ -338,7 +335,7 @@ class Sampler(threading.Thread):
             return
         epoch, t0 = inst.epoch, now_ms()
         try:
-            with harness.Client(inst.d.socket_path, timeout=1) as c:
+            with bdlib.Client(inst.d.socket_path, timeout=1) as c:
                 lines = c.cmd_multi("STATUS")
         except (OSError, AssertionError):
             return
@@ -366,12 +363,7 @@ class ZkSampler(threading.Thread):
             t0 = now_ms()
             modes = []
             for n in range(1, ens.size + 1):
-                text = harness.four_letter(ens.client_port(n), "srvr", 0.5)
-                mode = None
-                for line in (text or "").splitlines():
-                    if line.startswith("Mode:"):
-                        mode = line.split(":", 1)[1].strip()
-                modes.append(mode)
+                modes.append(bdlib.zk_mode(ens.client_port(n), 0.5))
             ok = "leader" in modes and \
                 sum(m in ("leader", "follower") for m in modes) * 2 > \
                 ens.size
@@ -418,16 +410,16 @@ class Chaos:
         }
 
     def setup(self):
-        self.ens = harness.Ensemble(tick_ms=500).start()
+        self.ens = bdlib.Ensemble(tick_ms=500).start()
         for dep in DEPS:
             f = LoggedFlaky(name="flaky-" + dep)
             f.start()
             self.flaky[dep] = f
         for i in range(self.o.instances):
             name = "inst-%d" % (i + 1)
-            d = harness.Daemon(name, deps=[self.dep_conf(x) for x in DEPS],
-                               zk=self.ens,
-                               overrides={"log_level": "info"})
+            d = bdlib.Daemon(name, deps=[self.dep_conf(x) for x in DEPS],
+                             zk=self.ens,
+                             overrides={"log_level": "info"})
             self.insts.append(Instance(name, d))
         for inst in self.insts:
             self.start_inst(inst)
@@ -545,14 +537,14 @@ class Chaos:
         """Restart an instance with its wall clock 2 h ahead or behind (or
         right again): its monotonic clock stays right, as on a real host,
         and no answer may change.  The skew stays until the next one."""
-        env = harness.faketime_env("+0")
+        env = bdlib.faketime_env("+0")
         cand = [i for i in self.insts if i.up and not i.paused]
         if env is None or len(cand) < 2:
             return False
         inst = self.rng.choice(cand)
         offset = self.rng.choice(("+2h", "-2h", None))
         self.stop_inst(inst, signal.SIGTERM)
-        inst.d.env = harness.faketime_env(offset) if offset else {}
+        inst.d.env = bdlib.faketime_env(offset) if offset else {}
         self.h.event("SIGTERM %s pid %s, restart with wall clock %s" % (
             inst.name, inst.d.pid, offset or "right"))
         self.later(self.rng.uniform(0.5, 2.0),
@@ -705,7 +697,7 @@ class Chaos:
              "ttl_ms": ttl_ms, "t0": now_ms(), "t1": None, "reply": None,
              "lease_ms": None, "leader": None, "connected": None}
         try:
-            with harness.Client(inst.d.socket_path, timeout=10) as c:
+            with bdlib.Client(inst.d.socket_path, timeout=10) as c:
                 c.send_raw("STATUS\n%s\n" % line)
                 lines = []
                 while True:
@@ -917,7 +909,7 @@ class Chaos:
 def sanitized():
     """Is BUILD/breakerd built with AddressSanitizer?"""
     try:
-        with open(harness.BUILD / "breakerd", "rb") as fp:
+        with open(bdlib.BUILD / "breakerd", "rb") as fp:
             return b"__asan_init" in fp.read()
     except OSError:
         return False
@@ -1215,15 +1207,15 @@ def converged(views, names, published, want="CLOSED"):
 
 # The prober rule lives in the harness: one function for chaos and for
 # tests/integration/test_partition.py.
-probe_intervals = harness.probe_intervals
-find_overlaps = harness.probe_overlaps
+probe_intervals = bdlib.probe_intervals
+find_overlaps = bdlib.probe_overlaps
 
 
 def report(c, took, rdir):
     h = c.h
     lines = ["chaos report (seed %d, %ds, %d instances, %d deps, build %s)"
              % (c.o.seed, c.o.duration, c.o.instances, len(DEPS),
-                harness.BUILD)]
+                bdlib.BUILD)]
     lines.append("faults injected: %d (%s)" % (
         sum(h.faults.values()), ", ".join("%s=%d" % kv for kv in
                                           sorted(h.faults.items()))))
@@ -1342,10 +1334,10 @@ def main():
     o = options()
     rdir = Path(o.dir) if o.dir else \
         Path(tempfile.mkdtemp(prefix="breakerd-chaos-"))
-    harness.begin_test("chaos", rdir)
-    harness.install_signal_handlers()
+    bdlib.begin_test("chaos", rdir)
+    bdlib.install_signal_handlers()
     bad, _ = run(o, rdir)
-    harness.end_test()
+    bdlib.end_test()
     if bad == 0 and not o.keep:
         shutil.rmtree(rdir, ignore_errors=True)
     return 1 if bad else 0

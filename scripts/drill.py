@@ -31,12 +31,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from bdlib import parse_status, query, zk_mode  # beside this script
 
 # Largest gap between the first and the last instance seen to change.
 SPREAD_BOUND_MS = 3000
@@ -75,64 +76,6 @@ def read_config(path):
     text = "\n".join("" if ln.lstrip().startswith("#") else ln
                      for ln in Path(path).read_text().splitlines())
     return json.loads(text)
-
-
-def parse_status(lines):
-    """STATUS reply lines (without OK/END) -> dict; "_deps" holds
-    {name: {state, version, authority, leader}}."""
-    st = {"_deps": {}}
-    for line in lines:
-        if "=" not in line:
-            continue
-        k, v = line.split("=", 1)
-        if k.startswith("dep.") and k.count(".") == 1:
-            f = v.split()
-            if len(f) >= 3:
-                st["_deps"][k[4:]] = {
-                    "state": f[0], "version": int(f[1]) if f[1].isdigit()
-                    else f[1], "authority": f[2], "leader": "leader" in f[3:]}
-            continue
-        st[k] = v
-    for k, v in list(st.items()):
-        if k.startswith("leader.") and v == "1" and k[7:] in st["_deps"]:
-            st["_deps"][k[7:]]["leader"] = True
-    return st
-
-
-def query(sock_path, line, timeout=1.0):
-    """One request on a fresh connection.  STATUS, LIST and METRICS: every
-    reply line up to END (without it); others: the first reply line, as a
-    one-element list.  None if the daemon does not answer in time."""
-    multi = line.split()[0].upper() in ("STATUS", "LIST", "METRICS")
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    buf = b""
-    try:
-        s.connect(str(sock_path))
-        s.sendall(line.encode() + b"\n")
-        deadline = time.monotonic() + timeout
-        while True:
-            lines = buf.split(b"\n")[:-1]
-            if lines and (not multi or lines[0].startswith(b"ERR") or
-                          b"END" in [x.rstrip(b"\r") for x in lines]):
-                break
-            if time.monotonic() > deadline:
-                return None
-            chunk = s.recv(65536)
-            if not chunk:
-                return None
-            buf += chunk
-    except OSError:
-        return None
-    finally:
-        s.close()
-    out = []
-    for raw in buf.split(b"\n")[:-1]:
-        t = raw.rstrip(b"\r").decode("utf-8", "replace")
-        if t == "END" or (out and not multi):
-            break
-        out.append(t)
-    return out
 
 
 class Fleet:
@@ -195,13 +138,19 @@ class Fleet:
                                                    r.stderr))
         return r.stdout
 
-    def zk(self, *args, timeout=120):
-        """Run scripts/zk-ensemble.sh on the fleet's ensemble."""
+    def _zk_cmd(self, args):
+        """scripts/zk-ensemble.sh ARGS on the fleet's ensemble, and its
+        environment."""
         cmd = [str(ROOT / "scripts" / "zk-ensemble.sh"), "-d",
                str(self.dir / "zk"), "-p", self.env["ZK_BASE"], "-t",
                str(self.tick), "-n", "3"] + [str(a) for a in args]
         env = dict(os.environ, ZK_FORCE_SYNC=self.env.get("ZK_FORCE_SYNC",
                                                           "no"))
+        return cmd, env
+
+    def zk(self, *args, timeout=120):
+        """Run scripts/zk-ensemble.sh on the fleet's ensemble."""
+        cmd, env = self._zk_cmd(args)
         r = subprocess.run(cmd, capture_output=True, text=True,
                            timeout=timeout, env=env)
         if r.returncode != 0:
@@ -211,32 +160,13 @@ class Fleet:
 
     def zk_start(self, *args):
         """zk-ensemble.sh in the background (the caller keeps sampling)."""
-        cmd = [str(ROOT / "scripts" / "zk-ensemble.sh"), "-d",
-               str(self.dir / "zk"), "-p", self.env["ZK_BASE"], "-t",
-               str(self.tick), "-n", "3"] + [str(a) for a in args]
-        env = dict(os.environ, ZK_FORCE_SYNC=self.env.get("ZK_FORCE_SYNC",
-                                                          "no"))
+        cmd, env = self._zk_cmd(args)
         return subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, env=env, text=True)
 
     def zk_mode(self, n):
         """'leader', 'follower' or None for ZooKeeper server n."""
-        port = int(self.env["ZK_BASE"]) + 3 * (n - 1)
-        try:
-            with socket.create_connection(("127.0.0.1", port), 2) as s:
-                s.sendall(b"srvr")
-                data = b""
-                while True:
-                    c = s.recv(4096)
-                    if not c:
-                        break
-                    data += c
-        except OSError:
-            return None
-        for line in data.decode("utf-8", "replace").splitlines():
-            if line.startswith("Mode:"):
-                return line.split(":", 1)[1].strip()
-        return None
+        return zk_mode(int(self.env["ZK_BASE"]) + 3 * (n - 1), 2)
 
     def flaky(self, path):
         url = "http://127.0.0.1:%s%s" % (self.env["FLAKY_CPORT"], path)

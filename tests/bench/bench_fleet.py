@@ -34,7 +34,7 @@ Benchmarks (--only takes these names):
 
 Timing never fails the run: missed targets are printed.  The exit status is
 1 only when something broke (a daemon did not start, a round was not seen).
-Every process is started through tests/integration/harness.py and killed at
+Every process is started through scripts/bdlib.py and killed at
 the end (also on ^C).  Python 3 standard library only.
 """
 
@@ -53,8 +53,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
-import harness as h  # noqa: E402
+sys.path.insert(0, str(ROOT / "scripts"))
+import bdlib as h  # noqa: E402
 
 TOOL_SRC = HERE / "zkwatch_bench.c"
 BENCHES = ("propagation", "trip", "failover", "footprint", "scale")

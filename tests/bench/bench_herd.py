@@ -43,8 +43,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
-import harness as h  # noqa: E402
+sys.path.insert(0, str(ROOT / "scripts"))
+import bdlib as h  # noqa: E402
 
 N = 10                # instances
 RATE_PER_APP = 15     # calls/s each application offers

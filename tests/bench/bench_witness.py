@@ -21,7 +21,7 @@ ensemble.
 
 Both fleets: health interval 1000 ms, no jitter, unhealthy_threshold 3,
 timeout 500 ms.  Timing never fails the run.  Every process is started
-through tests/integration/harness.py and killed at the end; the iptables
+through scripts/bdlib.py and killed at the end; the iptables
 rules are removed.  Python 3 standard library only.
 """
 
@@ -37,8 +37,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
-import harness as h  # noqa: E402
+sys.path.insert(0, str(ROOT / "scripts"))
+import bdlib as h  # noqa: E402
 import test_blind as tb  # noqa: E402
 
 DEP = "payments"

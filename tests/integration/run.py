@@ -11,11 +11,11 @@ when it ends.  One line per test (PASS/FAIL/SKIP); a failure prints its
 traceback and the tails of its logs, and keeps its run directory.  The last
 line is "integration: N passed, N failed[, N skipped]"; exit status 1 if
 any test failed.  Under CI=true a skip is a failure unless the test said
-the machine cannot do it (harness.unable()): a CI run without ZooKeeper,
+the machine cannot do it (bdlib.unable()): a CI run without ZooKeeper,
 say, is red, not green with most tests skipped.
 
 A test function takes no arguments, or arguments by name: ens/ensemble/zk
-(harness.zk_ensemble()), run_dir/tmp (its run directory).  A module may set
+(bdlib.zk_ensemble()), run_dir/tmp (its run directory).  A module may set
 SHARED_ENSEMBLE = True (one ZooKeeper ensemble for all its tests, each with
 its own root), TIMEOUT = seconds, and a function may set fn.timeout.
 """
@@ -33,13 +33,16 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# The tests import each other from here and the shared bdlib (and the
+# scripts they test) from scripts/.
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parents[1] / "scripts"))
 
-import harness  # noqa: E402
+import bdlib  # noqa: E402
 
 
 def _alarm(_signum, _frame):
-    raise harness.TestTimeout("test timed out")
+    raise bdlib.TestTimeout("test timed out")
 
 
 def load_module(path):
@@ -64,7 +67,7 @@ def call_args(fn, rdir):
     kw = {}
     for p in inspect.signature(fn).parameters.values():
         if p.name in ("ens", "ensemble", "zk"):
-            kw[p.name] = harness.zk_ensemble()
+            kw[p.name] = bdlib.zk_ensemble()
         elif p.name in ("run_dir", "tmp"):
             kw[p.name] = Path(rdir)
         elif p.default is inspect.Parameter.empty:
@@ -77,19 +80,19 @@ def print_logs(ctx, shared):
     """Tails of everything a failed test started."""
     for d in ctx.daemons:
         print("---- %s (%s) last lines:" % (d.name, d.log_path))
-        print(harness.tail(d.log_path, 40))
+        print(bdlib.tail(d.log_path, 40))
     daemon_logs = {str(d.log_path) for d in ctx.daemons}
     for p in ctx.procs:
         if str(p.log_path) not in daemon_logs:
             print("---- %s (%s) last lines:" % (p.name, p.log_path))
-            print(harness.tail(p.log_path, 15))
+            print(bdlib.tail(p.log_path, 15))
     ens = list(ctx.ensembles)
     if ctx.used_shared and shared.ensemble is not None:
         ens.append(shared.ensemble)
     for e in ens:
         for n in range(1, e.size + 1):
             print("---- zk server %d (%s) last lines:" % (n, e.log_path(n)))
-            lines = [ln for ln in harness.tail(e.log_path(n), 400)
+            lines = [ln for ln in bdlib.tail(e.log_path(n), 400)
                      .splitlines() if "Processing" not in ln]
             print("\n".join(lines[-8:]))
 
@@ -97,23 +100,23 @@ def print_logs(ctx, shared):
 def run_one(fn, mod, rdir, shared, timeout):
     """Run one test; returns ("PASS"|"FAIL"|"SKIP", detail, context)."""
     name = "%s::%s" % (mod.__name__, fn.__name__)
-    ctx = harness.begin_test(name, rdir, shared, mod)
+    ctx = bdlib.begin_test(name, rdir, shared, mod)
     status, detail = "PASS", ""
     signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         fn(**call_args(fn, rdir))
-    except harness.Unable as exc:
+    except bdlib.Unable as exc:
         status, detail = "SKIP", str(exc)
-    except harness.Skip as exc:
+    except bdlib.Skip as exc:
         status, detail = "SKIP", str(exc)
-        if harness.in_ci():
+        if bdlib.in_ci():
             # Only what the machine cannot do may skip in CI (unable());
             # a missing component or a broken precondition is a failure.
             status = "FAIL"
-            detail = "skipped under CI=true (only harness.unable() may " \
+            detail = "skipped under CI=true (only bdlib.unable() may " \
                 "skip in CI): %s\n" % exc
-    except harness.TestTimeout:
+    except bdlib.TestTimeout:
         status = "FAIL"
         detail = "timed out after %ss\n%s" % (timeout,
                                              traceback.format_exc())
@@ -121,7 +124,7 @@ def run_one(fn, mod, rdir, shared, timeout):
         status, detail = "FAIL", traceback.format_exc()
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-    problems = harness.end_test()
+    problems = bdlib.end_test()
     if problems:
         status = "FAIL"
         detail += "sanitizer/crash report in a log:\n  " + \
@@ -143,7 +146,7 @@ def main():
     ap.add_argument("files", nargs="*")
     opts = ap.parse_args()
 
-    harness.install_signal_handlers()
+    bdlib.install_signal_handlers()
     files = [Path(f).resolve() for f in opts.files] or \
         sorted(HERE.glob("test_*.py"))
     base = Path(opts.dir) if opts.dir else \
@@ -157,10 +160,10 @@ def main():
             run_file(path, base, opts, counts)
     except KeyboardInterrupt:
         print("interrupted")
-        harness.end_test()
+        bdlib.end_test()
         counts["FAIL"] += 1
     finally:
-        for e in list(harness._all_ensembles):
+        for e in list(bdlib._all_ensembles):
             e.stop()
     if counts["FAIL"] == 0 and not opts.keep_logs:
         shutil.rmtree(base, ignore_errors=True)
@@ -190,7 +193,7 @@ def run_file(path, base, opts, counts):
     shared = None
     mdir = base / mod.__name__
     if getattr(mod, "SHARED_ENSEMBLE", False):
-        shared = harness._SharedEnsemble(mdir / "zk-shared")
+        shared = bdlib._SharedEnsemble(mdir / "zk-shared")
     failed = False
     try:
         for fn in fns:

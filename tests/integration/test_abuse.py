@@ -23,8 +23,8 @@ import tempfile
 import threading
 import time
 
-import harness
-from harness import Daemon, MiniZk, ZkError, wait_until, zk_root
+import bdlib
+from bdlib import Daemon, MiniZk, ZkError, wait_until, zk_root
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 120
@@ -80,11 +80,11 @@ def _raise_nofile(n):
 
 
 def _client(d, timeout=5):
-    """harness.Client, retrying while the listen backlog is full."""
+    """bdlib.Client, retrying while the listen backlog is full."""
     deadline = time.monotonic() + 10
     while True:
         try:
-            return harness.Client(d.socket_path, timeout)
+            return bdlib.Client(d.socket_path, timeout)
         except BlockingIOError:
             if time.monotonic() > deadline:
                 raise
@@ -152,8 +152,8 @@ def test_thousands_of_connections():
     never waits, and the slots come back when the clients go."""
     total, maxc = 2000, 1000
     if _raise_nofile(total + 200) < total + 100:
-        harness.unable("raise RLIMIT_NOFILE to %d for %d connections"
-                       % (total + 100, total))
+        bdlib.unable("raise RLIMIT_NOFILE to %d for %d connections"
+                     % (total + 100, total))
     d = Daemon(overrides={"socket": {"max_clients": maxc}}).start()
     mon = Monitor(d)
     mon.start()
@@ -551,7 +551,7 @@ def test_socket_mode_and_group():
         except KeyError:
             continue
     if gname is None:
-        harness.unable("find a spare group to test socket.group with")
+        bdlib.unable("find a spare group to test socket.group with")
     d = Daemon(overrides={"socket": {"mode": "0640", "group": gname}})
     d.start()
     st = os.stat(d.socket_path)
@@ -572,7 +572,7 @@ def _as_nobody(path, lines):
             os.setgroups([])
             os.setgid(65534)
             os.setuid(65534)
-            c = harness.Client(path, timeout=5)
+            c = bdlib.Client(path, timeout=5)
             out = [c.cmd(ln) for ln in lines]
             os.write(wfd, json.dumps({"ok": out}).encode())
         except BaseException as exc:
@@ -597,7 +597,7 @@ def test_admin_needs_admin_uid():
     """With the socket open to all (0666), uid 65534 may query but FORCE
     and PUBLISH answer ERR EPERM; root may FORCE."""
     if os.geteuid() != 0:
-        harness.unable("setuid a child to 65534 (needs root)")
+        bdlib.unable("setuid a child to 65534 (needs root)")
     sock = os.path.join(_world_dir(), "b.sock")
     d = Daemon(overrides={"socket": {"path": sock, "mode": "0666",
                                      "admin_uids": [0]}})
@@ -623,7 +623,7 @@ def test_zookeeper_acl_and_credential_secrecy(ens):
     auth gets NOAUTH), and the secret never appears in the log, STATUS or
     METRICS."""
     secret = "s3cr3t-%08x" % random.getrandbits(32)
-    cred = harness.run_dir() / "zk.cred"
+    cred = bdlib.run_dir() / "zk.cred"
     cred.write_text("breakerd:%s\n" % secret)
     os.chmod(cred, 0o600)
     a = Daemon("inst-a", zk=ens, overrides={"zookeeper": {

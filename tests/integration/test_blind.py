@@ -29,7 +29,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import Daemon, FlakyService, Proc, Skip, wait_until
+from bdlib import Daemon, FlakyService, Proc, Skip, wait_until
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 150

@@ -17,10 +17,10 @@ import subprocess
 import sys
 import time
 
-import harness
-from harness import BUILD, Daemon, require, wait_until
+import bdlib
+from bdlib import BUILD, Daemon, require, wait_until
 
-ROOT = harness.ROOT
+ROOT = bdlib.ROOT
 CTL = BUILD / "breakerctl"
 EXAMPLES = ROOT / "docs" / "examples"
 

@@ -24,8 +24,8 @@ import signal
 import subprocess
 import time
 
-from harness import (BUILD, ROOT, Daemon, FlakyService, faketime_env,
-                     run_tool, wait_until)
+from bdlib import (BUILD, ROOT, Daemon, FlakyService, faketime_env,
+                   run_tool, wait_until)
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 150

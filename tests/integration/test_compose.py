@@ -17,9 +17,9 @@ import re
 import subprocess
 import sys
 
-from harness import (BUILD, ROOT, Client, FlakyService, require, run_dir,
-                     run_tool, spawn, unable, wait_until, zk_ensemble,
-                     zk_root)
+from bdlib import (BUILD, ROOT, Client, FlakyService, require, run_dir,
+                   run_tool, spawn, unable, wait_until, zk_ensemble,
+                   zk_root)
 
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"

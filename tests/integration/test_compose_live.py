@@ -47,8 +47,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import harness
-from harness import ROOT, Client, MiniZk, Skip, ZkError, wait_until
+import bdlib
+from bdlib import ROOT, Client, MiniZk, Skip, ZkError, wait_until
 
 TIMEOUT = 240
 BD = ("breakerd-a", "breakerd-b", "breakerd-c")
@@ -251,7 +251,7 @@ def save_logs():
     """Every container's log (and the request log) into the run dir."""
     if not _F["proj"] or _F["down"]:
         return
-    d = harness.run_dir()
+    d = bdlib.run_dir()
     for svc in SERVICES:
         r = dc("logs", "--no-color", "-t", svc, check=False)
         (d / ("%s.log" % svc)).write_text(r.stdout + r.stderr)
@@ -320,7 +320,7 @@ def test_live_up():
     os.chmod(_F["dir"], 0o700)
     cred = Path(_F["dir"]) / "zk-credential"
     env = dict(os.environ, BREAKERD_NET=free_subnet(),
-               BREAKERD_FLAKY_PORT=str(harness.free_port()),
+               BREAKERD_FLAKY_PORT=str(bdlib.free_port()),
                BREAKERD_ZK_CREDENTIAL=str(cred),
                COMPOSE_PROJECT_NAME=_F["proj"])
     _F["env"] = env
@@ -342,7 +342,7 @@ def test_live_up():
         build.append(r)
     if r.returncode != 0:
         text = "\n".join(x.stdout[-3000:] + x.stderr[-3000:] for x in build)
-        (harness.run_dir() / "build.log").write_text(text)
+        (bdlib.run_dir() / "build.log").write_text(text)
         if not CI:
             raise Skip("images could not be built here (not CI): %s" %
                        text.strip().splitlines()[-1:])

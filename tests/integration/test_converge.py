@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 
-from harness import BUILD, Daemon, wait_until
+from bdlib import BUILD, Daemon, wait_until
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 120

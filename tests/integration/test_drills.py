@@ -11,7 +11,6 @@ on its own.  Bounded: about a minute and a half on a 2-core machine.
 """
 
 import atexit
-import importlib.util
 import os
 import re
 import shutil
@@ -20,8 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import (BUILD, ROOT, ZK_JAR, Client, MiniZk, Skip, ZkError,
-                     free_ports, require, run_tool, wait_until)
+import drill  # scripts/drill.py (run.py puts scripts/ on sys.path)
+from bdlib import (BUILD, ROOT, ZK_JAR, Client, MiniZk, Skip, ZkError,
+                   free_ports, require, run_tool, wait_until)
 
 FLEET = ROOT / "scripts" / "fleet.sh"
 DRILL = ROOT / "scripts" / "drill.sh"
@@ -82,17 +82,8 @@ def procs_naming(path):
     return found
 
 
-def load_drill_module():
-    spec = importlib.util.spec_from_file_location(
-        "drill_py", ROOT / "scripts" / "drill.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_status_parser():
     """drill.py reads STATUS lines the way docs/protocol.md writes them."""
-    drill = load_drill_module()
     st = drill.parse_status([
         "instance_id=inst-b", "ready=1", "zk_session=connected",
         "deps=2", "zk_timeout_ms=3000",

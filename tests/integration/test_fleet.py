@@ -13,7 +13,7 @@ import os
 import signal
 import time
 
-from harness import BUILD, Daemon, run_tool, wait_until, zk_root
+from bdlib import BUILD, Daemon, run_tool, wait_until, zk_root
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 90

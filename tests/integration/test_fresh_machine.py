@@ -15,7 +15,7 @@ import os
 import shutil
 import subprocess
 
-from harness import ROOT, Skip
+from bdlib import ROOT, Skip
 
 TIMEOUT = 900
 

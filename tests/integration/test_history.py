@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 
-from harness import BUILD, Daemon, run_tool, wait_until, zk_root
+from bdlib import BUILD, Daemon, run_tool, wait_until, zk_root
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 120

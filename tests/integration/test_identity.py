@@ -4,7 +4,7 @@ error (after waiting long enough for a killed predecessor's session to
 expire), and the first one is not disturbed.
 """
 
-from harness import Daemon, MiniZk, wait_until, zk_root
+from bdlib import Daemon, MiniZk, wait_until, zk_root
 
 SHARED_ENSEMBLE = True
 DEPS = ["payments"]

@@ -17,8 +17,8 @@ import time
 import urllib.error
 import urllib.request
 
-import harness
-from harness import Daemon, FlakyService, MiniZk, ZkError, wait_until
+import bdlib
+from bdlib import Daemon, FlakyService, MiniZk, ZkError, wait_until
 
 SHARED_ENSEMBLE = True
 
@@ -89,10 +89,10 @@ def test_ensemble_quorum_one_leader(ens):
     assert ens.hosts == ",".join("127.0.0.1:%d" % ens.client_port(n)
                                  for n in (1, 2, 3))
     for n in (1, 2, 3):
-        assert harness.four_letter(ens.client_port(n), "ruok") == "imok"
+        assert bdlib.four_letter(ens.client_port(n), "ruok") == "imok"
         assert ens.pid(n) is not None
     # Replication: written through one server, read from another.
-    _write_read(ens, 1, 3, harness.zk_root() + "/probe", b"v1")
+    _write_read(ens, 1, 3, bdlib.zk_root() + "/probe", b"v1")
 
 
 def test_ensemble_binds_loopback_only(ens):
@@ -120,13 +120,13 @@ def test_kill_leader_keeps_quorum_and_restart_rejoins(ens):
     assert st[old] is None
     a, b = sorted(others)
     # A write needs a quorum: it must succeed with one server down.
-    path = harness.zk_root() + "/while-down"
+    path = bdlib.zk_root() + "/while-down"
     _write_read(ens, a, b, path, b"x")
     ens.restart(old)
     wait_until(lambda: _quorum(ens, {1, 2, 3}), 30, 0.1, "no rejoin")
     assert ens.mode(old) == "follower", ens.status()
     # The restarted server caught up with what it missed.
-    _write_read(ens, a, old, harness.zk_root() + "/after", b"y")
+    _write_read(ens, a, old, bdlib.zk_root() + "/after", b"y")
     with MiniZk(ens.host(old)) as z:
         assert z.get(path)[0] == b"x"
 
@@ -147,13 +147,13 @@ def test_kill_two_loses_quorum(ens):
 def test_pause_resume(ens):
     wait_until(lambda: _quorum(ens, {1, 2, 3}), 10, 0.1, "no quorum")
     ens.pause(2)
-    assert harness.four_letter(ens.client_port(2), "ruok", 0.5) in (None, "")
+    assert bdlib.four_letter(ens.client_port(2), "ruok", 0.5) in (None, "")
     ens.resume(2)
     wait_until(lambda: _quorum(ens, {1, 2, 3}), 30, 0.1, "no quorum")
 
 
 def test_standalone_ensemble():
-    e = harness.zk_ensemble(size=1)
+    e = bdlib.zk_ensemble(size=1)
     assert e.status() == {1: "standalone"}
     assert e.hosts == "127.0.0.1:%d" % e.client_port(1)
     with MiniZk(e.hosts) as z:
@@ -161,11 +161,11 @@ def test_standalone_ensemble():
         assert z.exists("/solo")["version"] == 0
     e.stop()
     assert e.pid(1) is None
-    assert harness.four_letter(e.client_port(1), "ruok", 0.5) is None
+    assert bdlib.four_letter(e.client_port(1), "ruok", 0.5) is None
 
 
 def test_zk_script_cli(run_dir):
-    script = str(harness.ZK_SCRIPT)
+    script = str(bdlib.ZK_SCRIPT)
     r = subprocess.run([script, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "restart N" in r.stdout
     r = subprocess.run([script, "-d", str(run_dir / "z"), "frob"],
@@ -193,7 +193,7 @@ def test_zk_script_cli(run_dir):
 # ------------------------------------------------------------- MiniZk
 
 def test_minizk_operations(ens):
-    root = harness.zk_root()
+    root = bdlib.zk_root()
     with MiniZk(ens.host(2)) as z:
         assert z.create(root + "/a/b", b"one", makepath=True) == root + "/a/b"
         data, stat = z.get(root + "/a/b")
@@ -386,7 +386,7 @@ def test_flaky_sigterm_exits_cleanly():
 
 def test_flaky_log_file(run_dir):
     log = run_dir / "requests.log"
-    f = harness.FlakyService(log_file=log)
+    f = bdlib.FlakyService(log_file=log)
     port = f.start()
     p = f.proc
     for inst in ("a", "b"):
@@ -402,7 +402,7 @@ def test_flaky_log_file(run_dir):
 
 
 def test_flaky_usage_errors():
-    exe = str(harness._build_flaky())
+    exe = str(bdlib._build_flaky())
     r = subprocess.run([exe, "-h"], capture_output=True, text=True)
     assert r.returncode == 0 and "usage" in r.stdout
     for args in ([], ["-p", "0"], ["-p", "70000"], ["-p", "1", "-m", "x"]):
@@ -429,7 +429,7 @@ def test_wait_until():
 
 def test_deep_merge():
     base = {"a": {"b": 1, "c": 2}, "d": [1], "e": 5}
-    out = harness.deep_merge(base, {"a": {"b": 9}, "d": [2], "e": None})
+    out = bdlib.deep_merge(base, {"a": {"b": 9}, "d": [2], "e": None})
     assert out == {"a": {"b": 9, "c": 2}, "d": [2]}
     assert base == {"a": {"b": 1, "c": 2}, "d": [1], "e": 5}
 
@@ -447,7 +447,7 @@ def test_daemon_config_shape(ens):
     assert cfg["socket"]["mode"] == "0600" and 0 in cfg["socket"]["admin_uids"]
     assert cfg["zookeeper"]["hosts"] == ens.hosts
     assert cfg["zookeeper"]["session_timeout_ms"] == 2000
-    assert cfg["zookeeper"]["root"] == harness.zk_root()
+    assert cfg["zookeeper"]["root"] == bdlib.zk_root()
     assert cfg["dependencies"] == [
         {"name": "payments", "breaker": {"window_size": 5}},
         {"name": "ledger", "x": 1}]
@@ -541,15 +541,15 @@ def _child_leaves_nothing(run_dir, how):
     code = textwrap.dedent("""\
         import sys, time
         sys.path.insert(0, %r)
-        import harness
-        harness.install_signal_handlers()
-        p = harness.spawn(["sleep", "60"])
+        import bdlib
+        bdlib.install_signal_handlers()
+        p = bdlib.spawn(["sleep", "60"])
         print(p.pid, flush=True)
         sys.stdin.readline()          # the parent has seen the process
         if %r == "exit":
             sys.exit(0)
         time.sleep(60)
-        """ % (str(harness.ROOT / "tests" / "integration"), how))
+        """ % (str(bdlib.ROOT / "scripts"), how))
     child = subprocess.Popen([sys.executable, "-c", code],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True)
@@ -591,10 +591,10 @@ def test_processes_cleaned_on_sigint(run_dir):
 
 
 def test_free_ports_private_and_distinct():
-    ports = harness.free_ports(10)
+    ports = bdlib.free_ports(10)
     assert len(set(ports)) == 10
-    assert all(harness.PORT_LO <= p < harness.PORT_HI for p in ports)
-    base = harness.free_ports(9, consecutive=True)
+    assert all(bdlib.PORT_LO <= p < bdlib.PORT_HI for p in ports)
+    base = bdlib.free_ports(9, consecutive=True)
     assert base == list(range(base[0], base[0] + 9))
     assert not set(base) & set(ports)
 
@@ -603,34 +603,34 @@ def test_free_ports_private_and_distinct():
 
 SAMPLE_TESTS = textwrap.dedent("""\
     import time
-    import harness
+    import bdlib
 
     def test_passes():
         assert 1 + 1 == 2
 
     def test_fails():
-        d = harness.spawn(["sh", "-c", "echo marker-from-failing-test; "
-                           "sleep 60"], name="helper")
+        d = bdlib.spawn(["sh", "-c", "echo marker-from-failing-test; "
+                         "sleep 60"], name="helper")
         time.sleep(0.2)
         assert 1 + 1 == 3, "arithmetic"
 
     def test_skip_plain():
-        raise harness.Skip("no reason")
+        raise bdlib.Skip("no reason")
 
     def test_skip_unable():
-        harness.unable("fly")
+        bdlib.unable("fly")
 
     def test_skip_requires():
-        harness.require(False, "a unicorn", "install one")
+        bdlib.require(False, "a unicorn", "install one")
 
     def test_times_out():
-        p = harness.spawn(["sleep", "60"], name="sleeper")
+        p = bdlib.spawn(["sleep", "60"], name="sleeper")
         open(%r, "w").write(str(p.pid))
         time.sleep(30)
     test_times_out.timeout = 1
 
     def test_sanitizer_marker():
-        harness.spawn(["sh", "-c", "echo 'x: runtime error: y'; sleep 9"])
+        bdlib.spawn(["sh", "-c", "echo 'x: runtime error: y'; sleep 9"])
         time.sleep(0.2)
     """)
 
@@ -639,7 +639,7 @@ def test_runner_reports(run_dir):
     pidfile = run_dir / "sleeper.pid"
     sample = run_dir / "test_sample.py"
     sample.write_text(SAMPLE_TESTS % str(pidfile))
-    runner = harness.ROOT / "tests" / "integration" / "run.py"
+    runner = bdlib.ROOT / "tests" / "integration" / "run.py"
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     r = subprocess.run([sys.executable, str(runner), "--dir",
                         str(run_dir / "out"), str(sample)],
@@ -690,8 +690,8 @@ def test_runner_reports(run_dir):
 def test_real_daemon_smoke():
     # The harness against the real binary: generated config accepted,
     # socket answers, SIGTERM exits 0.  Fleet behaviour is tested elsewhere.
-    harness.require((harness.BUILD / "breakerd").exists(),
-                    str(harness.BUILD / "breakerd"), "make")
+    bdlib.require((bdlib.BUILD / "breakerd").exists(),
+                  str(bdlib.BUILD / "breakerd"), "make")
     d = Daemon("inst-smoke", deps=["payments", "ledger"])
     d.start()
     assert d.cmd("PING") == "OK PONG"
@@ -710,24 +710,24 @@ def test_flaky_retries_a_taken_port():
     busy.bind(("127.0.0.1", 0))
     busy.listen(1)
     taken = busy.getsockname()[1]
-    real, calls = harness.free_ports, []
+    real, calls = bdlib.free_ports, []
 
     def first_taken(n=1, consecutive=False):
         calls.append(n)
         if len(calls) == 1:
             return [taken] + real(n - 1)
         return real(n, consecutive)
-    harness.free_ports = first_taken
+    bdlib.free_ports = first_taken
     try:
-        f = harness.FlakyService()
+        f = bdlib.FlakyService()
         port = f.start()
     finally:
-        harness.free_ports = real
+        bdlib.free_ports = real
         busy.close()
     assert len(calls) == 2, calls
     assert port != taken and f.get()[0] == 200
-    assert "Address already in use" in harness.tail(
-        harness.run_dir() / "flaky.log")
+    assert "Address already in use" in bdlib.tail(
+        bdlib.run_dir() / "flaky.log")
 
 
 def test_leak_excuse_covers_only_the_zookeeper_library():
@@ -741,6 +741,6 @@ def test_leak_excuse_covers_only_the_zookeeper_library():
     ours = lib.replace("SUMMARY", "Indirect leak of 8 byte(s) in 1 "
                        "object(s) allocated from:\n    #0 0x7f in malloc\n"
                        "    #1 0x55 in fleet_new src/fleet.c:10\n\nSUMMARY")
-    assert harness._only_library_leaks(lib)
-    assert not harness._only_library_leaks(ours)
-    assert not harness._only_library_leaks("ERROR: LeakSanitizer\n")
+    assert bdlib._only_library_leaks(lib)
+    assert not bdlib._only_library_leaks(ours)
+    assert not bdlib._only_library_leaks("ERROR: LeakSanitizer\n")

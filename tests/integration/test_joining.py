@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 
-from harness import BUILD, Client, Daemon, free_ports, run_tool, wait_until
+from bdlib import BUILD, Client, Daemon, free_ports, run_tool, wait_until
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 150

@@ -9,7 +9,7 @@ down for 30 s under a connected daemon and counts the lines written.
 
 import time
 
-from harness import Daemon, Ensemble, current, wait_until
+from bdlib import Daemon, Ensemble, current, wait_until
 
 TIMEOUT = 120
 OUTAGE_S = 30

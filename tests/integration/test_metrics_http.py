@@ -4,7 +4,7 @@ metrics_address) serves the same text as METRICS on the socket."""
 import urllib.error
 import urllib.request
 
-from harness import Daemon, free_port, on_free_ports
+from bdlib import Daemon, free_port, on_free_ports
 
 
 def _get(url, method="GET"):

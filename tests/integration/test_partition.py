@@ -36,9 +36,9 @@ import sys
 import time
 from pathlib import Path
 
-import harness
-from harness import (Daemon, FlakyService, Proc, require, unable,
-                     wait_until)
+import bdlib
+from bdlib import (Daemon, FlakyService, Proc, require, unable,
+                   wait_until)
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 120
@@ -262,8 +262,8 @@ class Fleet:
         pairs.append("%s:%d=127.0.0.1:%d" % (self.ns.host_dep_ip,
                                              self.flaky.port,
                                              self.flaky.port))
-        self.fwd = harness.spawn([sys.executable, str(Path(__file__)),
-                                  "forward"] + pairs, name="forwarder")
+        self.fwd = bdlib.spawn([sys.executable, str(Path(__file__)),
+                                "forward"] + pairs, name="forwarder")
         wait_until(lambda: "forwarding" in self.fwd.log_text() or
                    not self.fwd.alive(), 10, msg="forwarder start")
         assert self.fwd.alive(), self.fwd.log_text()
@@ -330,7 +330,7 @@ def probe_intervals(recent):
 def overlaps(probes, margin=INFLIGHT_MS):
     """Pairs of probing intervals of different instances that overlap
     (the harness's rule, shared with the chaos checker)."""
-    return harness.probe_overlaps(probes, PROBE_GAP_MS, margin)
+    return bdlib.probe_overlaps(probes, PROBE_GAP_MS, margin)
 
 
 def test_cut_leader_fences_itself(ens):

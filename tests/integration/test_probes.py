@@ -15,7 +15,7 @@ import re
 import signal
 import time
 
-from harness import Daemon, FlakyService, wait_until
+from bdlib import Daemon, FlakyService, wait_until
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 150

@@ -16,11 +16,11 @@ import re
 import shutil
 import subprocess
 
-import harness
-from harness import Daemon, Skip, wait_until
+import bdlib
+from bdlib import Daemon, Skip, wait_until
 
 SHARED_ENSEMBLE = True
-ROOT = harness.ROOT
+ROOT = bdlib.ROOT
 RULES = ROOT / "conf" / "prometheus" / "breakerd-alerts.yml"
 RULE_TESTS = ROOT / "conf" / "prometheus" / "breakerd-alerts.test.yml"
 DASHBOARD = ROOT / "conf" / "grafana" / "breakerd-dashboard.json"

@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 
-from harness import BUILD, Daemon, FlakyService, wait_until
+from bdlib import BUILD, Daemon, FlakyService, wait_until
 
 CTL = BUILD / "breakerctl"
 

@@ -19,8 +19,8 @@ import sys
 import tempfile
 import time
 
-from harness import (BUILD, ROOT, Daemon, Skip, current, deep_merge,
-                     free_port, wait_until, zk_root)
+from bdlib import (BUILD, ROOT, Daemon, Skip, current, deep_merge,
+                   free_port, wait_until, zk_root)
 
 SHARED_ENSEMBLE = True  # only the fleet test asks for it
 

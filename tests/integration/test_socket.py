@@ -11,7 +11,7 @@ import socket
 import tempfile
 import time
 
-from harness import Client, Daemon, unable, wait_until
+from bdlib import Client, Daemon, unable, wait_until
 
 DEPS = ["payments", "ledger", "search"]
 

@@ -8,7 +8,7 @@ hands with the leadership: an OPEN published before stays OPEN.
 
 import time
 
-from harness import Daemon, wait_until
+from bdlib import Daemon, wait_until
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 90

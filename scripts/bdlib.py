@@ -1,13 +1,23 @@
-"""harness.py - what breakerd's integration tests run against.
+"""bdlib.py - the Python side of breakerd's tooling, in one place.
 
-Integration tests start real components on 127.0.0.1 private ports: breakerd
-daemons (BUILD/breakerd), a real ZooKeeper ensemble (scripts/zk-ensemble.sh)
-and a flaky HTTP dependency (BUILD/tools/flaky_service).  Every process a
-test starts is tracked in the current test context and killed when the test
+What the integration tests (tests/integration/), the chaos test
+(scripts/chaos.py), the drills (scripts/drill.py) and the fleet benchmarks
+(tests/bench/*.py) share: the line-protocol client of a daemon's Unix socket
+(Client, query, parse_status), breakerd daemons (Daemon), ZooKeeper
+ensembles (Ensemble, zk_ensemble, four_letter, MiniZk), the flaky HTTP
+dependency (FlakyService), process and port bookkeeping, and shared checks
+(probe_overlaps).  It lives beside the scripts, so scripts/*.py import it
+without any path setup; tests/integration/run.py and the benchmarks put
+scripts/ on sys.path.
+
+Tests start real components on 127.0.0.1 private ports: breakerd daemons
+(BUILD/breakerd), a real ZooKeeper ensemble (scripts/zk-ensemble.sh) and a
+flaky HTTP dependency (BUILD/tools/flaky_service).  Every process a test
+starts is tracked in the current test context and killed when the test
 ends (run.py calls end_test()), at interpreter exit, and on SIGINT/SIGTERM,
 so nothing is left behind.  Python 3 standard library only.
 
-    from harness import Daemon, Client, Ensemble, FlakyService, wait_until
+    from bdlib import Daemon, Client, Ensemble, FlakyService, wait_until
     e = zk_ensemble()                      # shared per module or per test
     d = Daemon("inst-a", deps=["payments"], zk=e); d.start()
     assert d.client().cmd("PING") == "OK PONG"
@@ -33,7 +43,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 BUILD = Path(os.environ.get("BREAKERD_BUILD", str(ROOT / "build")))
 if not BUILD.is_absolute():
     BUILD = ROOT / BUILD
@@ -553,6 +563,65 @@ class Client:
         self.close()
 
 
+def parse_status(lines):
+    """STATUS reply lines (without OK/END) -> dict; "_deps" holds
+    {name: {state, version, authority, leader}}."""
+    st = {"_deps": {}}
+    for line in lines:
+        if "=" not in line:
+            continue
+        k, v = line.split("=", 1)
+        if k.startswith("dep.") and k.count(".") == 1:
+            f = v.split()
+            if len(f) >= 3:
+                st["_deps"][k[4:]] = {
+                    "state": f[0], "version": int(f[1]) if f[1].isdigit()
+                    else f[1], "authority": f[2], "leader": "leader" in f[3:]}
+            continue
+        st[k] = v
+    for k, v in list(st.items()):
+        if k.startswith("leader.") and v == "1" and k[7:] in st["_deps"]:
+            st["_deps"][k[7:]]["leader"] = True
+    return st
+
+
+def query(sock_path, line, timeout=1.0):
+    """One request on a fresh connection, never raising (for samplers that
+    poll many daemons, some of them down).  STATUS, LIST and METRICS: every
+    reply line up to END (without it); others: the first reply line, as a
+    one-element list.  None if the daemon does not answer in time."""
+    multi = line.split()[0].upper() in ("STATUS", "LIST", "METRICS")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    buf = b""
+    try:
+        s.connect(str(sock_path))
+        s.sendall(line.encode() + b"\n")
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = buf.split(b"\n")[:-1]
+            if lines and (not multi or lines[0].startswith(b"ERR") or
+                          b"END" in [x.rstrip(b"\r") for x in lines]):
+                break
+            if time.monotonic() > deadline:
+                return None
+            chunk = s.recv(65536)
+            if not chunk:
+                return None
+            buf += chunk
+    except OSError:
+        return None
+    finally:
+        s.close()
+    out = []
+    for raw in buf.split(b"\n")[:-1]:
+        t = raw.rstrip(b"\r").decode("utf-8", "replace")
+        if t == "END" or (out and not multi):
+            break
+        out.append(t)
+    return out
+
+
 # ---------------------------------------------------------------- daemon
 
 class Daemon:
@@ -766,6 +835,16 @@ def four_letter(port, word="srvr", timeout=2.0):
         return None
 
 
+def zk_mode(port, timeout=2.0):
+    """"leader", "follower", "standalone", or None (down/not serving) for
+    the ZooKeeper server with client port `port`."""
+    text = four_letter(port, "srvr", timeout)
+    for line in (text or "").splitlines():
+        if line.startswith("Mode:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
 class Ensemble:
     """A ZooKeeper ensemble run by scripts/zk-ensemble.sh on private ports.
 
@@ -857,11 +936,7 @@ class Ensemble:
 
     def mode(self, n):
         """"leader", "follower", "standalone", or None (down/not serving)."""
-        text = four_letter(self.client_port(n), "srvr")
-        for line in (text or "").splitlines():
-            if line.startswith("Mode:"):
-                return line.split(":", 1)[1].strip()
-        return None
+        return zk_mode(self.client_port(n))
 
     def status(self):
         """{n: mode or None} for every server."""
