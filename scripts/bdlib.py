@@ -800,6 +800,123 @@ class Daemon:
         return "<Daemon %s pid %s>" % (self.name, self.pid)
 
 
+def wait_ready(daemons, timeout=20, interval=0.05):
+    """Wait until every daemon (started) says ready=1 in STATUS, one after
+    the other, so they all start before the first wait; the daemons."""
+    for d in daemons:
+        wait_until(lambda d=d: d.status().get("ready") == "1", timeout,
+                   interval, "%s not ready" % d.name)
+    return daemons
+
+
+def leaders(daemons, dep, quiet=False):
+    """The running daemons whose STATUS says they lead dep.  quiet: one
+    that does not answer (OSError, AssertionError) counts as not leading
+    instead of raising."""
+    out = []
+    for d in daemons:
+        try:
+            if d.alive() and d.status().get("leader.%s" % dep) == "1":
+                out.append(d)
+        except (OSError, AssertionError):
+            if not quiet:
+                raise
+    return out
+
+
+def states(daemons, dep):
+    """dep's state on every daemon, in order."""
+    return [d.state(dep)["state"] for d in daemons]
+
+
+class UidDaemon(Daemon):
+    """A daemon run under its own uid, its config and socket in a private
+    directory that uid can use (removed with stop_all)."""
+
+    def __init__(self, name, uid, **kw):
+        super().__init__(name, **kw)
+        self.uid = uid
+        self.udir = tempfile.mkdtemp(prefix="bd13-")
+        os.chmod(self.udir, 0o777)
+        self.socket_path = os.path.join(self.udir, "%s.sock" % name)
+        self.config["socket"]["path"] = self.socket_path
+        self.config_path = type(self.config_path)(self.udir) / (
+            "%s.json" % name)
+
+    def start(self, wait=True, timeout=10):
+        self.write_config()
+        os.chmod(self.config_path, 0o644)
+        args = ["setpriv", "--reuid=%d" % self.uid, "--regid=%d" % self.uid,
+                "--clear-groups", "--", str(self.binary), "-f",
+                str(self.config_path)]
+        self.proc = Proc(args, name=self.name, env=self.env,
+                         log_path=self.log_path)
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def cleanup(self):
+        if self.proc is not None:
+            self.proc.kill()
+        shutil.rmtree(self.udir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- blind
+
+def health_dep_config(flaky, wait_ms=3000, probe_ms=300, breaker=None,
+                      interval_ms=1000, threshold=3):
+    """A dependency checked over HTTP on flaky's /health every interval_ms
+    (no jitter), with witness checks: the blind-leader tests and the
+    witness benchmark."""
+    cfg = {
+        "breaker": {"open_wait_ms": wait_ms, "open_wait_max_ms": 60000,
+                    "backoff_multiplier_pct": 200, "jitter_pct": 0},
+        "probe": {"count": 3, "interval_ms": probe_ms},
+        "quorum": {"min_votes": 2, "fraction_pct": 50},
+        "health": {"http": flaky.url("/health"), "interval_ms": interval_ms,
+                   "jitter_ms": 0, "timeout_ms": 500,
+                   "unhealthy_threshold": threshold, "healthy_threshold": 1,
+                   "witness_checks": 2, "blind_hold_ms": 60000},
+    }
+    cfg["breaker"].update(breaker or {})
+    return cfg
+
+
+class PortReject:
+    """An iptables rule (OUTPUT, comment bd13): TCP connections to
+    127.0.0.1:port that also match `match` (iptables match arguments) are
+    refused with a reset, so health checks fail at once ("connect
+    refused").  Inserted on enter, deleted on exit; needs root."""
+
+    def __init__(self, port, match):
+        self.spec = ["OUTPUT", "-p", "tcp", "-d", "127.0.0.1", "--dport",
+                     str(port)] + list(match) + [
+                         "-m", "comment", "--comment", "bd13", "-j",
+                         "REJECT", "--reject-with", "tcp-reset"]
+
+    def insert(self):
+        subprocess.run(["iptables", "-w", "-I"] + self.spec, check=True,
+                       capture_output=True)
+
+    def delete(self):
+        subprocess.run(["iptables", "-w", "-D"] + self.spec,
+                       capture_output=True)
+
+    def __enter__(self):
+        self.insert()
+        return self
+
+    def __exit__(self, *exc):
+        self.delete()
+
+
+class UidBlock(PortReject):
+    """uid's TCP connections to port refused (-m owner --uid-owner)."""
+
+    def __init__(self, uid, port):
+        super().__init__(port, ["-m", "owner", "--uid-owner", str(uid)])
+
+
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 
 

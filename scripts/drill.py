@@ -37,7 +37,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bdlib import parse_status, query, zk_mode  # beside this script
+from bdlib import PortReject, parse_status, query, zk_mode  # beside it
 
 # Largest gap between the first and the last instance seen to change.
 SPREAD_BOUND_MS = 3000
@@ -763,10 +763,7 @@ class BlindCut:
         self.base = self.cgroup2_mount()
         self.dir = None
         self.home = None
-        self.spec = ["OUTPUT", "-p", "tcp", "-d", "127.0.0.1", "--dport",
-                     str(port), "-m", "cgroup", "--path", self.NAME, "-m",
-                     "comment", "--comment", "bd13", "-j", "REJECT",
-                     "--reject-with", "tcp-reset"]
+        self.rule = PortReject(port, ["-m", "cgroup", "--path", self.NAME])
 
     @staticmethod
     def cgroup2_mount():
@@ -795,13 +792,11 @@ class BlindCut:
         self.dir = self.base / self.NAME
         self.dir.mkdir(exist_ok=True)
         (self.dir / "cgroup.procs").write_text(str(self.pid))
-        subprocess.run(["iptables", "-w", "-I"] + self.spec, check=True,
-                       capture_output=True)
+        self.rule.insert()
         return self
 
     def __exit__(self, *exc):
-        subprocess.run(["iptables", "-w", "-D"] + self.spec,
-                       capture_output=True)
+        self.rule.delete()
         home = self.base / (self.home or "/").lstrip("/")
         try:
             (home / "cgroup.procs").write_text(str(self.pid))

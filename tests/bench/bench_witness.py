@@ -39,7 +39,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import bdlib as h  # noqa: E402
-import test_blind as tb  # noqa: E402
 
 DEP = "payments"
 INTERVAL_MS = 1000
@@ -51,7 +50,7 @@ def log(msg=""):
 
 
 def dep_cfg(f, witness):
-    cfg = tb._dep_config(f, wait_ms=1000, probe_ms=100)
+    cfg = h.health_dep_config(f, wait_ms=1000, probe_ms=100)
     cfg["probe"]["count"] = 1
     cfg["health"]["witness_checks"] = witness
     return cfg
@@ -68,21 +67,23 @@ def start_fleet(ens, f, root, witness, names, blind_uid=None):
         kw = dict(deps=[DEP], zk=ens, dep_overrides={DEP: cfg},
                   overrides=over)
         if i == 0 and blind_uid is not None:
-            d = tb.UidDaemon(n, blind_uid, **kw).start()
+            d = h.UidDaemon(n, blind_uid, **kw).start()
         else:
             d = h.Daemon(n, **kw).start()
         ds.append(d)
         if i == 0:
-            h.wait_until(lambda: tb._leader([d]) == [d], 20, 0.1,
+            h.wait_until(lambda: leading([d]) == [d], 20, 0.1,
                          "%s never led" % n)
-    for d in ds:
-        h.wait_until(lambda d=d: d.status().get("ready") == "1", 20, 0.1,
-                     "%s not ready" % d.name)
-    return ds
+    return h.wait_ready(ds, 20, 0.1)
+
+
+def leading(ds):
+    """Those of ds leading DEP (one not answering: not leading)."""
+    return h.leaders(ds, DEP, quiet=True)
 
 
 def all_in(ds, state):
-    return tb._states(ds) == [state] * len(ds)
+    return h.states(ds, DEP) == [state] * len(ds)
 
 
 def p50(v):
@@ -177,10 +178,10 @@ def blind_round(ens, n, witness):
                      witness, names, blind_uid=UID)
     a = ds[0]
     try:
-        with tb.UidBlock(UID, f.port):
+        with h.UidBlock(UID, f.port):
             t_rule = time.time()
             if witness:
-                h.wait_until(lambda: any(d is not a for d in tb._leader(ds)),
+                h.wait_until(lambda: any(d is not a for d in leading(ds)),
                              30, 0.02, "no seeing leader")
                 closed = all_in(ds, "CLOSED")
                 t_end = first_line(ds[1], r"fleet: leader of payments", t_rule)

@@ -25,11 +25,11 @@ removed afterwards.  Covered:
 import os
 import re
 import shutil
-import subprocess
-import tempfile
 import time
 
-from bdlib import Daemon, FlakyService, Proc, Skip, wait_until
+from bdlib import (Daemon, FlakyService, Skip, UidBlock, UidDaemon,
+                   health_dep_config, leaders, states, wait_ready,
+                   wait_until)
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 150
@@ -42,70 +42,8 @@ THRESHOLD = 3
 
 def _dep_config(f, wait_ms=3000, probe_ms=300, breaker=None):
     """payments, checked every second on the flaky service."""
-    cfg = {
-        "breaker": {"open_wait_ms": wait_ms, "open_wait_max_ms": 60000,
-                    "backoff_multiplier_pct": 200, "jitter_pct": 0},
-        "probe": {"count": 3, "interval_ms": probe_ms},
-        "quorum": {"min_votes": 2, "fraction_pct": 50},
-        "health": {"http": f.url("/health"), "interval_ms": HEALTH_MS,
-                   "jitter_ms": 0, "timeout_ms": 500,
-                   "unhealthy_threshold": THRESHOLD, "healthy_threshold": 1,
-                   "witness_checks": 2, "blind_hold_ms": 60000},
-    }
-    cfg["breaker"].update(breaker or {})
-    return cfg
-
-
-class UidDaemon(Daemon):
-    """A daemon run under its own uid, its config and socket in a private
-    directory that uid can use (removed with stop_all)."""
-
-    def __init__(self, name, uid, **kw):
-        super().__init__(name, **kw)
-        self.uid = uid
-        self.udir = tempfile.mkdtemp(prefix="bd13-")
-        os.chmod(self.udir, 0o777)
-        self.socket_path = os.path.join(self.udir, "%s.sock" % name)
-        self.config["socket"]["path"] = self.socket_path
-        self.config_path = type(self.config_path)(self.udir) / (
-            "%s.json" % name)
-
-    def start(self, wait=True, timeout=10):
-        self.write_config()
-        os.chmod(self.config_path, 0o644)
-        args = ["setpriv", "--reuid=%d" % self.uid, "--regid=%d" % self.uid,
-                "--clear-groups", "--", str(self.binary), "-f",
-                str(self.config_path)]
-        self.proc = Proc(args, name=self.name, env=self.env,
-                         log_path=self.log_path)
-        if wait:
-            self.wait_ready(timeout)
-        return self
-
-    def cleanup(self):
-        if self.proc is not None:
-            self.proc.kill()
-        shutil.rmtree(self.udir, ignore_errors=True)
-
-
-class UidBlock:
-    """This test's iptables rule: the uid's TCP connections to port are
-    refused (a reset, so the checks fail at once: "connect refused")."""
-
-    def __init__(self, uid, port):
-        self.spec = ["OUTPUT", "-p", "tcp", "-d", "127.0.0.1", "--dport",
-                     str(port), "-m", "owner", "--uid-owner", str(uid),
-                     "-m", "comment", "--comment", "bd13", "-j", "REJECT",
-                     "--reject-with", "tcp-reset"]
-
-    def __enter__(self):
-        subprocess.run(["iptables", "-w", "-I"] + self.spec, check=True,
-                       capture_output=True)
-        return self
-
-    def __exit__(self, *exc):
-        subprocess.run(["iptables", "-w", "-D"] + self.spec,
-                       capture_output=True)
+    return health_dep_config(f, wait_ms, probe_ms, breaker, HEALTH_MS,
+                             THRESHOLD)
 
 
 def _need_root():
@@ -116,18 +54,11 @@ def _need_root():
 
 def _leader(ds):
     """The daemons whose STATUS says they lead payments."""
-    out = []
-    for d in ds:
-        try:
-            if d.alive() and d.status().get("leader.%s" % DEP) == "1":
-                out.append(d)
-        except (OSError, AssertionError):
-            pass
-    return out
+    return leaders(ds, DEP, quiet=True)
 
 
 def _states(ds):
-    return [d.state(DEP)["state"] for d in ds]
+    return states(ds, DEP)
 
 
 def _fleet(ens, f, blind_first=True, **kw):
@@ -138,9 +69,7 @@ def _fleet(ens, f, blind_first=True, **kw):
     wait_until(lambda: _leader([a]) == [a], 20, 0.1, "inst-a never led")
     ds = [a] + [Daemon(n, deps=[DEP], zk=ens, dep_overrides={DEP: cfg})
                 .start() for n in ("inst-b", "inst-c")]
-    for d in ds:
-        wait_until(lambda d=d: d.status().get("ready") == "1", 20, 0.1,
-                   "%s not ready" % d.name)
+    wait_ready(ds, 20, 0.1)
     wait_until(lambda: _states(ds) == ["CLOSED"] * 3, 10, 0.1,
                "not CLOSED at start: %s" % _states(ds))
     return ds
@@ -318,10 +247,7 @@ def _plain_fleet(ens, f, names, **health):
                          dep_overrides={DEP: cfg}).start())
         if len(ds) == 1:
             wait_until(lambda: _leader(ds) == ds, 20, 0.1, "no leader")
-    for d in ds:
-        wait_until(lambda d=d: d.status().get("ready") == "1", 20, 0.1,
-                   "%s not ready" % d.name)
-    return ds
+    return wait_ready(ds, 20, 0.1)
 
 
 def test_single_instance_opens_alone(ens):

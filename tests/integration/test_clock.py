@@ -25,7 +25,7 @@ import subprocess
 import time
 
 from bdlib import (BUILD, ROOT, Daemon, FlakyService, faketime_env,
-                   run_tool, wait_until)
+                   run_tool, wait_ready, wait_until)
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 150
@@ -62,9 +62,7 @@ def _fleet(ens, offsets, dep_cfg=None):
         ds.append(d)
         if i == 0:
             wait_until(lambda: _leads(d), 15, 0.05, "%s never led" % n)
-    for d in ds:
-        wait_until(lambda d=d: d.status().get("ready") == "1", 15, 0.05,
-                   "%s not ready" % d.name)
+    wait_ready(ds, 15, 0.05)
     assert _leads(ds[0]), [d.status().get("leader.%s" % DEP) for d in ds]
     return ds
 

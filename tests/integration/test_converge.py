@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 
-from bdlib import BUILD, Daemon, wait_until
+from bdlib import BUILD, Daemon, wait_ready, wait_until
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 120
@@ -42,9 +42,7 @@ def start(ens, n=3, session_ms=2000):
     ds = [Daemon("inst-%s" % "abc"[i], deps=["payments"], zk=ens,
                  overrides={"zookeeper": {"session_timeout_ms": session_ms}})
           .start() for i in range(n)]
-    for d in ds:
-        wait_until(lambda d=d: d.status().get("ready") == "1", 20,
-                   msg="%s ready" % d.name)
+    wait_ready(ds)
     ld = wait_until(lambda: (lambda l: l[0] if len(l) == 1 else None)(
         [d for d in ds if d.status().get("leader.payments") == "1"]), 20,
         msg="one leader")

@@ -13,7 +13,8 @@ import os
 import signal
 import time
 
-from bdlib import BUILD, Daemon, run_tool, wait_until, zk_root
+from bdlib import (BUILD, Daemon, leaders, run_tool, wait_ready, wait_until,
+                   zk_root)
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 90
@@ -52,17 +53,7 @@ def znode_version(ens, path):
 def start_fleet(ens, n=3, overrides=None):
     ds = [Daemon("inst-%s" % "abcde"[i], deps=DEPS, zk=ens,
                  overrides=overrides) for i in range(n)]
-    for d in ds:
-        d.start()
-    for d in ds:
-        wait_until(lambda d=d: d.status().get("ready") == "1", 15,
-                   msg="%s ready" % d.name)
-    return ds
-
-
-def leaders(ds, dep):
-    return [d for d in ds if d.alive()
-            and d.status().get("leader.%s" % dep) == "1"]
+    return wait_ready([d.start() for d in ds], 15)
 
 
 def one_leader(ds, dep, timeout=10):

@@ -12,7 +12,8 @@ import json
 import re
 import time
 
-from bdlib import BUILD, Daemon, run_tool, wait_until, zk_root
+from bdlib import (BUILD, Daemon, leaders, run_tool, wait_ready, wait_until,
+                   zk_root)
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 150
@@ -45,20 +46,14 @@ def start(ens, names, fw, plain=True):
     if plain:
         deps.append(dict(LOCAL, name=PLAIN))
     ds = [Daemon(n, deps=deps, zk=ens) for n in names]
-    for d in ds:
-        d.start()
-    for d in ds:
-        wait_until(lambda d=d: d.status().get("ready") == "1", 20,
-                   msg="%s ready" % d.name)
-    return ds
+    return wait_ready([d.start() for d in ds])
 
 
 def leader_of(ds, dep):
     found = []
 
     def one():
-        found[:] = [d for d in ds if d.alive()
-                    and d.status().get("leader.%s" % dep) == "1"]
+        found[:] = leaders(ds, dep)
         return len(found) == 1
     wait_until(one, 20, 0.1, msg="one leader of %s" % dep)
     return found[0]

@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 
-from bdlib import BUILD, Daemon, run_tool, wait_until, zk_root
+from bdlib import BUILD, Daemon, run_tool, wait_ready, wait_until, zk_root
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 120
@@ -46,10 +46,7 @@ def fleet(ens, names=("inst-a", "inst-b"), keep=None):
     over = {"zookeeper": {"history_keep": keep}} if keep else None
     ds = [Daemon(n, deps=["payments"], zk=ens, overrides=over).start()
           for n in names]
-    for d in ds:
-        wait_until(lambda d=d: d.status().get("ready") == "1", 20,
-                   msg="%s ready" % d.name)
-    return ds
+    return wait_ready(ds)
 
 
 def leader(ds):

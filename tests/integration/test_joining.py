@@ -15,7 +15,8 @@ import socket
 import threading
 import time
 
-from bdlib import BUILD, Client, Daemon, free_ports, run_tool, wait_until
+from bdlib import (BUILD, Client, Daemon, free_ports, run_tool, wait_ready,
+                   wait_until)
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 150
@@ -32,11 +33,8 @@ def _daemon(ens, name, **kw):
 
 
 def _fleet(ens, n=3):
-    ds = [_daemon(ens, "inst-%s" % "abc"[i]).start() for i in range(n)]
-    for d in ds:
-        wait_until(lambda d=d: d.status().get("ready") == "1", 15, 0.05,
-                   "%s not ready" % d.name)
-    return ds
+    return wait_ready([_daemon(ens, "inst-%s" % "abc"[i]).start()
+                       for i in range(n)], 15, 0.05)
 
 
 def _leader(ds):

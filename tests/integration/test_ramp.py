@@ -12,7 +12,7 @@ import json
 import threading
 import time
 
-from bdlib import BUILD, Daemon, run_tool, wait_until, zk_root
+from bdlib import BUILD, Daemon, run_tool, wait_ready, wait_until, zk_root
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 150
@@ -35,12 +35,7 @@ def read_state(ens):
 def start(ens, names, dep_cfg):
     ds = [Daemon(n, deps=[DEP], zk=ens, dep_overrides={DEP: dep_cfg})
           for n in names]
-    for d in ds:
-        d.start()
-    for d in ds:
-        wait_until(lambda d=d: d.status().get("ready") == "1", 20,
-                   msg="%s ready" % d.name)
-    return ds
+    return wait_ready([d.start() for d in ds])
 
 
 def leader(ds):
