@@ -384,6 +384,20 @@ def _on_signal(signum, _frame):
     os.kill(os.getpid(), signum)
 
 
+def finish_run(name, t0, failures, rdir, keep):
+    """The end of a benchmark run started at monotonic t0: say how long it
+    took and how many errors (the list failures) it met, keep rdir if
+    there were any or keep is set, else remove it.  The exit status."""
+    print("\n%s: done in %.0f s%s" % (
+        name, time.monotonic() - t0,
+        "; %d error(s)" % len(failures) if failures else ""), flush=True)
+    if failures or keep:
+        print("run directory kept: %s" % rdir, flush=True)
+    else:
+        shutil.rmtree(rdir, ignore_errors=True)
+    return 1 if failures else 0
+
+
 def install_signal_handlers():
     """Clean up on SIGTERM/SIGHUP (SIGINT raises KeyboardInterrupt, which
     unwinds to atexit)."""
@@ -453,6 +467,19 @@ class Proc:
 
     def __repr__(self):
         return "<Proc %s pid %s>" % (self.name, self.popen.pid)
+
+
+def read_to_eof(fd):
+    """Every byte from file descriptor fd (a pipe from a forked child, say)
+    up to end of file; fd is closed."""
+    data = b""
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(fd)
+    return data
 
 
 def spawn(args, name=None, env=None, cwd=None):
@@ -1289,6 +1316,27 @@ class FlakyService:
 
 
 # ---------------------------------------------------------------- raw ZooKeeper
+
+def try_dep_writes(z, base):
+    """Try, one at a time, each write a breakerd makes under a
+    dependency's znode base (set state, create override, join the
+    election, delete state) through the MiniZk z; yield its ZkError, or
+    None if it succeeded (for checks that a client without the credential
+    may write nothing: lazily, so a check failing at one write stops the
+    rest)."""
+    writes = [lambda: z.set(base + "/state", b'{"state":"OPEN"}'),
+              lambda: z.create(base + "/override", b'{"state":"OPEN"}'),
+              lambda: z.create(base + "/election/n_", b"x",
+                               sequential=True),
+              lambda: z.delete(base + "/state")]
+    for w in writes:
+        err = None
+        try:
+            w()
+        except ZkError as exc:
+            err = exc
+        yield err
+
 
 class ZkError(Exception):
     """A ZooKeeper error reply; .code is the server's error number."""

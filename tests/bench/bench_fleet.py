@@ -43,7 +43,6 @@ import json
 import math
 import os
 import selectors
-import shutil
 import signal
 import subprocess
 import sys
@@ -875,14 +874,7 @@ def main():
     finally:
         ens.stop()
         h.end_test()
-    log("\nbench_fleet: done in %.0f s%s" % (
-        time.monotonic() - t_start,
-        "; %d error(s)" % len(failures) if failures else ""))
-    if failures or args.keep:
-        log("run directory kept: %s" % TOPDIR)
-    else:
-        shutil.rmtree(TOPDIR, ignore_errors=True)
-    return 1 if failures else 0
+    return h.finish_run("bench_fleet", t_start, failures, TOPDIR, args.keep)
 
 
 if __name__ == "__main__":

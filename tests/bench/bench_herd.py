@@ -382,14 +382,7 @@ def main():
         failures.append(str(exc))
     finally:
         ens.stop()
-    log("\nbench_herd: done in %.0f s%s" % (
-        time.monotonic() - t, "; %d error(s)" % len(failures)
-        if failures else ""))
-    if failures or args.keep:
-        log("run directory kept: %s" % topdir)
-    else:
-        shutil.rmtree(topdir, ignore_errors=True)
-    return 1 if failures else 0
+    return h.finish_run("bench_herd", t, failures, topdir, args.keep)
 
 
 if __name__ == "__main__":

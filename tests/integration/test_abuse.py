@@ -579,13 +579,7 @@ def _as_nobody(path, lines):
             os.write(wfd, json.dumps({"err": repr(exc)}).encode())
         os._exit(0)
     os.close(wfd)
-    data = b""
-    while True:
-        chunk = os.read(rfd, 65536)
-        if not chunk:
-            break
-        data += chunk
-    os.close(rfd)
+    data = bdlib.read_to_eof(rfd)
     os.waitpid(pid, 0)
     res = json.loads(data.decode())
     if "err" in res:

@@ -20,8 +20,8 @@ import tempfile
 from pathlib import Path
 
 import drill  # scripts/drill.py (run.py puts scripts/ on sys.path)
-from bdlib import (BUILD, ROOT, ZK_JAR, Client, MiniZk, Skip, ZkError,
-                   free_ports, require, run_tool, wait_until)
+from bdlib import (BUILD, ROOT, ZK_JAR, Client, MiniZk, Skip, free_ports,
+                   require, run_tool, try_dep_writes, wait_until)
 
 FLEET = ROOT / "scripts" / "fleet.sh"
 DRILL = ROOT / "scripts" / "drill.sh"
@@ -173,18 +173,9 @@ def test_fleet_znodes_need_the_credential():
     with MiniZk(env["ZK_HOSTS"].split(",")[0]) as z:
         data, _ = z.get(base + "/state")
         assert b'"state"' in data, data
-        writes = [lambda: z.set(base + "/state", b'{"state":"OPEN"}'),
-                  lambda: z.create(base + "/override", b'{"state":"OPEN"}'),
-                  lambda: z.create(base + "/election/n_", b"x",
-                                   sequential=True),
-                  lambda: z.delete(base + "/state")]
-        for i, w in enumerate(writes):
-            try:
-                w()
-                raise AssertionError("unauthenticated write %d succeeded"
-                                     % i)
-            except ZkError as exc:
-                assert exc.code == -102, "write %d: %s" % (i, exc)
+        for i, exc in enumerate(try_dep_writes(z, base)):
+            assert exc is not None, "unauthenticated write %d succeeded" % i
+            assert exc.code == -102, "write %d: %s" % (i, exc)
     st = fleet("status")
     assert st.stdout.count(" connected ") == 3, st.stdout
 

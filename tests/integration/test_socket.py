@@ -11,7 +11,7 @@ import socket
 import tempfile
 import time
 
-from bdlib import Client, Daemon, unable, wait_until
+from bdlib import Client, Daemon, read_to_eof, unable, wait_until
 
 DEPS = ["payments", "ledger", "search"]
 
@@ -259,13 +259,7 @@ def _as_uid(uid, path, reqs):
         finally:
             os._exit(code)
     os.close(w)
-    data = b""
-    while True:
-        chunk = os.read(r, 65536)
-        if not chunk:
-            break
-        data += chunk
-    os.close(r)
+    data = read_to_eof(r)
     _, status = os.waitpid(pid, 0)
     assert status == 0, "child failed: %r" % data
     return data.decode().splitlines()
