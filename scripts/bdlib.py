@@ -497,7 +497,24 @@ def run_tool(args, timeout=30, input=None, check=False):
 
 # ---------------------------------------------------------------- client
 
-class Client:
+class _Closable:
+    """close() (quietly) and the with statement, for a connection kept in
+    self.sock."""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Client(_Closable):
     """A line-oriented client of a daemon's Unix socket."""
 
     def __init__(self, path, timeout=5):
@@ -576,18 +593,6 @@ class Client:
             out.append(r)
             if r == "END" or (len(out) == 1 and r.startswith("ERR")):
                 return out
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def parse_status(lines):
@@ -1414,7 +1419,7 @@ class _Jute:
                 for k, t in zip(keys, kinds)}
 
 
-class MiniZk:
+class MiniZk(_Closable):
     """A tiny synchronous ZooKeeper client (no watches, no reconnect) for
     tests that must read or write znodes directly: create, get, set,
     delete, exists, children.  Open ACL only.  Keep it short-lived: it
@@ -1526,13 +1531,4 @@ class MiniZk:
             self._recv()
         except (OSError, ZkError):
             pass
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        super().close()
