@@ -407,6 +407,14 @@ def install_signal_handlers():
 
 # ---------------------------------------------------------------- processes
 
+def _log_text(path):
+    """A log file's text so far ("" if there is none yet)."""
+    try:
+        return path.read_text("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 class Proc:
     """A tracked child process with its output in a log file in the run dir.
 
@@ -460,10 +468,7 @@ class Proc:
             self._log.close()
 
     def log_text(self):
-        try:
-            return self.log_path.read_text("utf-8", "replace")
-        except OSError:
-            return ""
+        return _log_text(self.log_path)
 
     def __repr__(self):
         return "<Proc %s pid %s>" % (self.name, self.popen.pid)
@@ -812,10 +817,7 @@ class Daemon:
         return self.proc.wait(timeout) if self.proc else None
 
     def log_text(self):
-        try:
-            return self.log_path.read_text("utf-8", "replace")
-        except OSError:
-            return ""
+        return _log_text(self.log_path)
 
     def rss_kb(self):
         """Resident set size in kB from /proc (None if gone)."""
