@@ -262,8 +262,10 @@ class Fleet:
         pairs.append("%s:%d=127.0.0.1:%d" % (self.ns.host_dep_ip,
                                              self.flaky.port,
                                              self.flaky.port))
+        # The forwarder is this file run as a script: it imports bdlib too.
         self.fwd = bdlib.spawn([sys.executable, str(Path(__file__)),
-                                "forward"] + pairs, name="forwarder")
+                                "forward"] + pairs, name="forwarder",
+                               env={"PYTHONPATH": str(bdlib.ROOT / "scripts")})
         wait_until(lambda: "forwarding" in self.fwd.log_text() or
                    not self.fwd.alive(), 10, msg="forwarder start")
         assert self.fwd.alive(), self.fwd.log_text()
