@@ -97,7 +97,7 @@ class NetNs:
             n = 16 + (tag + i) % 200
             if "10.213.%d." % n not in used:
                 return n
-        raise Skip("no free 10.213.N.0/24 on this host")
+        unable("find a free 10.213.N.0/24 subnet on this host")
 
     def create(self):
         if os.geteuid() != 0:
