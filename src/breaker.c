@@ -58,8 +58,12 @@ struct breaker {
 	uint64_t backoff_wait; /* before jitter */
 	uint32_t backoff_step; /* failed recoveries in a row */
 
-	/* HALF_OPEN: permits left and the trial calls' results. */
+	/* HALF_OPEN: permits left and the trial calls' results.  The calls
+	 * needed and the time limit are fixed on entry, so that a reload
+	 * cannot strand permits already handed out. */
 	uint64_t half_open_since;
+	uint32_t ho_need;
+	uint32_t ho_max_ms;
 	uint32_t permits;
 	uint32_t ho_calls;
 	uint32_t ho_failures;
@@ -405,6 +409,8 @@ breaker_enter(struct breaker *b, enum breaker_state to, uint64_t now_ms)
 		break;
 	case BREAKER_HALF_OPEN:
 		b->half_open_since = now_ms;
+		b->ho_need = b->s.half_open_calls;
+		b->ho_max_ms = b->s.half_open_max_ms;
 		b->permits = b->s.half_open_calls;
 		b->ho_calls = b->ho_failures = b->ho_slow = 0;
 		break;
@@ -485,14 +491,14 @@ breaker_half_open_check(
 {
 	uint64_t held;
 
-	if (b->s.half_open_max_ms == 0 || now_ms < b->half_open_since)
+	if (b->ho_max_ms == 0 || now_ms < b->half_open_since)
 		return 0;
 	held = now_ms - b->half_open_since;
-	if (held < b->s.half_open_max_ms)
+	if (held < b->ho_max_ms)
 		return 0;
 	return breaker_move(b, BREAKER_OPEN, now_ms, ev,
 	    "half-open for %llu ms (max %u ms)", (unsigned long long)held,
-	    b->s.half_open_max_ms);
+	    b->ho_max_ms);
 }
 
 /* Hand out one of the half-open trial permits, if any is left. */
@@ -582,7 +588,7 @@ breaker_half_open_record(struct breaker *b, uint64_t now_ms, unsigned flags,
 	n = ++b->ho_calls;
 	b->ho_failures += flags & BREAKER_F_FAIL;
 	b->ho_slow += (flags & BREAKER_F_SLOW) >> 1;
-	if (n < s->half_open_calls)
+	if (n < b->ho_need)
 		return 0;
 	if (breaker_over(b->ho_failures, n, s->failure_rate_pct))
 		return breaker_move(b, BREAKER_OPEN, now_ms, ev,
@@ -668,6 +674,163 @@ breaker_reset(struct breaker *b, uint64_t now_ms)
 	breaker_backoff_reset(b);
 }
 
+/* The backed-off wait of step n under b's settings, as breaker_open_start
+ * would have reached it. */
+static uint64_t
+breaker_backoff_at(const struct breaker *b, uint32_t n)
+{
+	uint64_t w = b->s.open_wait_ms;
+
+	for (; n > 0 && w < b->s.open_wait_max_ms; n--) {
+		if (b->s.backoff_multiplier_pct == 100)
+			break;
+		w = (w * b->s.backoff_multiplier_pct + 50) / 100;
+	}
+	return w > b->s.open_wait_max_ms ? b->s.open_wait_max_ms : w;
+}
+
+/* Recount a COUNT window's totals from its ring. */
+static void
+breaker_count_totals(struct breaker *b)
+{
+	b->calls = b->filled;
+	b->failures = b->slow = 0;
+	for (uint32_t i = 0; i < b->filled; i++) {
+		b->failures += b->ring[i] & BREAKER_F_FAIL;
+		b->slow += (b->ring[i] & BREAKER_F_SLOW) >> 1;
+	}
+}
+
+/* A COUNT window of another size: the newest outcomes that fit, in order. */
+static void
+breaker_count_resize(struct breaker *b, uint32_t size)
+{
+	uint32_t old = b->s.window_size;
+	uint32_t keep = b->filled < size ? b->filled : size;
+	uint8_t *ring = xcalloc(size, sizeof(*ring));
+
+	/* j = 0 is the newest outcome, just before head. */
+	for (uint32_t j = 0; j < keep; j++)
+		ring[keep - 1 - j] = b->ring[(b->head + old - 1 - j) % old];
+	free(b->ring);
+	b->ring = ring;
+	b->filled = keep;
+	b->head = keep % size;
+	breaker_count_totals(b);
+}
+
+/*
+ * A TIME window of another length: the seconds still inside it.  Bucket i
+ * always holds second i mod window_size (breaker_window_clear and
+ * breaker_window_advance keep that), so each second moves to its place.
+ */
+static void
+breaker_time_resize(struct breaker *b, uint64_t now_ms, uint32_t size)
+{
+	uint32_t old = b->s.window_size;
+	uint32_t keep = old < size ? old : size;
+	struct breaker_bucket *bk = xcalloc(size, sizeof(*bk));
+	uint32_t head;
+
+	if (now_ms / 1000 > b->head_sec)
+		breaker_window_advance(b, now_ms / 1000);
+	head = (uint32_t)(b->head_sec % size);
+	b->calls = b->failures = b->slow = 0;
+	for (uint32_t j = 0; j < keep; j++) {
+		const struct breaker_bucket *from =
+		    &b->buckets[(b->head + old - j) % old];
+
+		bk[(head + size - j) % size] = *from;
+		b->calls += from->calls;
+		b->failures += from->failures;
+		b->slow += from->slow;
+	}
+	free(b->buckets);
+	b->buckets = bk;
+	b->head = head;
+}
+
+/* A window of the other kind: allocated empty at now_ms. */
+static void
+breaker_window_new(
+    struct breaker *b, const struct breaker_settings *s, uint64_t now_ms)
+{
+	free(b->ring);
+	free(b->buckets);
+	b->ring = NULL;
+	b->buckets = NULL;
+	if (s->window_type == BREAKER_WINDOW_COUNT)
+		b->ring = xcalloc(s->window_size, sizeof(*b->ring));
+	else
+		b->buckets = xcalloc(s->window_size, sizeof(*b->buckets));
+	b->s.window_type = s->window_type;
+	b->s.window_size = s->window_size;
+	breaker_window_clear(b, now_ms);
+}
+
+/*
+ * New settings while running.  Why no transition here: a trip is a
+ * judgement on calls, and a reload is no call.  A configuration pushed to
+ * every instance at once would otherwise trip the whole fleet in the same
+ * second on a window recorded under the old rules; judged at the next
+ * recorded call, each instance trips on its own traffic, as it would have
+ * with the new settings from the start.
+ */
+int
+breaker_reconfigure(struct breaker *b, const struct breaker_settings *s,
+    uint64_t now_ms, struct breaker_carry *carry)
+{
+	struct breaker_stats st;
+	struct breaker_carry c;
+
+	if (breaker_settings_check(s) != NULL)
+		return -1;
+	breaker_window_totals(b, now_ms, &st);
+	memset(&c, 0, sizeof(c));
+	c.from = b->s.window_type;
+	c.to = s->window_type;
+	c.before = st.calls;
+	if (s->window_type != b->s.window_type) {
+		c.restarted = true;
+		breaker_window_new(b, s, now_ms);
+	} else if (s->window_size != b->s.window_size) {
+		if (b->ring != NULL)
+			breaker_count_resize(b, s->window_size);
+		else
+			breaker_time_resize(b, now_ms, s->window_size);
+	}
+	b->s = *s;
+	b->min_calls = s->minimum_calls;
+	if (b->ring != NULL && b->min_calls > s->window_size)
+		b->min_calls = s->window_size;
+	/* The wait running stays; the next one follows the new settings. */
+	b->backoff_wait = breaker_backoff_at(b, b->backoff_step);
+	breaker_window_totals(b, now_ms, &st);
+	c.kept = c.restarted ? 0 : st.calls;
+	if (carry != NULL)
+		*carry = c;
+	return 0;
+}
+
+/* The reload line's words for what the window kept. */
+void
+breaker_carry_text(const struct breaker_carry *c, char *buf, size_t len)
+{
+	if (c->restarted)
+		snprintf(buf, len, "window restarted: kind changed %s -> %s",
+		    breaker_window_name(c->from), breaker_window_name(c->to));
+	else
+		snprintf(buf, len, "window kept: %u of %u calls", c->kept,
+		    c->before);
+}
+
+/* "count" or "time", as the configuration spells them. */
+const char *
+breaker_window_name(enum breaker_window w)
+{
+	return w == BREAKER_WINDOW_TIME ? "time" : "count";
+}
+
 /*
  * Window totals as of now_ms.  In HALF_OPEN these are the trial calls
  * (as Resilience4j reports its half-open metrics), whose rates are known
@@ -683,7 +846,7 @@ breaker_stats(
 		st->calls = b->ho_calls;
 		st->failures = b->ho_failures;
 		st->slow = b->ho_slow;
-		min = b->s.half_open_calls;
+		min = b->ho_need;
 	} else
 		breaker_window_totals(b, now_ms, st);
 	st->consecutive_failures = b->consecutive;

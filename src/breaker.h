@@ -1,7 +1,8 @@
 /*
  * breaker.h - the local circuit breaker: a pure state machine modelled on
  * Resilience4j's CircuitBreaker.  No I/O, no clock reads, no allocation
- * after breaker_new(): the caller passes a monotonic now_ms to every call.
+ * after breaker_new() but for breaker_reconfigure(): the caller passes a
+ * monotonic now_ms to every call.
  */
 #ifndef BREAKERD_BREAKER_H
 #define BREAKERD_BREAKER_H
@@ -64,6 +65,14 @@ struct breaker_stats {
 	uint32_t consecutive_failures;
 };
 
+/* What breaker_reconfigure() did with the window, for the reload line. */
+struct breaker_carry {
+	bool restarted; /* the kind changed: a new, empty window */
+	enum breaker_window from, to;
+	uint32_t before; /* calls in the window before */
+	uint32_t kept;   /* of those, calls in the new window */
+};
+
 struct breaker;
 
 void breaker_settings_default(struct breaker_settings *);
@@ -110,6 +119,25 @@ int breaker_tick(struct breaker *, uint64_t now_ms, struct breaker_event *ev);
  */
 int breaker_transition(struct breaker *, enum breaker_state to, uint64_t now_ms,
     const char *reason, struct breaker_event *ev);
+
+/*
+ * Take new settings while running (a configuration reload).  The state is
+ * kept, and so are the open wait running, the half-open period running
+ * (its trial calls and time limit) and the backoff step: new timings
+ * apply from the next transition.  The window keeps what the new one can
+ * hold: everything for the same kind and size or a larger one, the newest
+ * calls of a smaller COUNT window, the seconds still inside a shorter
+ * TIME window; a change of kind (COUNT <-> TIME) starts an empty window.
+ * It never causes a transition: a lowered threshold is judged at the next
+ * recorded call.  Returns -1 (and changes nothing) on invalid settings.
+ * carry may be NULL.
+ */
+int breaker_reconfigure(struct breaker *, const struct breaker_settings *,
+    uint64_t now_ms, struct breaker_carry *carry);
+/* "window kept: 37 of 50 calls" or
+ * "window restarted: kind changed count -> time". */
+void breaker_carry_text(const struct breaker_carry *, char *, size_t);
+const char *breaker_window_name(enum breaker_window);
 
 /* Clear the window (the fleet closed the breaker); state becomes CLOSED. */
 void breaker_reset(struct breaker *, uint64_t now_ms);

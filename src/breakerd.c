@@ -570,6 +570,7 @@ daemon_reload(struct daemon *dm, struct evbuffer *out, char *err, size_t len)
 	}
 	reload_diff(&dm->cfg, &next, &r);
 	reload_apply(&dm->cfg, &next, &r);
+	reload_carry(&r, &dm->cfg, &next, dm->reg, now_mono_ms());
 	if (r.log_level && !dm->debug)
 		log_setlevel((enum log_level)dm->cfg.log_level);
 	if (out != NULL)

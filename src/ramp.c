@@ -135,6 +135,23 @@ ramp_stop(struct ramp *r)
 	r->active = false;
 }
 
+/* Keep the fraction of the course run: move the start, keep the rest. */
+void
+ramp_reconfigure(struct ramp *r, const struct ramp_config *old,
+    const struct ramp_config *c, uint64_t now_ms)
+{
+	uint64_t t, t2;
+
+	if (!r->active || !ramp_enabled(old) || !ramp_enabled(c)
+	    || now_ms < r->start_ms)
+		return;
+	t = now_ms - r->start_ms;
+	if (t >= old->duration_ms)
+		return; /* over already; the next tick stops it */
+	t2 = t * c->duration_ms / old->duration_ms;
+	r->start_ms = now_ms - (t2 < now_ms ? t2 : now_ms);
+}
+
 /* The current share; 0 when not ramping or once the ramp is over. */
 uint32_t
 ramp_current(const struct ramp *r, const struct ramp_config *c, uint64_t now_ms)

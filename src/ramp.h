@@ -53,6 +53,14 @@ uint64_t ramp_seed(const char *instance, const char *dep, uint64_t version);
 void ramp_start(
     struct ramp *, const struct ramp_config *, uint64_t seed, uint64_t now_ms);
 void ramp_stop(struct ramp *);
+/*
+ * New settings for a ramp that may be running (a reload): it goes on from
+ * the same fraction of its course along the new curve, so a longer ramp
+ * stretches what is left rather than starting again, and the call
+ * sequence continues.  A ramp switched off is over (ramp_over says so).
+ */
+void ramp_reconfigure(struct ramp *, const struct ramp_config *old,
+    const struct ramp_config *now_cfg, uint64_t now_ms);
 /* The current share, 0 when not ramping (also once the ramp is over). */
 uint32_t ramp_current(
     const struct ramp *, const struct ramp_config *, uint64_t now_ms);

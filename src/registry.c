@@ -495,6 +495,20 @@ dep_ramp_start(struct dep *d, uint64_t key, uint64_t now_ms)
 	d->counters.ramps++;
 }
 
+/* New settings in d->cfg (reload): carry the breaker and the ramp over. */
+int
+dep_reconfigure(struct dep *d, const struct ramp_config *old_ramp,
+    uint64_t now_ms, struct breaker_carry *carry)
+{
+	if (breaker_reconfigure(d->local, &d->cfg->breaker, now_ms, carry)
+	    == -1)
+		return -1;
+	ramp_reconfigure(&d->ramp, old_ramp, &d->cfg->ramp, now_ms);
+	/* no transition; a ramp switched off shows at once */
+	dep_refresh(d, now_ms, "configuration reloaded");
+	return 0;
+}
+
 /* The ramp's share of calls now, 0 when not ramping (METRICS, STATUS). */
 uint32_t
 dep_ramp_share(const struct dep *d, uint64_t now_ms)

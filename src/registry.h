@@ -140,6 +140,17 @@ int dep_apply_override(struct dep *, const struct override_record *,
  * session (re)started: until then answers are `local`. */
 void dep_set_synced(struct dep *, bool, uint64_t now_ms);
 
+/*
+ * Its dep_config's breaker and ramp settings were changed in place (a
+ * reload): the local breaker takes the new ones, keeping its state and
+ * what its window can hold (carry says what), and a running ramp goes
+ * on from the same fraction of its course.  Nothing is published: the
+ * fleet state is not the local breaker's to change.  -1 if the breaker
+ * refused the settings (they were validated: it cannot happen).
+ */
+int dep_reconfigure(struct dep *, const struct ramp_config *old_ramp,
+    uint64_t now_ms, struct breaker_carry *carry);
+
 const struct state_record *dep_fleet(const struct dep *, struct znode_ver *);
 /* The override in force (obeyed until its znode changes), or NULL. */
 const struct override_record *dep_override(

@@ -1,7 +1,8 @@
 /*
  * reload.c - compare the running configuration with a new one.  Only
  * settings that can change without touching the ZooKeeper session, the
- * socket or the dependencies' state are applied live (log_level); every
+ * socket or the fleet state are applied live (log_level, a dependency's
+ * health, quorum, probe, breaker, ramp and fleet-window thresholds); every
  * other difference is reported, by name, as needing a restart, so that an
  * operator never believes a change took effect when it did not.
  */
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "registry.h"
 #include "reload.h"
 
 /* Add one report line (silently bounded). */
@@ -104,6 +106,94 @@ reload_dep_changed(const struct dep_config *a, const struct dep_config *b)
 	    || a->health.status_max != b->health.status_max;
 }
 
+/* The breaker line; reload_carry rewrites it with the counts. */
+static void
+reload_breaker_line(struct reload_report *r, const char *name,
+    const struct breaker_settings *a, const struct breaker_settings *b)
+{
+	if (a->window_type != b->window_type)
+		reload_line(r,
+		    "applied: dependency %s breaker settings (window "
+		    "restarted: kind changed %s -> %s)",
+		    name, breaker_window_name(a->window_type),
+		    breaker_window_name(b->window_type));
+	else
+		reload_line(r,
+		    "applied: dependency %s breaker settings (window kept)",
+		    name);
+}
+
+/*
+ * What of the fleet window changes live: its thresholds and interval,
+ * read where they are used.  Switching it on or off, or a new long
+ * window (the leader's budget history is bucketed by it), needs the
+ * fleet window built again: a restart.
+ */
+static unsigned
+reload_fwin(struct reload_report *r, const char *name,
+    const struct fleet_window_config *a, const struct fleet_window_config *b)
+{
+	if (memcmp(a, b, sizeof(*a)) == 0)
+		return 0;
+	if (a->enabled != b->enabled) {
+		r->nrestart++;
+		reload_line(r, "restart needed: dependency %s fleet_window %s",
+		    name, b->enabled ? "added" : "removed");
+		return 0;
+	}
+	if (a->long_window_ms != b->long_window_ms) {
+		r->nrestart++;
+		reload_line(r,
+		    "restart needed: dependency %s fleet_window."
+		    "long_window_ms changed",
+		    name);
+		return 0;
+	}
+	reload_line(r,
+	    "applied: dependency %s fleet_window settings (fleet window "
+	    "kept)",
+	    name);
+	return RELOAD_FWIN;
+}
+
+/* One dependency in both: what of it changes live (all of it can). */
+static void
+reload_dep(struct reload_report *r, const struct dep_config *o, size_t ci,
+    const struct dep_config *n, size_t ni)
+{
+	unsigned what = 0;
+	size_t line = 0;
+
+	if (r->napply == RELOAD_LINES_MAX)
+		return;
+	if (reload_dep_changed(o, n)) {
+		what |= RELOAD_HEALTH;
+		reload_line(r,
+		    "applied: dependency %s health, quorum and probe "
+		    "settings (fleet state and window kept)",
+		    n->name);
+	}
+	if (memcmp(&o->breaker, &n->breaker, sizeof(o->breaker)) != 0) {
+		what |= RELOAD_BREAKER;
+		line = r->nlines;
+		reload_breaker_line(r, n->name, &o->breaker, &n->breaker);
+	}
+	if (memcmp(&o->ramp, &n->ramp, sizeof(o->ramp)) != 0) {
+		what |= RELOAD_RAMP;
+		reload_line(r,
+		    "applied: dependency %s ramp settings (a running ramp "
+		    "goes on from the same fraction of its course)",
+		    n->name);
+	}
+	what |= reload_fwin(r, n->name, &o->fleet_window, &n->fleet_window);
+	if (what == 0)
+		return;
+	r->apply_cur[r->napply] = ci;
+	r->apply_next[r->napply] = ni;
+	r->apply_what[r->napply] = what;
+	r->apply_line[r->napply++] = line;
+}
+
 /* Dependencies added, removed or changed. */
 static void
 reload_deps(
@@ -119,34 +209,7 @@ reload_deps(
 			    b->deps[i].name);
 			continue;
 		}
-		if (memcmp(&o->breaker, &b->deps[i].breaker, sizeof(o->breaker))
-		    != 0) {
-			r->nrestart++;
-			reload_line(r,
-			    "restart needed: dependency %s breaker settings "
-			    "changed",
-			    b->deps[i].name);
-		}
-		if (memcmp(&o->ramp, &b->deps[i].ramp, sizeof(o->ramp)) != 0
-		    || memcmp(&o->fleet_window, &b->deps[i].fleet_window,
-		           sizeof(o->fleet_window))
-		        != 0) {
-			r->nrestart++;
-			reload_line(r,
-			    "restart needed: dependency %s ramp or "
-			    "fleet_window "
-			    "settings changed",
-			    b->deps[i].name);
-		}
-		if (reload_dep_changed(o, &b->deps[i])
-		    && r->napply < RELOAD_LINES_MAX) {
-			r->apply_cur[r->napply] = (size_t)(o - a->deps);
-			r->apply_next[r->napply++] = i;
-			reload_line(r,
-			    "applied: dependency %s health, quorum and probe "
-			    "settings (fleet state and window kept)",
-			    b->deps[i].name);
-		}
+		reload_dep(r, o, (size_t)(o - a->deps), &b->deps[i], i);
 	}
 	for (i = 0; i < a->ndeps; i++)
 		if (config_find_dep(b, a->deps[i].name) == NULL) {
@@ -161,7 +224,6 @@ void
 reload_apply(
     struct config *cur, struct config *next, const struct reload_report *r)
 {
-	struct health_config h;
 	size_t k;
 
 	if (r->log_level)
@@ -169,12 +231,68 @@ reload_apply(
 	for (k = 0; k < r->napply; k++) {
 		struct dep_config *a = &cur->deps[r->apply_cur[k]];
 		struct dep_config *b = &next->deps[r->apply_next[k]];
+		unsigned what = r->apply_what[k];
 
-		h = a->health;
-		a->health = b->health;
-		b->health = h;
-		a->quorum = b->quorum;
-		a->probe = b->probe;
+		/* Swapped, not copied: next holds the old values, for
+		 * reload_carry and for config_free to free. */
+		if (what & RELOAD_HEALTH) {
+			struct health_config h = a->health;
+			struct quorum_config q = a->quorum;
+			struct probe_config p = a->probe;
+
+			a->health = b->health;
+			a->quorum = b->quorum;
+			a->probe = b->probe;
+			b->health = h;
+			b->quorum = q;
+			b->probe = p;
+		}
+		if (what & RELOAD_BREAKER) {
+			struct breaker_settings s = a->breaker;
+
+			a->breaker = b->breaker;
+			b->breaker = s;
+		}
+		if (what & RELOAD_RAMP) {
+			struct ramp_config rc = a->ramp;
+
+			a->ramp = b->ramp;
+			b->ramp = rc;
+		}
+		if (what & RELOAD_FWIN) {
+			struct fleet_window_config fw = a->fleet_window;
+
+			a->fleet_window = b->fleet_window;
+			b->fleet_window = fw;
+		}
+	}
+}
+
+/* The running breakers and ramps take the settings reload_apply swapped. */
+void
+reload_carry(struct reload_report *r, const struct config *cur,
+    const struct config *next, struct registry *reg, uint64_t now_ms)
+{
+	struct breaker_carry c;
+	char kept[56]; /* the longest text is 45 characters */
+	size_t k;
+
+	for (k = 0; k < r->napply; k++) {
+		const struct dep_config *a = &cur->deps[r->apply_cur[k]];
+		const struct dep_config *old = &next->deps[r->apply_next[k]];
+		struct dep *d;
+
+		if ((r->apply_what[k] & (RELOAD_BREAKER | RELOAD_RAMP)) == 0
+		    || (d = registry_find(reg, a->name)) == NULL)
+			continue;
+		if (dep_reconfigure(d, &old->ramp, now_ms, &c) == -1
+		    || (r->apply_what[k] & RELOAD_BREAKER) == 0
+		    || r->apply_line[k] >= r->nlines)
+			continue;
+		breaker_carry_text(&c, kept, sizeof(kept));
+		snprintf(r->lines[r->apply_line[k]], RELOAD_LINE_LEN,
+		    "applied: dependency %s breaker settings (%s)", a->name,
+		    kept);
 	}
 }
 

@@ -9,8 +9,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
+
+struct registry;
+
+/* What changes live in a dependency (reload_report.apply_what). */
+#define RELOAD_HEALTH  0x1 /* health, quorum, probe */
+#define RELOAD_BREAKER 0x2 /* the local breaker's settings */
+#define RELOAD_RAMP    0x4 /* the recovery ramp */
+#define RELOAD_FWIN    0x8 /* the fleet window's thresholds */
 
 #define RELOAD_LINES_MAX 64
 #define RELOAD_LINE_LEN  160
@@ -21,23 +30,36 @@ struct reload_report {
 	size_t nlines;
 	/* "applied: ...", "restart needed: ...", or "no change" */
 	char lines[RELOAD_LINES_MAX][RELOAD_LINE_LEN];
-	/* Dependencies whose health, quorum or probe settings change live:
-	 * index in cur, index in next. */
+	/* Dependencies whose settings change live: index in cur, index in
+	 * next, what changes (RELOAD_*), and the line of its breaker
+	 * settings (which reload_carry rewrites with what the window kept). */
 	size_t napply;
 	size_t apply_cur[RELOAD_LINES_MAX];
 	size_t apply_next[RELOAD_LINES_MAX];
+	unsigned apply_what[RELOAD_LINES_MAX];
+	size_t apply_line[RELOAD_LINES_MAX];
 };
 
 /* Compare cur with next; fill r (lines say what and why). */
 void reload_diff(const struct config *cur, const struct config *next,
     struct reload_report *r);
 /*
- * Apply the live part of r to cur: log_level, and the health, quorum and
- * probe settings of the dependencies listed (swapped with next's, so that
- * freeing next frees the old ones).  The dependencies' state, windows and
- * elections are untouched; readers of cur see the new values at once.
+ * Apply the live part of r to cur: log_level, and the health, quorum,
+ * probe, breaker, ramp and fleet-window settings of the dependencies
+ * listed (swapped with next's, so that freeing next frees the old ones,
+ * and next holds the old values until then).  The dependencies' state,
+ * windows and elections are untouched; readers of cur see the new values
+ * at once.
  */
 void reload_apply(
     struct config *cur, struct config *next, const struct reload_report *r);
+/*
+ * After reload_apply: hand the new breaker and ramp settings to the
+ * running dependencies of reg (dep_reconfigure), with next holding the
+ * old values, and rewrite each breaker line with what its window kept:
+ * "applied: dependency p breaker settings (window kept: 37 of 50 calls)".
+ */
+void reload_carry(struct reload_report *r, const struct config *cur,
+    const struct config *next, struct registry *reg, uint64_t now_ms);
 
 #endif

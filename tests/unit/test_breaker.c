@@ -1135,6 +1135,372 @@ test_null_event(void)
 	breaker_free(NULL);
 }
 
+/* Reconfigure or fail the test; returns what the window kept. */
+static struct breaker_carry
+reconf(struct breaker *b, const struct breaker_settings *s, uint64_t now_ms)
+{
+	struct breaker_carry c;
+
+	memset(&c, 0xff, sizeof(c));
+	CU_ASSERT_EQUAL(breaker_reconfigure(b, s, now_ms, &c), 0);
+	return c;
+}
+
+/* New thresholds keep the whole window and never trip at reload time:
+ * the lowered threshold decides at the next recorded call. */
+static void
+test_reconf_threshold_keeps_window(void)
+{
+	struct breaker_settings s = small_settings();
+	struct breaker *b = make(&s, T0);
+	struct breaker_stats st;
+	struct breaker_carry c;
+	struct breaker_event ev;
+
+	/* 6 ok, then 4 failures: 40%, under 50%. */
+	CU_ASSERT_EQUAL(record_n(b, T0, BREAKER_OK, 1, 6), 0);
+	CU_ASSERT_EQUAL(record_n(b, T0, BREAKER_FAIL, 1, 4), 0);
+	s.failure_rate_pct = 40;
+	c = reconf(b, &s, T0 + 1);
+	CU_ASSERT_FALSE(c.restarted);
+	CU_ASSERT_EQUAL(c.before, 10);
+	CU_ASSERT_EQUAL(c.kept, 10);
+	CU_ASSERT_EQUAL(breaker_state(b), BREAKER_CLOSED);
+	CU_ASSERT_EQUAL(breaker_tick(b, T0 + 2, NULL), 0);
+	breaker_stats(b, T0 + 2, &st);
+	CU_ASSERT_EQUAL(st.calls, 10);
+	CU_ASSERT_EQUAL(st.failures, 4);
+	CU_ASSERT_EQUAL(st.failure_rate_pct, 40);
+	/* An ok pushes out the oldest ok: 4/10 is 40%, which now trips. */
+	CU_ASSERT_EQUAL(breaker_record(b, T0 + 3, BREAKER_OK, 1, &ev), 1);
+	CU_ASSERT_EQUAL(breaker_state(b), BREAKER_OPEN);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.reason, ">= 40%"));
+	breaker_free(b);
+}
+
+/* A lowered run of failures is also judged at the next call only. */
+static void
+test_reconf_consecutive(void)
+{
+	struct breaker_settings s = small_settings();
+	struct breaker *b = make(&s, T0);
+	struct breaker_stats st;
+
+	CU_ASSERT_EQUAL(record_n(b, T0, BREAKER_FAIL, 1, 3), 0);
+	s.consecutive_failures = 3;
+	reconf(b, &s, T0);
+	CU_ASSERT_EQUAL(breaker_state(b), BREAKER_CLOSED);
+	breaker_stats(b, T0, &st);
+	CU_ASSERT_EQUAL(st.consecutive_failures, 3);
+	CU_ASSERT_EQUAL(record_n(b, T0, BREAKER_FAIL, 1, 1), 1);
+	CU_ASSERT_EQUAL(breaker_state(b), BREAKER_OPEN);
+	breaker_free(b);
+}
+
+/* A smaller COUNT window keeps the newest calls, in order. */
+static void
+test_reconf_count_smaller(void)
+{
+	struct breaker_settings s = small_settings();
+	struct breaker *b;
+	struct breaker_stats st;
+	struct breaker_carry c;
+	char text[64];
+
+	s.failure_rate_pct = 100;
+	b = make(&s, T0);
+	/* 12 calls into a window of 10: f f | o o o o o o o f f f */
+	record_n(b, T0, BREAKER_FAIL, 1, 2);
+	record_n(b, T0, BREAKER_OK, 1, 7);
+	record_n(b, T0, BREAKER_FAIL, 1, 3);
+	s.window_size = 5;
+	c = reconf(b, &s, T0);
+	CU_ASSERT_EQUAL(c.before, 10);
+	CU_ASSERT_EQUAL(c.kept, 5);
+	breaker_carry_text(&c, text, sizeof(text));
+	CU_ASSERT_STRING_EQUAL(text, "window kept: 5 of 10 calls");
+	/* o o f f f */
+	breaker_stats(b, T0, &st);
+	CU_ASSERT_EQUAL(st.calls, 5);
+	CU_ASSERT_EQUAL(st.failures, 3);
+	/* The minimum follows the smaller window (as at start). */
+	CU_ASSERT_EQUAL(st.failure_rate_pct, 60);
+	/* The next call pushes out the oldest kept one, an ok. */
+	record_n(b, T0, BREAKER_FAIL, 1, 1);
+	breaker_stats(b, T0, &st);
+	CU_ASSERT_EQUAL(st.calls, 5);
+	CU_ASSERT_EQUAL(st.failures, 4);
+	/* then the second ok: 5/5 trips at 100% */
+	CU_ASSERT_EQUAL(record_n(b, T0, BREAKER_FAIL, 1, 1), 1);
+	breaker_free(b);
+}
+
+/* A larger COUNT window keeps everything and fills up further. */
+static void
+test_reconf_count_larger(void)
+{
+	struct breaker_settings s = small_settings();
+	struct breaker *b;
+	struct breaker_stats st;
+	struct breaker_carry c;
+
+	s.failure_rate_pct = 100;
+	b = make(&s, T0);
+	record_n(b, T0, BREAKER_FAIL, 1, 3);
+	record_n(b, T0, BREAKER_OK, 1, 10); /* the failures fall out */
+	record_n(b, T0, BREAKER_FAIL, 1, 3);
+	s.window_size = 20;
+	s.minimum_calls = 20;
+	c = reconf(b, &s, T0);
+	CU_ASSERT_EQUAL(c.before, 10);
+	CU_ASSERT_EQUAL(c.kept, 10);
+	breaker_stats(b, T0, &st);
+	CU_ASSERT_EQUAL(st.calls, 10);
+	CU_ASSERT_EQUAL(st.failures, 3);
+	CU_ASSERT_EQUAL(st.failure_rate_pct, -1); /* 10 < 20 now */
+	record_n(b, T0, BREAKER_OK, 1, 10);
+	breaker_stats(b, T0, &st);
+	CU_ASSERT_EQUAL(st.calls, 20);
+	CU_ASSERT_EQUAL(st.failures, 3);
+	CU_ASSERT_EQUAL(st.failure_rate_pct, 15);
+	/* Full: the oldest kept call (an ok) goes first, then the failures. */
+	record_n(b, T0, BREAKER_OK, 1, 7);
+	breaker_stats(b, T0, &st);
+	CU_ASSERT_EQUAL(st.failures, 3);
+	record_n(b, T0, BREAKER_OK, 1, 1);
+	breaker_stats(b, T0, &st);
+	CU_ASSERT_EQUAL(st.failures, 2);
+	breaker_free(b);
+}
+
+/* A shorter TIME window keeps the seconds still inside it. */
+static void
+test_reconf_time_shorter(void)
+{
+	struct breaker_settings s = small_settings();
+	struct breaker *b;
+	struct breaker_stats st;
+	struct breaker_carry c;
+	uint64_t t = 7000000; /* on a second boundary */
+
+	s.window_type = BREAKER_WINDOW_TIME;
+	s.window_size = 10;
+	s.minimum_calls = 1;
+	s.failure_rate_pct = 100;
+	b = make(&s, t);
+	/* One call a second for 10 s, a failure every odd second. */
+	for (int i = 0; i < 10; i++)
+		record_n(b, t + i * 1000 + 500,
+		    i % 2 == 1 ? BREAKER_FAIL : BREAKER_OK, 1, 1);
+	CU_ASSERT_EQUAL(breaker_state(b), BREAKER_CLOSED);
+	s.window_size = 4;
+	c = reconf(b, &s, t + 9900);
+	CU_ASSERT_EQUAL(c.before, 10);
+	CU_ASSERT_EQUAL(c.kept, 4); /* seconds 6, 7, 8, 9 */
+	breaker_stats(b, t + 9900, &st);
+	CU_ASSERT_EQUAL(st.calls, 4);
+	CU_ASSERT_EQUAL(st.failures, 2);
+	/* They age out on the new length: second 6 goes at 10. */
+	breaker_stats(b, t + 10000, &st);
+	CU_ASSERT_EQUAL(st.calls, 3);
+	CU_ASSERT_EQUAL(st.failures, 2);
+	record_n(b, t + 12000, BREAKER_OK, 1, 1);
+	breaker_stats(b, t + 12000, &st);
+	CU_ASSERT_EQUAL(st.calls, 2); /* seconds 9 and 12 */
+	CU_ASSERT_EQUAL(st.failures, 1);
+	/* A reload long after the last call keeps nothing of it. */
+	s.window_size = 2;
+	c = reconf(b, &s, t + 13500);
+	CU_ASSERT_EQUAL(c.before, 1);
+	CU_ASSERT_EQUAL(c.kept, 1);
+	c = reconf(b, &s, t + 20000);
+	CU_ASSERT_EQUAL(c.before, 0);
+	CU_ASSERT_EQUAL(c.kept, 0);
+	breaker_free(b);
+}
+
+/* A longer TIME window keeps everything; it then ages out later. */
+static void
+test_reconf_time_longer(void)
+{
+	struct breaker_settings s = small_settings();
+	struct breaker *b;
+	struct breaker_stats st;
+	struct breaker_carry c;
+	uint64_t t = 7000000;
+
+	s.window_type = BREAKER_WINDOW_TIME;
+	s.window_size = 5;
+	s.minimum_calls = 1;
+	s.failure_rate_pct = 100;
+	b = make(&s, t);
+	for (int i = 0; i < 5; i++)
+		record_n(b, t + i * 1000, BREAKER_OK, 1, 2);
+	s.window_size = 30;
+	c = reconf(b, &s, t + 4000);
+	CU_ASSERT_EQUAL(c.before, 10);
+	CU_ASSERT_EQUAL(c.kept, 10);
+	/* Under the old length second 0 would be gone at 5 s. */
+	breaker_stats(b, t + 29999, &st);
+	CU_ASSERT_EQUAL(st.calls, 10);
+	breaker_stats(b, t + 30000, &st);
+	CU_ASSERT_EQUAL(st.calls, 8);
+	breaker_free(b);
+}
+
+/* COUNT <-> TIME: a new, empty window, and the line says so. */
+static void
+test_reconf_kind_change(void)
+{
+	struct breaker_settings s = small_settings();
+	struct breaker *b = make(&s, T0);
+	struct breaker_stats st;
+	struct breaker_carry c;
+	char text[64];
+
+	record_n(b, T0, BREAKER_FAIL, 1, 4);
+	s.window_type = BREAKER_WINDOW_TIME;
+	s.window_size = 60;
+	c = reconf(b, &s, T0 + 10);
+	CU_ASSERT_TRUE(c.restarted);
+	CU_ASSERT_EQUAL(c.before, 4);
+	CU_ASSERT_EQUAL(c.kept, 0);
+	breaker_carry_text(&c, text, sizeof(text));
+	CU_ASSERT_STRING_EQUAL(
+	    text, "window restarted: kind changed count -> time");
+	breaker_stats(b, T0 + 10, &st);
+	CU_ASSERT_EQUAL(st.calls, 0);
+	/* The run of failures is not the window's: it is kept. */
+	CU_ASSERT_EQUAL(st.consecutive_failures, 4);
+	CU_ASSERT_EQUAL(record_n(b, T0 + 2000, BREAKER_FAIL, 1, 9), 0);
+	CU_ASSERT_EQUAL(record_n(b, T0 + 61000, BREAKER_FAIL, 1, 1), 1);
+	breaker_stats(b, T0 + 61000, &st);
+	CU_ASSERT_EQUAL(st.calls, 10);
+	/* and back */
+	s = small_settings();
+	c = reconf(b, &s, T0 + 62000);
+	CU_ASSERT_TRUE(c.restarted);
+	CU_ASSERT_EQUAL(c.from, BREAKER_WINDOW_TIME);
+	CU_ASSERT_EQUAL(c.to, BREAKER_WINDOW_COUNT);
+	breaker_free(b);
+}
+
+/* OPEN stays OPEN until its running wait ends; the next wait (and its
+ * backoff step) follows the new settings. */
+static void
+test_reconf_open_wait_kept(void)
+{
+	struct breaker_settings s = small_settings();
+	struct breaker *b = make(&s, T0);
+	uint64_t t;
+
+	trip(b, T0); /* waits 1000 ms */
+	s.open_wait_ms = 4000;
+	s.open_wait_max_ms = 60000;
+	s.backoff_multiplier_pct = 300;
+	reconf(b, &s, T0 + 10);
+	CU_ASSERT_EQUAL(breaker_state(b), BREAKER_OPEN);
+	CU_ASSERT_EQUAL(breaker_open_until(b), T0 + 1000);
+	CU_ASSERT_EQUAL(breaker_tick(b, T0 + 999, NULL), 0);
+	t = to_half_open(b);
+	CU_ASSERT_EQUAL(t, T0 + 1000);
+	/* A failed recovery: step 1 under the new settings, 4000 * 3. */
+	CU_ASSERT_EQUAL(record_n(b, t, BREAKER_FAIL, 1, 3), 1);
+	CU_ASSERT_EQUAL(breaker_open_until(b) - t, 12000);
+	/* Reloaded in step 1: the running 12 s stays, the next is 2 s * 3^2. */
+	s.open_wait_ms = 2000;
+	reconf(b, &s, t + 1);
+	CU_ASSERT_EQUAL(breaker_open_until(b) - t, 12000);
+	t = to_half_open(b);
+	CU_ASSERT_EQUAL(record_n(b, t, BREAKER_FAIL, 1, 3), 1);
+	CU_ASSERT_EQUAL(breaker_open_until(b) - t, 18000);
+	breaker_free(b);
+}
+
+/* A half-open period running finishes on its own trial count and time
+ * limit (its permits are out); the next one takes the new ones. */
+static void
+test_reconf_half_open_kept(void)
+{
+	struct breaker_settings s = small_settings();
+	struct breaker *b;
+	int allowed = 0;
+	uint64_t t;
+
+	s.half_open_max_ms = 5000;
+	b = make(&s, T0);
+	trip(b, T0);
+	t = to_half_open(b);
+	for (int i = 0; i < 5; i++)
+		allowed += breaker_allow(b, t, NULL, NULL);
+	CU_ASSERT_EQUAL(allowed, 3);
+	s.half_open_calls = 10;
+	s.half_open_max_ms = 1000;
+	reconf(b, &s, t);
+	CU_ASSERT_EQUAL(breaker_state(b), BREAKER_HALF_OPEN);
+	/* The old limit (5 s), not the new one (1 s), holds this period. */
+	CU_ASSERT_EQUAL(breaker_tick(b, t + 1000, NULL), 0);
+	CU_ASSERT_EQUAL(record_n(b, t + 1001, BREAKER_OK, 1, 2), 0);
+	CU_ASSERT_EQUAL(record_n(b, t + 1002, BREAKER_OK, 1, 1), 1);
+	CU_ASSERT_EQUAL(breaker_state(b), BREAKER_CLOSED);
+	/* The next half-open period: 10 permits, 1 s. */
+	trip(b, t + 2000);
+	t = to_half_open(b);
+	allowed = 0;
+	for (int i = 0; i < 20; i++)
+		allowed += breaker_allow(b, t, NULL, NULL);
+	CU_ASSERT_EQUAL(allowed, 10);
+	CU_ASSERT_EQUAL(breaker_tick(b, t + 1000, NULL), 1);
+	CU_ASSERT_EQUAL(breaker_state(b), BREAKER_OPEN);
+	breaker_free(b);
+}
+
+/* Other states are kept too, with their windows. */
+static void
+test_reconf_keeps_state(void)
+{
+	struct breaker_settings s = small_settings();
+	struct breaker *b = make(&s, T0);
+	struct breaker_stats st;
+
+	CU_ASSERT_EQUAL(
+	    breaker_transition(b, BREAKER_METRICS_ONLY, T0, "m", NULL), 1);
+	record_n(b, T0, BREAKER_FAIL, 1, 10);
+	s.window_size = 20;
+	reconf(b, &s, T0);
+	CU_ASSERT_EQUAL(breaker_state(b), BREAKER_METRICS_ONLY);
+	breaker_stats(b, T0, &st);
+	CU_ASSERT_EQUAL(st.calls, 10);
+	CU_ASSERT_EQUAL(
+	    breaker_transition(b, BREAKER_FORCED_OPEN, T0, "f", NULL), 1);
+	reconf(b, &s, T0);
+	CU_ASSERT_EQUAL(breaker_state(b), BREAKER_FORCED_OPEN);
+	breaker_free(b);
+}
+
+/* Invalid settings change nothing. */
+static void
+test_reconf_invalid(void)
+{
+	struct breaker_settings s = small_settings(), bad;
+	struct breaker *b = make(&s, T0);
+	struct breaker_stats st;
+
+	record_n(b, T0, BREAKER_FAIL, 1, 4);
+	bad = s;
+	bad.window_size = 0;
+	CU_ASSERT_EQUAL(breaker_reconfigure(b, &bad, T0, NULL), -1);
+	bad = s;
+	bad.failure_rate_pct = 0;
+	CU_ASSERT_EQUAL(breaker_reconfigure(b, &bad, T0, NULL), -1);
+	breaker_stats(b, T0, &st);
+	CU_ASSERT_EQUAL(st.calls, 4);
+	/* still 50%: 5 failures of 10 trip */
+	record_n(b, T0, BREAKER_OK, 1, 5);
+	CU_ASSERT_EQUAL(record_n(b, T0, BREAKER_FAIL, 1, 1), 1);
+	breaker_free(b);
+}
+
 static const struct harness_test tests[] = {
     {"names", test_names},
     {"state_permits", test_state_permits},
@@ -1178,6 +1544,17 @@ static const struct harness_test tests[] = {
     {"transition_effects", test_transition_effects},
     {"event_reasons", test_event_reasons},
     {"null_event", test_null_event},
+    {"reconf_threshold_keeps_window", test_reconf_threshold_keeps_window},
+    {"reconf_consecutive", test_reconf_consecutive},
+    {"reconf_count_smaller", test_reconf_count_smaller},
+    {"reconf_count_larger", test_reconf_count_larger},
+    {"reconf_time_shorter", test_reconf_time_shorter},
+    {"reconf_time_longer", test_reconf_time_longer},
+    {"reconf_kind_change", test_reconf_kind_change},
+    {"reconf_open_wait_kept", test_reconf_open_wait_kept},
+    {"reconf_half_open_kept", test_reconf_half_open_kept},
+    {"reconf_keeps_state", test_reconf_keeps_state},
+    {"reconf_invalid", test_reconf_invalid},
     {NULL, NULL},
 };
 

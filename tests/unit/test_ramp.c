@@ -201,6 +201,48 @@ test_over_and_off(void)
 	CU_ASSERT_STRING_EQUAL(ramp_curve_name(RAMP_STEPS), "steps");
 }
 
+/* A reload goes on from the same fraction of the course: a ramp twice
+ * as long is half-way at twice the time, and the sequence continues. */
+static void
+test_reconfigure_keeps_fraction(void)
+{
+	struct ramp_config c = linear(), longer = linear(), off = linear();
+	struct ramp r;
+	uint64_t n;
+
+	ramp_start(&r, &c, 7, T0);
+	for (int i = 0; i < 100; i++)
+		ramp_admit(&r, &c, T0 + 5000);
+	n = r.n;
+	CU_ASSERT_EQUAL(ramp_current(&r, &c, T0 + 5000), 550000);
+	longer.duration_ms = 20000;
+	ramp_reconfigure(&r, &c, &longer, T0 + 5000);
+	CU_ASSERT_EQUAL(ramp_current(&r, &longer, T0 + 5000), 550000);
+	CU_ASSERT_EQUAL(ramp_current(&r, &longer, T0 + 10000), 775000);
+	CU_ASSERT_FALSE(ramp_over(&r, &longer, T0 + 14999));
+	CU_ASSERT_TRUE(ramp_over(&r, &longer, T0 + 15000));
+	CU_ASSERT_EQUAL(r.n, n);
+	/* A new curve from the same fraction: three quarters into steps. */
+	c = longer;
+	longer.curve = RAMP_STEPS;
+	longer.nsteps = 4;
+	longer.steps_pct[0] = 10;
+	longer.steps_pct[1] = 20;
+	longer.steps_pct[2] = 40;
+	longer.steps_pct[3] = 80;
+	ramp_reconfigure(&r, &c, &longer, T0 + 10000);
+	CU_ASSERT_EQUAL(ramp_current(&r, &longer, T0 + 10000), 800000);
+	/* Switched off: over, and the caller stops it. */
+	off.duration_ms = 0;
+	ramp_reconfigure(&r, &longer, &off, T0 + 10000);
+	CU_ASSERT_TRUE(ramp_over(&r, &off, T0 + 10000));
+	/* Not ramping: nothing starts. */
+	ramp_stop(&r);
+	ramp_reconfigure(&r, &off, &c, T0 + 10000);
+	CU_ASSERT_FALSE(r.active);
+	CU_ASSERT_EQUAL(ramp_current(&r, &c, T0 + 10000), 0);
+}
+
 static const struct harness_test tests[] = {
     {"linear share", test_share_linear},
     {"exponential share", test_share_exponential},
@@ -210,6 +252,7 @@ static const struct harness_test tests[] = {
     {"five instances follow the curve", test_fleet_follows_curve},
     {"seeds differ, same seed same decisions", test_seeds_differ},
     {"over and off", test_over_and_off},
+    {"reconfigure keeps the fraction", test_reconfigure_keeps_fraction},
     {NULL, NULL},
 };
 

@@ -1,15 +1,20 @@
 /*
  * test_reload.c - what a configuration reload changes: nothing for the
- * same file, log_level live, and every other difference reported by name
- * as needing a restart (socket, ZooKeeper, dependencies added, removed,
- * changed).
+ * same file, log_level and a dependency's settings live (the breaker's
+ * with its window carried over, and the line saying what was kept), and
+ * every other difference reported by name as needing a restart (socket,
+ * ZooKeeper, dependencies added or removed, a fleet window switched on or
+ * off).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "config.h"
 #include "harness.h"
+#include "registry.h"
 #include "reload.h"
+
+#define T0 5000000ULL /* a monotonic now, on a second boundary */
 
 #define BASE                                                                   \
 	"{\"instance_id\":\"a\",\"socket\":{\"path\":\"/tmp/x.sock\"},"        \
@@ -100,7 +105,7 @@ test_differences(void)
 	config_free(&b);
 }
 
-/* A breaker change needs a restart; a health change is applied. */
+/* A breaker change and a health change are both applied. */
 static void
 test_breaker_and_health(void)
 {
@@ -120,15 +125,164 @@ test_breaker_and_health(void)
 	    0);
 	reload_diff(&a, &b, &r);
 	CU_ASSERT(has(&r,
-	    "restart needed: dependency p breaker settings "
-	    "changed"));
+	    "applied: dependency p breaker settings (window "
+	    "kept)"));
+	CU_ASSERT_EQUAL(r.nrestart, 0);
 	CU_ASSERT_EQUAL(r.napply, 1);
+	CU_ASSERT_EQUAL(r.apply_what[0], RELOAD_HEALTH | RELOAD_BREAKER);
 	reload_apply(&a, &b, &r);
 	CU_ASSERT_EQUAL(a.deps[0].health.kind, HEALTH_HTTP);
 	CU_ASSERT_EQUAL(a.deps[0].health.port, 2);
 	CU_ASSERT_EQUAL(b.deps[0].health.kind, HEALTH_TCP);
-	/* The breaker settings stay as they run. */
-	CU_ASSERT_NOT_EQUAL(a.deps[0].breaker.failure_rate_pct, 10);
+	/* The new breaker settings are in cur, the old ones in next. */
+	CU_ASSERT_EQUAL(a.deps[0].breaker.failure_rate_pct, 10);
+	CU_ASSERT_EQUAL(b.deps[0].breaker.failure_rate_pct, 50);
+	config_free(&a);
+	config_free(&b);
+}
+
+/* Feed a dependency's breaker n outcomes. */
+static void
+feed(struct dep *d, enum breaker_outcome o, int n)
+{
+	for (int i = 0; i < n; i++)
+		dep_report(d, T0, o, 1);
+}
+
+/* Diff, apply and carry from text to text over a running registry. */
+static void
+reload_run(const char *from, const char *to, int ok, int fail,
+    struct reload_report *r, struct breaker_stats *st)
+{
+	struct config a, b;
+	struct registry *reg;
+
+	CU_ASSERT_EQUAL_FATAL(cfg(from, &a), 0);
+	CU_ASSERT_EQUAL_FATAL(cfg(to, &b), 0);
+	reg = registry_new(&a, 1, T0);
+	feed(registry_find(reg, "p"), BREAKER_OK, ok);
+	feed(registry_find(reg, "p"), BREAKER_FAIL, fail);
+	reload_diff(&a, &b, r);
+	reload_apply(&a, &b, r);
+	reload_carry(r, &a, &b, reg, T0 + 1);
+	CU_ASSERT_EQUAL(breaker_state(dep_breaker(registry_find(reg, "p"))),
+	    BREAKER_CLOSED);
+	breaker_stats(dep_breaker(registry_find(reg, "p")), T0 + 1, st);
+	registry_free(reg);
+	config_free(&a);
+	config_free(&b);
+}
+
+/* The line says how much of the running window was kept. */
+static void
+test_breaker_window_kept(void)
+{
+	struct reload_report r;
+	struct breaker_stats st;
+
+	reload_run(BASE "\"dependencies\":[{\"name\":\"p\",\"breaker\":{"
+	                "\"window_size\":50}}]}",
+	    BASE "\"dependencies\":[{\"name\":\"p\",\"breaker\":{"
+	         "\"window_size\":37}}]}",
+	    40, 10, &r, &st);
+	CU_ASSERT(has(&r,
+	    "applied: dependency p breaker settings (window kept: "
+	    "37 of 50 calls)"));
+	CU_ASSERT_EQUAL(r.nrestart, 0);
+	CU_ASSERT_EQUAL(st.calls, 37);
+	CU_ASSERT_EQUAL(st.failures, 10); /* the newest calls */
+
+	/* A new threshold only: everything kept, nothing tripped. */
+	reload_run(BASE "\"dependencies\":[{\"name\":\"p\",\"breaker\":{"
+	                "\"window_size\":20,\"minimum_calls\":20}}]}",
+	    BASE "\"dependencies\":[{\"name\":\"p\",\"breaker\":{"
+	         "\"window_size\":20,\"minimum_calls\":20,"
+	         "\"failure_rate_pct\":20}}]}",
+	    12, 8, &r, &st);
+	CU_ASSERT(has(&r,
+	    "applied: dependency p breaker settings (window kept: "
+	    "20 of 20 calls)"));
+	CU_ASSERT_EQUAL(st.failures, 8);
+}
+
+/* A change of window kind starts a new window and says so. */
+static void
+test_breaker_window_restarted(void)
+{
+	struct reload_report r;
+	struct breaker_stats st;
+	const char *line = "applied: dependency p breaker settings (window "
+	                   "restarted: kind changed count -> time)";
+
+	reload_run(BASE "\"dependencies\":[{\"name\":\"p\"}]}",
+	    BASE "\"dependencies\":[{\"name\":\"p\",\"breaker\":{"
+	         "\"window\":\"time\",\"window_size\":60}}]}",
+	    5, 5, &r, &st);
+	CU_ASSERT(has(&r, line));
+	CU_ASSERT_EQUAL(st.calls, 0);
+	/* The diff alone already knows. */
+	{
+		struct config a, b;
+
+		CU_ASSERT_EQUAL_FATAL(
+		    cfg(BASE "\"dependencies\":[{\"name\":\"p\"}]}", &a), 0);
+		CU_ASSERT_EQUAL_FATAL(
+		    cfg(BASE "\"dependencies\":[{\"name\":\"p\",\"breaker\":"
+		             "{\"window\":\"time\"}}]}",
+		        &b),
+		    0);
+		reload_diff(&a, &b, &r);
+		CU_ASSERT(has(&r, line));
+		config_free(&a);
+		config_free(&b);
+	}
+}
+
+/* Ramp and fleet-window thresholds live; a fleet window switched on or
+ * off, or its long window, needs a restart and is not applied. */
+static void
+test_ramp_and_fleet_window(void)
+{
+	struct config a, b;
+	struct reload_report r;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    cfg(BASE "\"dependencies\":[{\"name\":\"p\",\"ramp\":{"
+	             "\"duration_ms\":10000}},{\"name\":\"q\","
+	             "\"fleet_window\":{}},{\"name\":\"s\",\"fleet_window\":"
+	             "{}},{\"name\":\"u\"}]}",
+	        &a),
+	    0);
+	CU_ASSERT_EQUAL_FATAL(
+	    cfg(BASE "\"dependencies\":[{\"name\":\"p\",\"ramp\":{"
+	             "\"duration_ms\":30000,\"curve\":\"exponential\"}},"
+	             "{\"name\":\"q\",\"fleet_window\":{\"minimum_calls\":"
+	             "7}},{\"name\":\"s\",\"fleet_window\":{"
+	             "\"long_window_ms\":7200000}},{\"name\":\"u\","
+	             "\"fleet_window\":{}}]}",
+	        &b),
+	    0);
+	reload_diff(&a, &b, &r);
+	CU_ASSERT(has(&r,
+	    "applied: dependency p ramp settings (a running ramp goes on "
+	    "from the same fraction of its course)"));
+	CU_ASSERT(has(&r,
+	    "applied: dependency q fleet_window settings (fleet window "
+	    "kept)"));
+	CU_ASSERT(has(&r,
+	    "restart needed: dependency s fleet_window.long_window_ms "
+	    "changed"));
+	CU_ASSERT(has(&r, "restart needed: dependency u fleet_window added"));
+	CU_ASSERT_EQUAL(r.nrestart, 2);
+	CU_ASSERT_EQUAL(r.napply, 2);
+	reload_apply(&a, &b, &r);
+	CU_ASSERT_EQUAL(a.deps[0].ramp.duration_ms, 30000);
+	CU_ASSERT_EQUAL(a.deps[0].ramp.curve, RAMP_EXPONENTIAL);
+	CU_ASSERT_EQUAL(b.deps[0].ramp.duration_ms, 10000);
+	CU_ASSERT_EQUAL(a.deps[1].fleet_window.minimum_calls, 7);
+	/* Not applied: what runs stays as it was built. */
+	CU_ASSERT_NOT_EQUAL(a.deps[2].fleet_window.long_window_ms, 7200000);
+	CU_ASSERT_FALSE(a.deps[3].fleet_window.enabled);
 	config_free(&a);
 	config_free(&b);
 }
@@ -140,6 +294,9 @@ main(void)
 	    {"same file", test_same_file},
 	    {"differences", test_differences},
 	    {"breaker and health", test_breaker_and_health},
+	    {"breaker window kept", test_breaker_window_kept},
+	    {"breaker window restarted", test_breaker_window_restarted},
+	    {"ramp and fleet window", test_ramp_and_fleet_window},
 	    {NULL, NULL},
 	};
 
