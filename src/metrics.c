@@ -91,6 +91,39 @@ metrics_states(struct evbuffer *out, struct registry *reg, uint64_t now_ms)
 	metrics_ramp(out, reg, now_ms);
 }
 
+/* One gauge of the local breakers' sliding windows; which picks the
+ * total (0 calls, 1 failures, 2 slow). */
+static void
+metrics_window_family(struct evbuffer *out, struct registry *reg,
+    uint64_t now_ms, const char *name, const char *help, int which)
+{
+	struct breaker_stats st;
+
+	metrics_family(out, name, "gauge", help);
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		struct dep *d = registry_at(reg, i);
+
+		breaker_stats(dep_breaker(d), now_ms, &st);
+		evbuffer_add_printf(out, M "%s{dep=\"%s\"} %u\n", name,
+		    dep_name(d),
+		    which == 0       ? st.calls
+		        : which == 1 ? st.failures
+		                     : st.slow);
+	}
+}
+
+/* The local breaker's sliding window now (HALF_OPEN: its trial calls). */
+static void
+metrics_window(struct evbuffer *out, struct registry *reg, uint64_t now_ms)
+{
+	metrics_window_family(out, reg, now_ms, "window_calls",
+	    "Calls in this instance's sliding window now.", 0);
+	metrics_window_family(out, reg, now_ms, "window_failures",
+	    "Failed calls in this instance's sliding window now.", 1);
+	metrics_window_family(out, reg, now_ms, "window_slow",
+	    "Slow calls in this instance's sliding window now.", 2);
+}
+
 static void
 metrics_transitions(struct evbuffer *out, struct registry *reg)
 {
@@ -322,6 +355,7 @@ metrics_render(struct evbuffer *out, struct registry *reg, struct prober *pr,
     const struct metrics_daemon *dm, uint64_t now_ms)
 {
 	metrics_states(out, reg, now_ms);
+	metrics_window(out, reg, now_ms);
 	metrics_transitions(out, reg);
 	metrics_calls(out, reg);
 	metrics_fleet(out, reg);
