@@ -106,6 +106,18 @@ reload_dep_changed(const struct dep_config *a, const struct dep_config *b)
 	    || a->health.status_max != b->health.status_max;
 }
 
+/* Does anything of a dependency differ (names equal)? */
+static bool
+reload_dep_differs(const struct dep_config *a, const struct dep_config *b)
+{
+	return reload_dep_changed(a, b)
+	    || memcmp(&a->breaker, &b->breaker, sizeof(a->breaker)) != 0
+	    || memcmp(&a->ramp, &b->ramp, sizeof(a->ramp)) != 0
+	    || memcmp(
+	           &a->fleet_window, &b->fleet_window, sizeof(a->fleet_window))
+	    != 0;
+}
+
 /* The breaker line; reload_carry rewrites it with the counts. */
 static void
 reload_breaker_line(struct reload_report *r, const char *name,
@@ -164,8 +176,17 @@ reload_dep(struct reload_report *r, const struct dep_config *o, size_t ci,
 	unsigned what = 0;
 	size_t line = 0;
 
-	if (r->napply == RELOAD_LINES_MAX)
+	if (!reload_dep_differs(o, n))
 		return;
+	if (r->napply == RELOAD_LINES_MAX) {
+		/* Never claim what was not done: too many at once. */
+		r->nrestart++;
+		reload_line(r,
+		    "restart needed: dependency %s changed (more than %d "
+		    "dependencies changed in one reload)",
+		    n->name, RELOAD_LINES_MAX);
+		return;
+	}
 	if (reload_dep_changed(o, n)) {
 		what |= RELOAD_HEALTH;
 		reload_line(r,
@@ -187,7 +208,7 @@ reload_dep(struct reload_report *r, const struct dep_config *o, size_t ci,
 	}
 	what |= reload_fwin(r, n->name, &o->fleet_window, &n->fleet_window);
 	if (what == 0)
-		return;
+		return; /* only what needs a restart */
 	r->apply_cur[r->napply] = ci;
 	r->apply_next[r->napply] = ni;
 	r->apply_what[r->napply] = what;

@@ -287,6 +287,41 @@ test_ramp_and_fleet_window(void)
 	config_free(&b);
 }
 
+/* More changed dependencies than one report holds: the rest are not
+ * applied, and counted as needing a restart. */
+static void
+test_too_many_changed(void)
+{
+	static char ta[16384], tb[16384];
+	struct config a, b;
+	struct reload_report r;
+	size_t la, lb;
+
+	la = (size_t)snprintf(ta, sizeof(ta), BASE "\"dependencies\":[");
+	lb = (size_t)snprintf(tb, sizeof(tb), BASE "\"dependencies\":[");
+	for (int i = 0; i < RELOAD_LINES_MAX + 6; i++) {
+		la += (size_t)snprintf(ta + la, sizeof(ta) - la,
+		    "%s{\"name\":\"d%d\"}", i ? "," : "", i);
+		lb += (size_t)snprintf(tb + lb, sizeof(tb) - lb,
+		    "%s{\"name\":\"d%d\",\"breaker\":{\"failure_rate_pct\":9}}",
+		    i ? "," : "", i);
+	}
+	snprintf(ta + la, sizeof(ta) - la, "]}");
+	snprintf(tb + lb, sizeof(tb) - lb, "]}");
+	CU_ASSERT_EQUAL_FATAL(cfg(ta, &a), 0);
+	CU_ASSERT_EQUAL_FATAL(cfg(tb, &b), 0);
+	reload_diff(&a, &b, &r);
+	CU_ASSERT_EQUAL(r.napply, RELOAD_LINES_MAX);
+	CU_ASSERT_EQUAL(r.nrestart, 6);
+	reload_apply(&a, &b, &r);
+	CU_ASSERT_EQUAL(
+	    a.deps[RELOAD_LINES_MAX - 1].breaker.failure_rate_pct, 9);
+	CU_ASSERT_NOT_EQUAL(
+	    a.deps[RELOAD_LINES_MAX].breaker.failure_rate_pct, 9);
+	config_free(&a);
+	config_free(&b);
+}
+
 int
 main(void)
 {
@@ -297,6 +332,7 @@ main(void)
 	    {"breaker window kept", test_breaker_window_kept},
 	    {"breaker window restarted", test_breaker_window_restarted},
 	    {"ramp and fleet window", test_ramp_and_fleet_window},
+	    {"too many changed", test_too_many_changed},
 	    {NULL, NULL},
 	};
 
