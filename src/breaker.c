@@ -6,7 +6,9 @@
  * in breaker_new(); recording an outcome is O(1) amortised, and a clock that
  * jumps forward costs at most one pass over the window.  Transitions fill a
  * struct breaker_event with a human reason written into a fixed buffer, so
- * the hot path never allocates.
+ * the hot path never allocates.  A reload hands a running breaker new
+ * settings (breaker_reconfigure), which may build a window of a new size
+ * and carries over what it can.
  */
 #include <stdarg.h>
 #include <stdio.h>
