@@ -135,21 +135,29 @@ ramp_stop(struct ramp *r)
 	r->active = false;
 }
 
-/* Keep the fraction of the course run: move the start, keep the rest. */
+/* How far along its course the ramp is at now_ms. */
+static uint64_t
+ramp_elapsed(const struct ramp *r, uint64_t now_ms)
+{
+	return r->run_ms + (now_ms > r->start_ms ? now_ms - r->start_ms : 0);
+}
+
+/* Keep the fraction of the course run: restart the clock at now_ms with
+ * that fraction of the new duration already run. */
 void
 ramp_reconfigure(struct ramp *r, const struct ramp_config *old,
     const struct ramp_config *c, uint64_t now_ms)
 {
-	uint64_t t, t2;
+	uint64_t t;
 
-	if (!r->active || !ramp_enabled(old) || !ramp_enabled(c)
-	    || now_ms < r->start_ms)
+	if (!r->active || !ramp_enabled(old) || !ramp_enabled(c))
 		return;
-	t = now_ms - r->start_ms;
+	t = ramp_elapsed(r, now_ms);
 	if (t >= old->duration_ms)
 		return; /* over already; the next tick stops it */
-	t2 = t * c->duration_ms / old->duration_ms;
-	r->start_ms = now_ms - (t2 < now_ms ? t2 : now_ms);
+	r->run_ms = t * c->duration_ms / old->duration_ms;
+	if (now_ms > r->start_ms)
+		r->start_ms = now_ms;
 }
 
 /* The current share; 0 when not ramping or once the ramp is over. */
@@ -158,9 +166,9 @@ ramp_current(const struct ramp *r, const struct ramp_config *c, uint64_t now_ms)
 {
 	uint32_t s;
 
-	if (!r->active || now_ms < r->start_ms)
-		return r->active ? ramp_share(c, 0) : 0;
-	s = ramp_share(c, now_ms - r->start_ms);
+	if (!r->active)
+		return 0;
+	s = ramp_share(c, ramp_elapsed(r, now_ms));
 	return s >= RAMP_ONE ? 0 : s;
 }
 

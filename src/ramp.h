@@ -35,6 +35,7 @@ struct ramp_config {
 struct ramp {
 	bool active;
 	uint64_t start_ms; /* monotonic: when the CLOSED version was applied */
+	uint64_t run_ms;   /* course already run at start_ms (after a reload) */
 	uint64_t offset;   /* the sequence's seed */
 	uint64_t n;        /* calls decided in this ramp */
 	uint64_t admitted; /* of those, admitted */

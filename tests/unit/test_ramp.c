@@ -236,6 +236,16 @@ test_reconfigure_keeps_fraction(void)
 	off.duration_ms = 0;
 	ramp_reconfigure(&r, &longer, &off, T0 + 10000);
 	CU_ASSERT_TRUE(ramp_over(&r, &off, T0 + 10000));
+	/* Early in a monotonic clock's life (now smaller than the course
+	 * the longer ramp has run): still half-way. */
+	c = linear();
+	longer = linear();
+	longer.duration_ms = 40000;
+	ramp_start(&r, &c, 7, 1000);
+	ramp_reconfigure(&r, &c, &longer, 6000);
+	CU_ASSERT_EQUAL(ramp_current(&r, &longer, 6000), 550000);
+	CU_ASSERT_TRUE(ramp_over(&r, &longer, 26000));
+	CU_ASSERT_FALSE(ramp_over(&r, &longer, 25999));
 	/* Not ramping: nothing starts. */
 	ramp_stop(&r);
 	ramp_reconfigure(&r, &off, &c, T0 + 10000);

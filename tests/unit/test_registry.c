@@ -552,6 +552,58 @@ test_ramp_after_close(void)
 	teardown();
 }
 
+/* A reload (dep_reconfigure): the local window and its vote stay, the
+ * fleet state is not touched, a running ramp keeps its fraction. */
+static void
+test_reconfigure(void)
+{
+	struct ramp_config old;
+	struct breaker_carry c;
+	struct breaker_stats st;
+	struct state_record r;
+	struct dep_view v;
+	struct dep *d;
+
+	setup(POLICY_LAST_KNOWN, true);
+	depcfg[0].ramp.duration_ms = 10000;
+	depcfg[0].ramp.curve = RAMP_LINEAR;
+	depcfg[0].ramp.min_pct = 20;
+	connect_all();
+	d = registry_find(reg, "payments");
+	r = rec(BREAKER_OPEN);
+	dep_apply_state(d, &r, &(struct znode_ver){1, 2, 1}, 2000, 0);
+	r = rec(BREAKER_CLOSED);
+	dep_apply_state(d, &r, &(struct znode_ver){1, 3, 2}, 3000, 0);
+	dep_report(d, 3000, BREAKER_OK, 1);
+	dep_report(d, 3000, BREAKER_FAIL, 1);
+	CU_ASSERT_EQUAL(dep_ramp_share(d, 8000), 600000);
+	/* window 4 -> 8, ramp 10 s -> 20 s, at half of the ramp */
+	old = depcfg[0].ramp;
+	depcfg[0].breaker.window_size = 8;
+	depcfg[0].ramp.duration_ms = 20000;
+	nchanged = nvotes = 0;
+	CU_ASSERT_EQUAL(dep_reconfigure(d, &old, 8000, &c), 0);
+	CU_ASSERT_EQUAL(c.kept, 2);
+	CU_ASSERT_EQUAL(c.before, 2);
+	CU_ASSERT_EQUAL(nchanged, 0);
+	CU_ASSERT_EQUAL(nvotes, 0);
+	CU_ASSERT_EQUAL(dep_ramp_share(d, 8000), 600000);
+	CU_ASSERT_EQUAL(dep_ramp_share(d, 13000), 800000);
+	CU_ASSERT_EQUAL(dep_ramp_share(d, 18000), 0); /* over */
+	breaker_stats(dep_breaker(d), 8000, &st);
+	CU_ASSERT_EQUAL(st.calls, 2);
+	CU_ASSERT_EQUAL(st.failures, 1);
+	dep_view(d, 8000, &v);
+	CU_ASSERT_EQUAL(v.state, BREAKER_CLOSED);
+	CU_ASSERT_EQUAL(v.version, 2);
+	/* invalid settings: refused, nothing changes */
+	depcfg[0].breaker.window_size = 0;
+	CU_ASSERT_EQUAL(dep_reconfigure(d, &depcfg[0].ramp, 8000, &c), -1);
+	breaker_stats(dep_breaker(d), 8000, &st);
+	CU_ASSERT_EQUAL(st.calls, 2);
+	teardown();
+}
+
 int
 main(void)
 {
@@ -571,6 +623,7 @@ main(void)
 	    {"unreachable policies", test_policies},
 	    {"names", test_names},
 	    {"recovery ramp after a fleet close", test_ramp_after_close},
+	    {"reconfigure keeps window, vote and ramp", test_reconfigure},
 	    {NULL, NULL},
 	};
 
