@@ -7,6 +7,8 @@ the window's counts (METRICS breakerd_window_*) are kept, the new threshold
 is what trips next, the fleet state (its ZooKeeper record, its version) and
 the leader are the same on both instances across the reload, a change of
 window kind restarts the window and says so, and a bad file changes nothing.
+A running recovery ramp goes on from the same fraction of its course when
+its duration changes, and ends when it is switched off.
 """
 
 import signal
@@ -161,3 +163,53 @@ def test_kind_change_restarts_window_fleet_state_kept(ens):
     # The new window records (the fleet, not the local breaker, is OPEN).
     report(a, "ok", 3)
     assert window(a) == (3, 0)
+
+
+def ramp_pct(d):
+    """The ramp's share in STATUS (ramp.payments=42.5%); None if none."""
+    v = d.status().get("ramp.payments")
+    return None if v is None else float(v.rstrip("%"))
+
+
+def test_ramp_reload_keeps_fraction_and_off_ends_it(ens):
+    ds = [Daemon(n, deps=[{"name": "payments",
+                           "ramp": {"duration_ms": 20000, "min_pct": 10}}],
+                 zk=ens, overrides={"log_level": "info"})
+          for n in ("inst-a", "inst-b")]
+    for d in ds:
+        d.start()
+    for d in ds:
+        wait_until(lambda d=d: d.status().get("ready") == "1", 20,
+                   msg="%s ready" % d.name)
+    lead = wait_until(lambda: (lambda l: l[0] if len(l) == 1 else None)(
+        [d for d in ds if d.status().get("leader.payments") == "1"]), 20,
+        msg="one leader of payments")
+    a = [d for d in ds if d is not lead][0]
+    assert lead.cmd("PUBLISH payments OPEN t").startswith("OK ")
+    wait_until(lambda: a.state("payments")["state"] == "OPEN", 10,
+               msg="OPEN seen")
+    assert lead.cmd("PUBLISH payments CLOSED t").startswith("OK ")
+    wait_until(lambda: (ramp_pct(a) or 0) >= 40.0, 20,
+               msg="ramp past 40%")
+    before, zk_before = views(ds), record(ens)
+    share = ramp_pct(a)
+    # Ten times longer, from the same fraction: the share stays (from
+    # the elapsed time alone it would fall back to about 13%).
+    a.config["dependencies"][0]["ramp"]["duration_ms"] = 200000
+    a.write_config()
+    rc, out, err = reload(a)
+    assert rc == 0, err
+    assert out == ["applied: dependency payments ramp settings (a running "
+                   "ramp goes on from the same fraction of its course)"], out
+    after = ramp_pct(a)
+    assert after is not None and share - 0.1 <= after < share + 5.0, \
+        (share, after)
+    # Switched off: the running ramp ends, the fleet state stays.
+    a.config["dependencies"][0]["ramp"] = {"duration_ms": 0}
+    a.write_config()
+    rc, out, err = reload(a)
+    assert rc == 0 and len(out) == 1 and "ramp settings" in out[0], out
+    wait_until(lambda: ramp_pct(a) is None, 10, msg="ramp ended")
+    assert a.cmd("ALLOW payments").startswith("OK ALLOW"), \
+        a.cmd("ALLOW payments")
+    assert views(ds) == before and record(ens) == zk_before
