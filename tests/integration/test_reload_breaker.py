@@ -14,7 +14,7 @@ its duration changes, and ends when it is switched off.
 import signal
 import subprocess
 
-from harness import BUILD, Daemon, run_tool, wait_until, zk_root
+from bdlib import BUILD, Daemon, run_tool, wait_until, zk_root
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 90
