@@ -315,6 +315,149 @@ def zk_latency(ens):
     return "; ".join(parts)
 
 
+# ---------------------------------------------------------------- write cost
+
+# Counting ZooKeeper writes from the servers' side, not from the daemons'
+# claims: every committed write takes one zxid (srvr's Zxid, the highest
+# any server reports), and a setData or multi adds 1 to the version of the
+# znodes it sets.  Used by the footprint benchmark and by
+# tests/integration/test_write_cost.py.
+
+ACK_GAP_S = 1.0  # instdata.c/converge.c: one instance write a second
+
+
+class WriteCounter:
+    """Versions of a fleet's state znodes and instance znodes, read with
+    one MiniZk session, and the ensemble's zxid.  The session is opened
+    here, before the first figure (its createSession is a write), kept
+    alive by reads while waiting (reads move no zxid; an expired session's
+    closeSession would be a write), and closed after the last figure."""
+
+    def __init__(self, ens, deps, instances, host=None):
+        self.ens = ens
+        root = h.zk_root()
+        self.state = {dep: "%s/deps/%s/state" % (root, dep) for dep in deps}
+        self.inst = {i: "%s/instances/%s" % (root, i) for i in instances}
+        self.zk = h.MiniZk(host or ens.host(1), timeout_ms=10000)
+        self.reads = 0  # our own requests, for the packet counts
+
+    def close(self):
+        self.zk.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _stat(self, path):
+        st = self.zk.exists(path)
+        self.reads += 1
+        if st is None:
+            raise AssertionError("write count: %s does not exist" % path)
+        return st
+
+    def data(self, path):
+        self.reads += 1
+        return self.zk.get(path)[0]
+
+    def snap(self):
+        """zxid first, then every version: a write between the two would
+        show as a version ahead of the zxid, and is caught by the check in
+        delta() (writes not accounted for)."""
+        z = zxid(self.ens)
+        return {"zxid": z,
+                "state": {d: self._stat(p)["version"]
+                          for d, p in self.state.items()},
+                "inst": {i: self._stat(p)["version"]
+                         for i, p in self.inst.items()},
+                "t": time.monotonic()}
+
+    def hold(self, seconds):
+        """Wait seconds, reading every second so the session stays."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            time.sleep(max(0.0, min(end - time.monotonic(), 1.0)))
+            self._stat(next(iter(self.state.values())))
+
+    def acks(self, dep):
+        """{instance: (acks[dep], auth[dep])} as the znodes hold them."""
+        out = {}
+        for i, p in self.inst.items():
+            try:
+                o = json.loads(self.data(p) or b"{}")
+            except ValueError:
+                o = {}
+            out[i] = (o.get("acks", {}).get(dep), o.get("auth", {}).get(dep))
+        return out
+
+    def wait_acked(self, dep, version, timeout=30):
+        """Until every instance znode acknowledges version of dep with
+        authority "authoritative" (the evidence a transition is done)."""
+        def done():
+            a = self.acks(dep)
+            return all(v == version and au == "authoritative"
+                       for v, au in a.values())
+        h.wait_until(done, timeout, 0.1, "instances did not acknowledge "
+                     "%s version %s: %s" % (dep, version,
+                                            self.acks(dep)))
+
+    @staticmethod
+    def delta(a, b):
+        """Writes between two snapshots: zxid advance, state and instance
+        version advances, and how many zxids no counted znode explains."""
+        d = {"zxid": b["zxid"] - a["zxid"],
+             "state": {k: b["state"][k] - a["state"][k] for k in a["state"]},
+             "inst": {k: b["inst"][k] - a["inst"][k] for k in a["inst"]},
+             "dur": b["t"] - a["t"]}
+        d["multis"] = sum(d["state"].values())
+        d["acks"] = sum(d["inst"].values())
+        d["other"] = d["zxid"] - d["multis"] - d["acks"]
+        return d
+
+
+def transition_cost(wc, lead, dep, state, hold_s=3.0, timeout=30):
+    """One PUBLISH of dep on its leader from a quiet fleet: the writes it
+    cost once every instance acknowledged it, and hold_s more (longer than
+    the acknowledgement gap: a second write of any instance lands in it)."""
+    a = wc.snap()
+    r = lead.cmd("PUBLISH %s %s write-cost" % (dep, state), 10)
+    if not r.startswith("OK "):
+        raise AssertionError("PUBLISH %s %s: %s" % (dep, state, r))
+    version = int(r.split()[1])
+    wc.wait_acked(dep, version, timeout)
+    wc.hold(hold_s)
+    d = wc.delta(a, wc.snap())
+    d["version"] = version
+    return d
+
+
+def transition_problems(d, n):
+    """What breaks the rule for one transition in an n-instance fleet: one
+    leader multi (the state version +1), at most one acknowledgement per
+    instance, at most n in all, and no write unaccounted for."""
+    p = []
+    if d["multis"] != 1:
+        p.append("state versions moved by %d (want 1 multi)" % d["multis"])
+    over = {i: v for i, v in d["inst"].items() if v > 1}
+    if over:
+        p.append("instances written more than once: %s" % over)
+    if d["acks"] > n:
+        p.append("%d acknowledgements > bound %d" % (d["acks"], n))
+    if d["other"] != 0:
+        p.append("%d writes not on a counted znode (zxid +%d)" % (
+            d["other"], d["zxid"]))
+    return p
+
+
+def burst_bound(k, n, span_s):
+    """Writes a burst of k PUBLISHes may cost in an n-instance fleet when
+    the last acknowledgement came span_s after the first PUBLISH: k leader
+    multis plus, per instance, one write per started second."""
+    per = int(math.floor(span_s / ACK_GAP_S)) + 1
+    return k + n * per, per
+
+
 # ---------------------------------------------------------------- propagation
 
 def bench_propagation(ens, args):
@@ -551,36 +694,80 @@ def idle_rss(ens, k, fleet):
         return rss(d), ready
 
 
+def quiet_window(ens, wc, seconds):
+    """seconds of nothing: the writes (zxid, versions) and the requests
+    (mntr, less our own reads) the fleet cost ZooKeeper meanwhile."""
+    a, sa, r0 = zk_snapshot(ens), wc.snap(), wc.reads
+    wc.hold(seconds)
+    b, r1 = zk_snapshot(ens), wc.reads
+    d = wc.delta(sa, wc.snap())
+    dur = b["t"] - a["t"]
+    d["pkts"] = (b["packets_received"] - a["packets_received"]
+                 - (r1 - r0)) / dur
+    d["watches"] = b["watch_count"]
+    return d
+
+
 def quiet_cost(ens, n, args):
-    """ZooKeeper traffic of a quiet n-instance fleet, then per PUBLISH."""
+    """ZooKeeper traffic of a quiet n-instance fleet; the writes of single
+    transitions from quiet, and of a burst of PUBLISHes; quiet again."""
     deps = ["q%02d" % i for i in range(args.quiet_deps)]
+    dep = deps[0]
     with Context("quiet-%d" % n):
         ds = start_fleet(n, deps, ens)
-        lead = leaders(ds, deps)[deps[0]]
+        lead = leaders(ds, deps)[dep]
         T = int(status(ds[0]).get("zk_timeout_ms", 0))
         if T <= 0:
             raise AssertionError("no negotiated session timeout in STATUS")
-        time.sleep(2)
-        a = zk_snapshot(ens)
-        time.sleep(args.quiet_s)
-        b = zk_snapshot(ens)
-        dur = b["t"] - a["t"]
-        q = {"n": n, "writes": b["zxid"] - a["zxid"],
-             "pkts": (b["packets_received"] - a["packets_received"]) / dur,
-             "watches": b["watch_count"] / n, "dur": dur, "T": T}
-        k = args.publishes
-        with lead.client(10) as c:
-            a = zk_snapshot(ens)
-            for i in range(k):
-                r = c.cmd("PUBLISH %s %s cost" % (
-                    deps[0], "OPEN" if i % 2 == 0 else "CLOSED"), 10)
-                assert r.startswith("OK "), r
-                time.sleep(0.05)
-            time.sleep(1)
-            b = zk_snapshot(ens)
-        q["zxid_per"] = (b["zxid"] - a["zxid"]) / k
-        q["pkts_per"] = (b["packets_received"] - a["packets_received"]
-                         - q["pkts"] * (b["t"] - a["t"])) / k
+        with WriteCounter(ens, deps, [d.name for d in ds]) as wc:
+            wc.hold(2)
+            before = quiet_window(ens, wc, args.quiet_s)
+            q = {"n": n, "T": T, "before": before, "dur": before["dur"],
+                 "pkts": before["pkts"], "watches": before["watches"] / n}
+            q["one"] = [transition_cost(wc, lead, dep,
+                                        "OPEN" if i % 2 == 0 else "CLOSED")
+                        for i in range(args.transitions)]
+            problems = [p for d in q["one"]
+                        for p in transition_problems(d, n)]
+            # A burst: k PUBLISHes 50 ms apart, each instance coalescing.
+            k = args.publishes
+            a, sa, r0 = zk_snapshot(ens), wc.snap(), wc.reads
+            with lead.client(10) as c:
+                for i in range(k):
+                    r = c.cmd("PUBLISH %s %s cost" % (
+                        dep, "OPEN" if i % 2 == 0 else "CLOSED"), 10)
+                    assert r.startswith("OK "), r
+                    time.sleep(0.05)
+            wc.wait_acked(dep, int(r.split()[1]))
+            span = time.monotonic() - sa["t"]
+            b, r1 = zk_snapshot(ens), wc.reads
+            wc.hold(3.0)
+            bd = wc.delta(sa, wc.snap())
+            bd["bound"], bd["per_inst"] = burst_bound(k, n, span)
+            bd["span"] = span
+            bd["pkts_per"] = (b["packets_received"] - a["packets_received"]
+                              - (r1 - r0) - q["pkts"] * (b["t"] - a["t"])) / k
+            q["burst"] = bd
+            if bd["multis"] != k:
+                problems.append("burst: state versions +%d for %d "
+                                "PUBLISHes" % (bd["multis"], k))
+            if bd["zxid"] > bd["bound"] or \
+                    max(bd["inst"].values()) > bd["per_inst"]:
+                problems.append("burst: %d writes (max %d per instance) > "
+                                "bound %d (%d per instance)" % (
+                                    bd["zxid"], max(bd["inst"].values()),
+                                    bd["bound"], bd["per_inst"]))
+            q["after"] = quiet_window(ens, wc, args.quiet_s)
+            for when in ("before", "after"):
+                if q[when]["zxid"] != 0:
+                    problems.append("%d writes while quiet (%s the "
+                                    "transitions): %s" % (
+                                        q[when]["zxid"], when,
+                                        {i: v for i, v in q[when]["inst"]
+                                         .items() if v}))
+        for p in problems:
+            log("  problem (%d instances): %s" % (n, p))
+            failures.append("quiet-%d: %s" % (n, p))
         return q
 
 
@@ -629,25 +816,44 @@ def bench_footprint(ens, args):
             per, " -> ".join(str(max(r)) for r in rss_kb),
             max(b - a for a, b in zip(rss_kb[1], rss_kb[3]))))
     qs = [quiet_cost(ens, n, args) for n in args.quiet_instances]
-    log("\nquiet fleet (%d deps per instance, %.0f s) and per transition "
-        "(%d PUBLISHes), summed over the 3 servers (mntr, srvr):" % (
-            args.quiet_deps, qs[0]["dur"], args.publishes))
+    log("\nquiet fleet (%d deps per instance, %.0f s before and after the "
+        "transitions), summed over the 3 servers (mntr; writes: srvr Zxid "
+        "advance, and version advances of the state and instance znodes):"
+        % (args.quiet_deps, qs[0]["dur"]))
+    table([[q["n"], q["before"]["zxid"], q["after"]["zxid"],
+            "%.1f" % q["pkts"], "%.2f" % (q["pkts"] / q["n"]),
+            "%.1f" % q["watches"]] for q in qs],
+          ["instances", "writes before", "writes after", "req/s",
+           "req/s/inst", "watches/inst"])
+    T = qs[0]["T"]
+    log("  bound (from the configuration, not measured): 0 writes while "
+        "quiet; an idle ZooKeeper session pings every T/3 = %.2f req/s "
+        "(negotiated T = %d ms)" % (3000.0 / T, T))
+    log("\none transition from quiet (%d PUBLISHes, each waited for until "
+        "every instance znode acknowledged it, + 3 s):" % args.transitions)
     rows = []
     for q in qs:
-        rows.append([q["n"], q["writes"], "%.1f" % q["pkts"],
-                     "%.2f" % (q["pkts"] / q["n"]), "%.1f" % q["watches"],
-                     "%.2f" % q["zxid_per"], "%.1f" % q["pkts_per"]])
-    table(rows, ["instances", "writes (zxid)", "req/s", "req/s/inst",
-                 "watches/inst", "writes/transition", "req/transition"])
-    T = qs[0]["T"]
-    log("  bound (from the configuration, not measured): an idle ZooKeeper "
-        "session pings every T/3 = %.2f req/s (negotiated T = %d ms); a "
-        "transition needs 1 write (one multi)" % (3000.0 / T, T))
-    log("  writes while quiet: %s (target 0); writes per transition %s "
-        "(target: 1 leader multi + at most one coalesced acknowledgement "
-        "per instance)" % (
-            ", ".join(str(q["writes"]) for q in qs),
-            " vs ".join("%.2f" % q["zxid_per"] for q in qs)))
+        one = q["one"]
+        rows.append([q["n"], " ".join(str(d["zxid"]) for d in one),
+                     max(d["multis"] for d in one),
+                     max(d["acks"] for d in one),
+                     max(max(d["inst"].values()) for d in one),
+                     max(d["other"] for d in one), 1 + q["n"]])
+    table(rows, ["instances", "writes (zxid) per transition",
+                 "leader multis", "acks", "max acks/inst", "other",
+                 "bound"])
+    log("  bound: 1 leader multi + at most 1 coalesced acknowledgement per "
+        "instance = 1 + N writes")
+    log("\nburst of %d PUBLISHes 50 ms apart, from quiet, until every "
+        "instance acknowledged the last (+ 3 s):" % args.publishes)
+    table([[q["n"], "%.1f s" % q["burst"]["span"], q["burst"]["multis"],
+            q["burst"]["acks"], max(q["burst"]["inst"].values()),
+            q["burst"]["zxid"], q["burst"]["bound"],
+            "%.1f" % q["burst"]["pkts_per"]] for q in qs],
+          ["instances", "span", "leader multis", "acks", "max acks/inst",
+           "writes (zxid)", "bound", "req/transition"])
+    log("  bound: %d multis + N x (floor(span / 1 s) + 1): one write per "
+        "instance per started second of the span" % args.publishes)
 
 
 # ---------------------------------------------------------------- scale
@@ -835,6 +1041,7 @@ def parse_args():
     a.quiet_deps = 10
     a.quiet_s = 3 if q else 10
     a.publishes = 6 if q else 20
+    a.transitions = 2 if q else 5
     a.flat_publishes = 30 if q else 300
     a.scale_instances, a.scale_deps = (8, 20) if q else (50, 100)
     a.joins = 1 if q else 3
