@@ -4,7 +4,8 @@ ZooKeeper baseline measured in the same run, on the same 3-node ensemble,
 with the ratio.  Where no raw baseline is measured (failover, the quiet
 fleet's ping rate) the reference is printed as a bound computed from the
 configuration or as the design target, and labelled so.  A figure that
-cannot be read (srvr unanswered, no VmRSS) fails the run.
+cannot be read (srvr unanswered, no VmRSS, a znode missing) fails the
+run, and so does a write count over its bound (it counts, not times).
 
     python3 tests/bench/bench_fleet.py [--quick] [--only NAME,...]
         [--instances 5,20,50] [--rounds 50] [--no-fsync] [--keep]
@@ -23,9 +24,14 @@ Benchmarks (--only takes these names):
                leader's takeover record (its mtime on the server), vs the
                session timeout T, T + tickTime and the 500 ms target
   footprint    RSS of an idle daemon with 1, 100, 1000 dependencies,
-               standalone and in a fleet; ZooKeeper traffic of a quiet fleet
-               (packets, writes = zxid advance) and per transition, watches
-               per instance, for two fleet sizes
+               standalone and in a fleet; for fleets of 5 and 20: ZooKeeper
+               traffic of a quiet fleet (packets, watches per instance)
+               and its writes in a quiet window before and after the
+               transitions; the writes of single transitions from quiet and
+               of a burst of PUBLISHes, each beside its bound (1 leader
+               multi + at most 1 acknowledgement per instance and second).
+               Writes are counted on the servers: srvr's zxid advance and
+               the version advances of the state and instance znodes.
   scale        50 instances x 100 dependencies: a new instance learning
                every state (start -> STATUS ready=1) vs a raw client reading
                100 znodes; a burst of 100 PUBLISHes -> every instance
@@ -33,7 +39,8 @@ Benchmarks (--only takes these names):
                watch re-read
 
 Timing never fails the run: missed targets are printed.  The exit status is
-1 only when something broke (a daemon did not start, a round was not seen).
+1 only when something broke (a daemon did not start, a round was not seen,
+a write count over its bound).
 Every process is started through scripts/bdlib.py and killed at
 the end (also on ^C).  Python 3 standard library only.
 """
