@@ -867,24 +867,39 @@ def bench_footprint(ens, args):
 
 def join_time(ens, deps, name):
     """Spawn one more instance; ms until STATUS says ready=1, and the
-    ZooKeeper writes (zxid advance) its start-up cost the quiet fleet."""
+    ZooKeeper writes (zxid advance) its start-up cost the quiet fleet,
+    read once its instance znode acknowledges every dependency
+    authoritatively (its last start-up write; our reading session is
+    opened before the first zxid, so its createSession is not counted)."""
     d = h.Daemon(name, deps=deps, zk=ens, overrides=DAEMON_OVERRIDES,
                  env=DAEMON_ENV)
-    z0 = zxid(ens)
-    t0 = time.monotonic()
-    d.start(wait=False)
-    h.wait_until(lambda: os.path.exists(d.socket_path), 30, 0.002,
-                 "%s socket" % name)
+    path = "%s/instances/%s" % (h.zk_root(), name)
+    with h.MiniZk(ENS_HOST) as z:
+        z0 = zxid(ens)
+        t0 = time.monotonic()
+        d.start(wait=False)
+        h.wait_until(lambda: os.path.exists(d.socket_path), 30, 0.002,
+                     "%s socket" % name)
 
-    def ready():
-        return status(d).get("ready") == "1"
-    h.wait_until(ready, 60, 0.005, "%s not ready" % name)
-    took = (time.monotonic() - t0) * 1000
-    time.sleep(1)
-    writes = zxid(ens) - z0
+        def ready():
+            return status(d).get("ready") == "1"
+        h.wait_until(ready, 60, 0.005, "%s not ready" % name)
+        took = (time.monotonic() - t0) * 1000
+
+        def acked():
+            try:
+                o = json.loads(z.get(path)[0] or b"{}")
+            except (h.ZkError, ValueError):
+                return False
+            return all(dep in o.get("acks", {}) and
+                       o.get("auth", {}).get(dep) == "authoritative"
+                       for dep in deps)
+        h.wait_until(acked, 30, 0.05, "%s did not acknowledge" % name)
+        writes = zxid(ens) - z0
+        acks = z.get(path)[1]["version"]
     d.stop()
     time.sleep(0.5)
-    return took, writes
+    return took, writes, acks
 
 
 def burst(ds, deps, lead, tag):
@@ -983,9 +998,12 @@ def bench_scale(ens, args):
         log("  ratio p50 %s (the daemon also registers, joins %d elections "
             "and reads every override)" % (
                 ratio(pct(joins, 50), pct(reads, 50)), k))
-        log("  ZooKeeper writes (zxid advance) per join: %s; needed: %d "
-            "(session + registration + %d election nodes)" % (
-                ", ".join(str(j[1]) for j in jw), k + 2, k))
+        log("  ZooKeeper writes (zxid advance) per join: %s, of which "
+            "acknowledgements (its znode's version): %s; needed: %d "
+            "(session + registration + %d election nodes) + its "
+            "acknowledgements (coalesced: at most one a second)" % (
+                ", ".join(str(j[1]) for j in jw),
+                ", ".join(str(j[2]) for j in jw), k + 2, k))
         wait_fleet(ds, deps, 60)
         lead = leaders(ds, deps)
         convs, ackt = [], []
