@@ -2,8 +2,9 @@
 """bench_fleet.py - fleet benchmarks of breakerd, each printed beside a raw
 ZooKeeper baseline measured in the same run, on the same 3-node ensemble,
 with the ratio.  Where no raw baseline is measured (failover, the quiet
-fleet's ping rate) the reference is printed as a bound computed from the
-configuration or as the design target, and labelled so.  A figure that
+fleet's ping rate, write counts) the reference is printed as a bound
+computed from the configuration, the design or the same run, and labelled
+so.  A figure that
 cannot be read (srvr unanswered, no VmRSS, a znode missing) fails the
 run, and so does a write count over its bound (it counts, not times).
 
