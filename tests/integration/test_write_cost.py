@@ -4,18 +4,15 @@ servers' side.
 Issue 17: one transition costs one leader multi plus at most one coalesced
 acknowledgement per instance; a quiet fleet writes nothing.  The counts
 come from ZooKeeper, not from the daemons: the ensemble's zxid (srvr) and
-the versions of the state znode and of every instance znode.  The fleet of
-20 is measured by tests/bench/bench_fleet.py (footprint); here a fleet of
-N = 5 keeps the same per-instance rule, bounded in time.
+the versions of the state znode and of every instance znode
+(scripts/zkwrites.py).  The fleet of 20 is measured by
+tests/bench/bench_fleet.py (footprint); here a fleet of N = 5 keeps the
+same per-instance rule, bounded in time.
 """
 
-import sys
-
-from harness import ROOT, Daemon, wait_until
-
-sys.path.insert(0, str(ROOT / "tests" / "bench"))
-from bench_fleet import (WriteCounter, burst_bound,  # noqa: E402
-                         transition_cost, transition_problems, zxid)
+from bdlib import Daemon, wait_until
+from zkwrites import (WriteCounter, burst_bound, transition_cost,
+                      transition_problems, zxid)
 
 SHARED_ENSEMBLE = True
 TIMEOUT = 150
@@ -26,7 +23,7 @@ QUIET_S = 6
 
 def start_fleet(ens):
     """N daemons on one dependency (a longer session timeout than the
-    harness's 2 s: an expiry on a loaded machine would be a write);
+    harness default of 2 s: an expiry on a loaded machine would be a write);
     returns (daemons, leader) once every one sees N live instances."""
     ds = [Daemon("wc-%d" % i, deps=[DEP], zk=ens,
                  overrides={"log_level": "info",
