@@ -60,10 +60,24 @@ struct daemon {
 	struct shm *shm;        /* shared-memory table, or NULL */
 	struct event *drain_ev; /* its heartbeat and counter drain */
 	struct event *sig_evs[3];
+	struct daemon_wait *waits;   /* added dependencies' start-up waits */
+	struct dep_config **retired; /* dependency arrays a reload replaced */
+	size_t *nretired;            /* (and their lengths) */
+	size_t nretire;
 	bool notified_ready; /* READY=1 sent */
 	uint64_t started_ms;
 	uint64_t local_override_version; /* standalone FORCE count */
 	int exit_status;
+};
+
+static uint64_t daemon_seed(void);
+
+/* The start-up wait of a dependency added by a reload. */
+struct daemon_wait {
+	struct daemon *dm;
+	struct dep *d;
+	struct event *ev;
+	struct daemon_wait *next;
 };
 
 static void
@@ -547,6 +561,117 @@ daemon_setup_shm(struct daemon *dm)
 	event_add(dm->drain_ev, &tv);
 }
 
+/* An added dependency's start-up wait is over (it may be gone). */
+static void
+daemon_wait_dep_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon_wait *w = arg, **pp;
+	struct daemon *dm = w->dm;
+
+	(void)fd;
+	(void)what;
+	if (!dep_removed(w->d) && dep_must_hold(w->d))
+		log_warnx("%s: startup_wait_ms (%u) over with its fleet state "
+		          "unread: answering from the local breaker",
+		    dep_name(w->d), dm->cfg.startup_wait_ms);
+	registry_dep_wait_over(dm->reg, w->d);
+	for (pp = &dm->waits; *pp != w; pp = &(*pp)->next)
+		;
+	*pp = w->next;
+	event_free(w->ev);
+	free(w);
+}
+
+/* Hold answers about an added dependency as a joining instance does. */
+static void
+daemon_wait_dep(struct daemon *dm, struct dep *d)
+{
+	struct daemon_wait *w = xcalloc(1, sizeof(*w));
+	struct timeval tv = {(time_t)(dm->cfg.startup_wait_ms / 1000),
+	    (suseconds_t)(dm->cfg.startup_wait_ms % 1000) * 1000};
+
+	w->dm = dm;
+	w->d = d;
+	if ((w->ev = evtimer_new(dm->base, daemon_wait_dep_over, w)) == NULL)
+		fatalx("evtimer_new failed");
+	w->next = dm->waits;
+	dm->waits = w;
+	evtimer_add(w->ev, &tv);
+}
+
+/*
+ * A dependency the file no longer has: out of the fleet (election left,
+ * vote withdrawn, watches dropped), the prober and the shared table,
+ * then the registry.  Its fleet state znode stays: other instances may
+ * still have it.
+ */
+static void
+daemon_remove_dep(struct daemon *dm, struct dep *d)
+{
+	if (dm->fleet != NULL)
+		fleet_remove_dep(dm->fleet, d);
+	if (dm->prober != NULL)
+		prober_remove_dep(dm->prober, d);
+	shm_remove_dep(dm->shm, d);
+	if (dm->ctl != NULL)
+		control_forget(dm->ctl, d);
+	registry_remove(dm->reg, d);
+	log_info("%s: removed", dep_name(d));
+}
+
+/* A dependency new in the file: in the registry, prober, fleet, table. */
+static void
+daemon_add_dep(struct daemon *dm, const struct dep_config *c)
+{
+	struct dep *d = registry_add(dm->reg, c, daemon_seed(), now_mono_ms());
+
+	if (dm->prober != NULL)
+		prober_add_dep(dm->prober, d);
+	if (dm->fleet != NULL) {
+		daemon_wait_dep(dm, d);
+		fleet_add_dep(dm->fleet, d);
+	}
+	shm_add_dep(dm->shm, d);
+	log_info("%s: added%s", dep_name(d),
+	    dm->fleet != NULL ? ": reading its fleet state" : "");
+}
+
+/*
+ * Dependencies added or removed: the removed ones go first, then the
+ * array is rebuilt (the old one is kept, as the removed dependencies'
+ * memory is, for what may still point into it) and everything that
+ * points at settings is rebound, then the added ones come in.
+ */
+static void
+daemon_reload_deps(
+    struct daemon *dm, struct config *next, const struct reload_report *r)
+{
+	struct dep_config *old;
+	size_t k, nold;
+	struct dep *d;
+
+	if (r->nadd == 0 && r->nremove == 0)
+		return;
+	for (k = 0; k < r->nremove; k++)
+		if ((d = registry_find(
+		         dm->reg, dm->cfg.deps[r->remove_cur[k]].name))
+		    != NULL)
+			daemon_remove_dep(dm, d);
+	old = reload_deps_rebuild(&dm->cfg, next, r, &nold);
+	dm->retired =
+	    xreallocarray(dm->retired, dm->nretire + 1, sizeof(*dm->retired));
+	dm->nretired =
+	    xreallocarray(dm->nretired, dm->nretire + 1, sizeof(*dm->nretired));
+	dm->retired[dm->nretire] = old;
+	dm->nretired[dm->nretire++] = nold;
+	registry_rebind(dm->reg, &dm->cfg);
+	if (dm->prober != NULL)
+		prober_rebind(dm->prober);
+	summary_rebind(dm->summary);
+	for (k = dm->cfg.ndeps - r->nadd; k < dm->cfg.ndeps; k++)
+		daemon_add_dep(dm, &dm->cfg.deps[k]);
+}
+
 /*
  * Re-read the configuration: validated fully first (a bad file changes
  * nothing), then what can change live is applied and every other
@@ -571,6 +696,7 @@ daemon_reload(struct daemon *dm, struct evbuffer *out, char *err, size_t len)
 	reload_diff(&dm->cfg, &next, &r);
 	reload_apply(&dm->cfg, &next, &r);
 	reload_carry(&r, &dm->cfg, &next, dm->reg, now_mono_ms());
+	daemon_reload_deps(dm, &next, &r);
 	if (r.log_level && !dm->debug)
 		log_setlevel((enum log_level)dm->cfg.log_level);
 	if (out != NULL)
@@ -742,9 +868,20 @@ daemon_teardown(struct daemon *dm)
 		event_free(dm->sig_evs[i]);
 	event_free(dm->tick_ev);
 	event_free(dm->wait_ev);
+	while (dm->waits != NULL) {
+		struct daemon_wait *w = dm->waits;
+
+		dm->waits = w->next;
+		event_free(w->ev);
+		free(w);
+	}
 	registry_free(dm->reg);
 	event_base_free(dm->base);
 	config_free(&dm->cfg);
+	for (size_t i = 0; i < dm->nretire; i++)
+		reload_retired_free(dm->retired[i], dm->nretired[i]);
+	free(dm->retired);
+	free(dm->nretired);
 }
 
 int

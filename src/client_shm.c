@@ -38,8 +38,9 @@ struct bd_table {
 	uint32_t nslots;
 	uint32_t stale_ms;
 	uint64_t boot_id;
-	uint32_t mask;  /* index size - 1 */
-	int32_t *index; /* name hash -> slot, -1 empty */
+	uint32_t names_gen; /* the header's when the index was built */
+	uint32_t mask;      /* index size - 1 */
+	int32_t *index;     /* name hash -> slot, -1 empty */
 	char (*names)[SHM_NAME_MAX + 1];
 	uint32_t *gen; /* generation when the index was built */
 };
@@ -137,6 +138,11 @@ bdt_slot(struct bd_tabctl *ctl, const char *dep, struct shm_answer_copy *a)
 		return NULL;
 	}
 	if ((i = bdt_find(t, dep)) < 0) {
+		/* Slots named since the index was built (a reload): remap. */
+		if (atomic_load_explicit(&t->h->names_gen, memory_order_acquire)
+		    != t->names_gen)
+			atomic_store_explicit(
+			    &ctl->want_remap, 1, memory_order_relaxed);
 		bdt_fallback(ctl, NULL);
 		return NULL;
 	}
@@ -315,6 +321,9 @@ bdt_map(const char *path)
 	t->nslots = t->h->nslots;
 	t->stale_ms = t->h->stale_ms < 100 ? 100 : t->h->stale_ms;
 	t->boot_id = t->h->boot_id;
+	/* Read before the names: a change while indexing remaps again. */
+	t->names_gen =
+	    atomic_load_explicit(&t->h->names_gen, memory_order_acquire);
 	if (bdt_index(t) == -1 || !bdt_fresh(t)) {
 		bdt_table_free(t);
 		return NULL;

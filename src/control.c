@@ -1446,6 +1446,56 @@ control_release(struct control *ctl, struct dep *d)
 		control_release_slot(ctl, s);
 }
 
+/* Does held slot s name d? */
+static bool
+control_slot_names(const struct control_slot *s, const struct dep *d)
+{
+	for (size_t i = 0; i < s->ndeps; i++)
+		if (s->deps[i] == d)
+			return true;
+	return false;
+}
+
+/*
+ * See control.h: d was removed.  A held answer naming it gets the error
+ * a request naming it now gets, in its place; WATCH subscriptions drop
+ * it (a subscriber of everything just hears nothing more of it).
+ */
+void
+control_forget(struct control *ctl, struct dep *d)
+{
+	char msg[PROTO_ERRMSG_MAX];
+	struct control_client *cl;
+	struct control_slot *s;
+
+	for (cl = TAILQ_FIRST(&ctl->watchers); cl != NULL;
+	     cl = TAILQ_NEXT(cl, wentry))
+		for (size_t i = 0; i < cl->nwdeps; i++)
+			if (cl->wdeps[i] == d) {
+				cl->wdeps[i] = cl->wdeps[--cl->nwdeps];
+				break;
+			}
+	snprintf(
+	    msg, sizeof msg, "no such dependency '%s' (removed)", dep_name(d));
+	for (;;) {
+		for (s = TAILQ_FIRST(&ctl->held); s != NULL;
+		     s = TAILQ_NEXT(s, hentry))
+			if (control_slot_names(s, d))
+				break;
+		if (s == NULL)
+			break;
+		cl = s->cl;
+		TAILQ_REMOVE(&ctl->held, s, hentry);
+		s->held = false;
+		ctl->target = s;
+		control_error(cl, PROTO_ENOENT, msg);
+		ctl->target = NULL;
+		s->done = true;
+		control_flush(cl);
+		control_maybe_close(cl);
+	}
+}
+
 /* A copy of the counters, for STATUS and METRICS. */
 void
 control_stats(const struct control *ctl, struct control_stats *st)

@@ -86,6 +86,11 @@ void control_stats(const struct control *, struct control_stats *);
  * answer is computed at this moment and sent in its request's place.
  */
 void control_release(struct control *, struct dep *);
+/*
+ * A reload removed d (still valid memory, out of the registry): held
+ * answers naming it are answered ENOENT, subscriptions forget it.
+ */
+void control_forget(struct control *, struct dep *);
 /* Closes every client, stops listening and unlinks the socket.  FORCE or
  * PUBLISH still pending complete harmlessly later (their done frees what
  * is left of the connection). */

@@ -110,6 +110,7 @@ conv_write_at(uint64_t last_write_ms, uint64_t now_ms)
 
 /* What a leader measures for one dependency. */
 struct conv_dep {
+	struct dep *dep;
 	bool measured;  /* published at least once while leading */
 	bool pending;   /* waiting for every acknowledgement */
 	bool converged; /* the last published version is everywhere */
@@ -170,6 +171,7 @@ conv_to_sink(struct converge *c, const char *json)
 }
 
 static void conv_evaluate(struct converge *);
+static struct conv_dep *conv_dep_of(struct converge *, const struct dep *);
 
 /* The data this instance should hold now. */
 static char *
@@ -184,7 +186,7 @@ conv_current(struct converge *c)
 	size_t i;
 
 	for (i = 0; i < c->ndeps; i++) {
-		dep_view(registry_at(c->reg, i), now, &v);
+		dep_view(c->deps[i].dep, now, &v);
 		names[i] = v.name;
 		vers[i] = v.version;
 		auths[i] = authority_name(v.authority);
@@ -257,9 +259,36 @@ conv_new(struct event_base *base, struct zk *zk, struct membership *mb,
 	c->base_json = xstrdup(base_json);
 	c->ndeps = registry_count(reg);
 	c->deps = xcalloc(c->ndeps + 1, sizeof(*c->deps));
+	for (size_t i = 0; i < c->ndeps; i++)
+		c->deps[i].dep = registry_at(reg, i);
 	if ((c->write_ev = evtimer_new(base, conv_write_cb, c)) == NULL)
 		fatalx("conv_new: evtimer_new");
 	return c;
+}
+
+/* A reload added a dependency: acknowledged from the next write on. */
+void
+conv_add_dep(struct converge *c, struct dep *d)
+{
+	c->deps = xreallocarray(c->deps, c->ndeps + 2, sizeof(*c->deps));
+	memset(&c->deps[c->ndeps], 0, sizeof(c->deps[c->ndeps]));
+	c->deps[c->ndeps++].dep = d;
+	conv_applied(c);
+}
+
+/* A reload removed one: no acknowledgement or measure of it any more. */
+void
+conv_remove_dep(struct converge *c, const struct dep *d)
+{
+	struct conv_dep *cd = conv_dep_of(c, d);
+	size_t i;
+
+	if (cd == NULL)
+		return;
+	i = (size_t)(cd - c->deps);
+	memmove(cd, cd + 1, (c->ndeps - i - 1) * sizeof(*cd));
+	c->ndeps--;
+	conv_applied(c);
 }
 
 void
@@ -293,7 +322,7 @@ conv_dep_of(struct converge *c, const struct dep *d)
 	size_t i;
 
 	for (i = 0; i < c->ndeps; i++)
-		if (registry_at(c->reg, i) == d)
+		if (c->deps[i].dep == d)
 			return &c->deps[i];
 	return NULL;
 }
@@ -415,15 +444,14 @@ conv_evaluate(struct converge *c)
 		struct conv_dep *cd = &c->deps[d];
 
 		if (!cd->pending
-		    || !conv_all_acked(
-		        c, dep_name(registry_at(c->reg, d)), cd->version))
+		    || !conv_all_acked(c, dep_name(cd->dep), cd->version))
 			continue;
 		cd->pending = false;
 		cd->converged = true;
 		conv_hist_observe(&c->hist, now - cd->t0_ms);
 		log_debug("converge: %s v%llu on all %zu instances in %llu ms",
-		    dep_name(registry_at(c->reg, d)),
-		    (unsigned long long)cd->version, membership_live(c->mb),
+		    dep_name(cd->dep), (unsigned long long)cd->version,
+		    membership_live(c->mb),
 		    (unsigned long long)(now - cd->t0_ms));
 	}
 }
@@ -504,8 +532,7 @@ conv_metrics(const struct converge *c, struct evbuffer *out)
 		if (c->deps[i].measured)
 			evbuffer_add_printf(out,
 			    "breakerd_converged{dep=\"%s\"} %d\n",
-			    dep_name(registry_at(c->reg, i)),
-			    c->deps[i].converged);
+			    dep_name(c->deps[i].dep), c->deps[i].converged);
 	evbuffer_add_printf(out,
 	    "# HELP breakerd_ack_writes_total Acknowledgement writes to this "
 	    "instance's znode.\n# TYPE breakerd_ack_writes_total counter\n"
@@ -549,7 +576,7 @@ conv_deps_json(struct converge *c)
 	size_t i;
 
 	for (i = 0; i < c->ndeps; i++) {
-		struct dep *d = registry_at(c->reg, i);
+		struct dep *d = c->deps[i].dep;
 
 		dep_view(d, now, &v);
 		rec = dep_fleet(d, NULL);

@@ -68,6 +68,9 @@ void conv_set_sink(struct converge *, conv_sink_fn, void *arg);
 struct converge *conv_new(struct event_base *, struct zk *, struct membership *,
     struct registry *, const char *instances_dir, const char *base_json);
 void conv_free(struct converge *);
+/* A reload added or removed a dependency of the registry. */
+void conv_add_dep(struct converge *, struct dep *);
+void conv_remove_dep(struct converge *, const struct dep *);
 /* Applied versions or authorities may have changed: acknowledge. */
 void conv_applied(struct converge *);
 /* This instance, as leader, published version of dep just now. */

@@ -1054,3 +1054,19 @@ fleet_witness_answered(const struct fleet *fl, const struct dep *dep)
 {
 	return witness_answered(fl->wit, dep);
 }
+
+/* TEMPORARY stubs until the fleet side lands (see fleet.h). */
+int
+fleet_add_dep(struct fleet *fl, struct dep *dep)
+{
+	(void)fl;
+	(void)dep;
+	return -1;
+}
+
+void
+fleet_remove_dep(struct fleet *fl, struct dep *dep)
+{
+	(void)fl;
+	(void)dep;
+}

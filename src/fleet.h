@@ -51,6 +51,22 @@ void fleet_stop(struct fleet *);
 void fleet_free(struct fleet *);
 
 /*
+ * A reload added dep to the registry: its znode parents are created if
+ * missing, its state and override read with watches (it stays held until
+ * read), its election joined and its vote kept.  Works in any session
+ * state (what is not connected yet happens on the next connect).  -1 if
+ * it could not be set up (logged).
+ */
+int fleet_add_dep(struct fleet *, struct dep *);
+/*
+ * A reload removed dep: leadership is given up, our election node and
+ * vote deleted, its watches no longer applied.  Completions still in
+ * flight find a retired entry, freed when the last of them returned.
+ * The fleet's state znode stays (other instances may have the dep).
+ */
+void fleet_remove_dep(struct fleet *, struct dep *);
+
+/*
  * Leader only: write dep's state record (term and leader are ours; extra,
  * if not NULL, gives open_until_ms, open_wait_ms, failed_recoveries).
  */

@@ -73,6 +73,14 @@ fwin_new(const struct dep_config *cfg)
 	return f;
 }
 
+/* The settings moved (a reload rebuilt the array); values unchanged. */
+void
+fwin_set_config(struct fwin *f, const struct dep_config *cfg)
+{
+	f->cfg = cfg;
+	f->w = &cfg->fleet_window;
+}
+
 void
 fwin_free(struct fwin *f)
 {

@@ -51,6 +51,8 @@ const char *fwin_check(const struct fwin_summary *s);
 /* The dependency's config must outlive the fwin. */
 struct fwin *fwin_new(const struct dep_config *);
 void fwin_free(struct fwin *);
+/* Its dependency's settings now live at cfg (same values, a reload). */
+void fwin_set_config(struct fwin *, const struct dep_config *);
 /* Forget every summary and the budget's history (the fleet closed). */
 void fwin_reset(struct fwin *);
 /* Take one instance's summary at now_ms; -1 if rejected (counted). */

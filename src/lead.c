@@ -89,6 +89,13 @@ lead_new(const struct dep_config *cfg, const char *instance_id, uint64_t seed)
 	return l;
 }
 
+/* The settings moved (a reload rebuilt the array): same dependency. */
+void
+lead_set_config(struct lead *l, const struct dep_config *cfg)
+{
+	l->cfg = cfg;
+}
+
 /* Free a lead. */
 void
 lead_free(struct lead *l)

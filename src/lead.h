@@ -37,6 +37,8 @@ struct lead_info {
 struct lead *lead_new(
     const struct dep_config *, const char *instance_id, uint64_t seed);
 void lead_free(struct lead *);
+/* Its dependency's settings now live at cfg (same values, a reload). */
+void lead_set_config(struct lead *, const struct dep_config *);
 
 /*
  * Leadership.  Takeover starts from the published record (NULL: none yet,

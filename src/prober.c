@@ -66,7 +66,7 @@ struct prober_dep {
 /* A witness asked for; orphaned (pr NULL) if the prober goes first. */
 struct prober_ask {
 	struct prober *pr;
-	size_t idx;
+	struct prober_dep *pd;
 	uint64_t gen;
 	struct prober_ask *next;
 };
@@ -74,7 +74,7 @@ struct prober_ask {
 /* A publish in flight; orphaned (pr NULL) if the prober goes first. */
 struct prober_pub {
 	struct prober *pr;
-	size_t idx;
+	struct prober_dep *pd;
 	uint64_t gen;
 	enum breaker_state from;
 	struct state_record rec;
@@ -88,7 +88,9 @@ struct prober {
 	struct prober_ops ops;
 	struct prober_witness_ops wops; /* all NULL: no witnesses */
 	uint64_t rng;
-	struct prober_dep *deps;
+	uint64_t seed; /* the leads': seed + how many were made before */
+	uint64_t nadded;
+	struct prober_dep **deps; /* one by one: timers and probes point in */
 	size_t ndeps;
 	struct prober_pub *pubs;
 	struct prober_ask *asks;
@@ -112,8 +114,8 @@ static struct prober_dep *
 prober_find(struct prober *pr, const struct dep *dep)
 {
 	for (size_t i = 0; i < pr->ndeps; i++)
-		if (pr->deps[i].dep == dep)
-			return &pr->deps[i];
+		if (pr->deps[i]->dep == dep)
+			return pr->deps[i];
 	return NULL;
 }
 
@@ -183,7 +185,7 @@ prober_published(int code, uint64_t version, const char *msg, void *arg)
 	for (pp = &pr->pubs; *pp != pub; pp = &(*pp)->next)
 		;
 	*pp = pub->next;
-	pd = &pr->deps[pub->idx];
+	pd = pub->pd;
 	if (pub->gen != pd->gen) {
 		free(pub); /* leadership changed meanwhile */
 		return;
@@ -228,7 +230,7 @@ prober_publish(
 		next->open_until_ms = wall + next->open_wait_ms;
 	pub = xcalloc(1, sizeof(*pub));
 	pub->pr = pr;
-	pub->idx = (size_t)(pd - pr->deps);
+	pub->pd = pd;
 	pub->gen = pd->gen;
 	pub->from = from;
 	pub->rec = *next;
@@ -327,7 +329,7 @@ prober_witnessed(enum witness_outcome o, const struct witness_record *a,
 	for (pp = &pr->asks; *pp != ask; pp = &(*pp)->next)
 		;
 	*pp = ask->next;
-	pd = &pr->deps[ask->idx];
+	pd = ask->pd;
 	stale = ask->gen != pd->gen || !pd->asking;
 	free(ask);
 	if (stale)
@@ -389,7 +391,7 @@ prober_corroborate(
 		return;
 	ask = xcalloc(1, sizeof(*ask));
 	ask->pr = pr;
-	ask->idx = (size_t)(pd - pr->deps);
+	ask->pd = pd;
 	ask->gen = pd->gen;
 	ask->next = pr->asks;
 	pr->asks = ask;
@@ -553,19 +555,87 @@ prober_new(struct event_base *base, struct registry *reg,
 	strlcpy_b(pr->instance_id, instance_id, sizeof(pr->instance_id));
 	pr->ops = *ops;
 	pr->rng = seed;
+	pr->seed = seed;
 	pr->ndeps = registry_count(reg);
-	pr->deps = xcalloc(pr->ndeps == 0 ? 1 : pr->ndeps, sizeof(*pr->deps));
-	for (size_t i = 0; i < pr->ndeps; i++) {
-		struct prober_dep *pd = &pr->deps[i];
-
-		pd->pr = pr;
-		pd->dep = registry_at(reg, i);
-		pd->lead = lead_new(dep_config(pd->dep), instance_id, seed + i);
-		pd->timer = evtimer_new(base, prober_tick_cb, pd);
-		if (pd->timer == NULL)
-			fatalx("prober_new: evtimer_new failed");
-	}
+	pr->ndeps = 0;
+	for (size_t i = 0; i < registry_count(reg); i++)
+		prober_add_dep(pr, registry_at(reg, i));
 	return pr;
+}
+
+/* A dependency to probe when leading it (at start, or added live). */
+void
+prober_add_dep(struct prober *pr, struct dep *dep)
+{
+	struct prober_dep *pd = xcalloc(1, sizeof(*pd));
+
+	pd->pr = pr;
+	pd->dep = dep;
+	pd->lead =
+	    lead_new(dep_config(dep), pr->instance_id, pr->seed + pr->nadded++);
+	pd->timer = evtimer_new(pr->base, prober_tick_cb, pd);
+	if (pd->timer == NULL)
+		fatalx("prober_add_dep: evtimer_new failed");
+	pr->deps = xreallocarray(pr->deps, pr->ndeps + 1, sizeof(*pr->deps));
+	pr->deps[pr->ndeps++] = pd;
+}
+
+/* Stop pd's timer and checks and free it; nothing of it is in flight. */
+static void
+prober_dep_free(struct prober_dep *pd)
+{
+	prober_cancel(pd);
+	if (pd->wprobe != NULL)
+		probe_cancel(pd->wprobe);
+	event_free(pd->timer);
+	lead_free(pd->lead);
+	free(pd);
+}
+
+/*
+ * A dependency removed live: its checks stop now.  A publish or witness
+ * request still out for it is orphaned (it frees itself on return), and
+ * a witness run for another leader ends without an answer (the witness
+ * module forgets the request with the dependency).
+ */
+void
+prober_remove_dep(struct prober *pr, struct dep *dep)
+{
+	struct prober_dep *pd = prober_find(pr, dep);
+	struct prober_pub **pp;
+	struct prober_ask **ap;
+	size_t i;
+
+	if (pd == NULL)
+		return;
+	for (pp = &pr->pubs; *pp != NULL;)
+		if ((*pp)->pd == pd) {
+			(*pp)->pr = NULL;
+			*pp = (*pp)->next;
+		} else
+			pp = &(*pp)->next;
+	for (ap = &pr->asks; *ap != NULL;)
+		if ((*ap)->pd == pd) {
+			(*ap)->pr = NULL;
+			*ap = (*ap)->next;
+		} else
+			ap = &(*ap)->next;
+	for (i = 0; pr->deps[i] != pd; i++)
+		;
+	memmove(&pr->deps[i], &pr->deps[i + 1],
+	    (pr->ndeps - i - 1) * sizeof(*pr->deps));
+	pr->ndeps--;
+	pd->wdone = NULL;
+	prober_dep_free(pd);
+}
+
+/* The configuration array moved: lead reads its settings anew. */
+void
+prober_rebind(struct prober *pr)
+{
+	for (size_t i = 0; i < pr->ndeps; i++)
+		lead_set_config(
+		    pr->deps[i]->lead, dep_config(pr->deps[i]->dep));
 }
 
 /* Wire the second opinions (main does, in a fleet). */
@@ -691,7 +761,7 @@ prober_status_witness(struct prober *pr, struct evbuffer *out)
 	size_t blind = 0;
 
 	for (size_t i = 0; i < pr->ndeps; i++) {
-		struct prober_dep *pd = &pr->deps[i];
+		struct prober_dep *pd = pr->deps[i];
 		const char *n = dep_name(pd->dep);
 		const struct prober_counters *c = &pd->c;
 
@@ -713,7 +783,7 @@ prober_status_witness(struct prober *pr, struct evbuffer *out)
 		    (unsigned long long)pd->c.witness_checks, n, pd->asking);
 	}
 	for (size_t i = 0; i < pr->ndeps; i++) {
-		struct prober_dep *pd = &pr->deps[i];
+		struct prober_dep *pd = pr->deps[i];
 		const char *n = dep_name(pd->dep);
 
 		if (!prober_blind_now(pd, now))
@@ -734,12 +804,12 @@ prober_status(struct prober *pr, struct evbuffer *out)
 	size_t leading = 0;
 
 	for (size_t i = 0; i < pr->ndeps; i++)
-		if (lead_leading(pr->deps[i].lead))
+		if (lead_leading(pr->deps[i]->lead))
 			leading++;
 	evbuffer_add_printf(out, "probe.leading=%zu\n", leading);
 	for (size_t i = 0; i < pr->ndeps; i++)
-		if (lead_leading(pr->deps[i].lead))
-			prober_status_dep(&pr->deps[i], out);
+		if (lead_leading(pr->deps[i]->lead))
+			prober_status_dep(pr->deps[i], out);
 }
 
 /* dep's counters for METRICS. */
@@ -854,13 +924,8 @@ prober_free(struct prober *pr)
 		pub->pr = NULL;
 	for (struct prober_ask *a = pr->asks; a != NULL; a = a->next)
 		a->pr = NULL;
-	for (size_t i = 0; i < pr->ndeps; i++) {
-		prober_cancel(&pr->deps[i]);
-		if (pr->deps[i].wprobe != NULL)
-			probe_cancel(pr->deps[i].wprobe);
-		event_free(pr->deps[i].timer);
-		lead_free(pr->deps[i].lead);
-	}
+	for (size_t i = 0; i < pr->ndeps; i++)
+		prober_dep_free(pr->deps[i]);
 	free(pr->deps);
 	free(pr);
 }

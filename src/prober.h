@@ -70,6 +70,11 @@ struct prober_counters {
 struct prober *prober_new(struct event_base *, struct registry *,
     const char *instance_id, const struct prober_ops *, uint64_t seed);
 void prober_set_witness_ops(struct prober *, const struct prober_witness_ops *);
+/* A reload added or removed a dependency (its leadership ends first). */
+void prober_add_dep(struct prober *, struct dep *);
+void prober_remove_dep(struct prober *, struct dep *);
+/* The dependencies' settings moved (reload): read them anew. */
+void prober_rebind(struct prober *);
 /* Leadership of dep won (start from its fleet record) or lost (stop at
  * once: timers off, outstanding check or probe cancelled). */
 void prober_leader_changed(struct prober *, struct dep *, bool is_leader);

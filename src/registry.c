@@ -43,8 +43,10 @@ struct dep {
 	struct znode_ver ovr_ver;
 	uint64_t ovr_seen_ms; /* monotonic: this version first seen here */
 
-	bool synced; /* fleet state read in this session */
-	bool known;  /* fleet state read at least once in this process */
+	bool synced;  /* fleet state read in this session */
+	bool known;   /* fleet state read at least once in this process */
+	bool hold;    /* added by a reload: held until its own wait ends */
+	bool removed; /* removed by a reload: a tombstone, see below */
 	bool leader;
 	bool voted;           /* our trip vote is out */
 	struct ramp ramp;     /* recovery ramp after the fleet closed */
@@ -52,9 +54,18 @@ struct dep {
 	struct dep_counters counters;
 };
 
+/*
+ * Dependencies are allocated one by one so that a reload can add and
+ * remove them while other modules hold pointers.  A removed one leaves
+ * the table but not memory: it stays, marked, on the tombstone list until
+ * registry_free, so that a completion or timer still in flight for it
+ * finds valid memory (and dep_removed() true) instead of a freed struct.
+ */
 struct registry {
-	struct dep *deps;
+	struct dep **deps;
 	size_t ndeps;
+	struct dep **tombs;
+	size_t ntombs;
 	enum fleet_session session;
 	enum unreachable_policy policy;
 	struct registry_hooks hooks;
@@ -77,25 +88,103 @@ registry_new(const struct config *cfg, uint64_t seed, uint64_t now_ms)
 {
 	struct registry *reg = xcalloc(1, sizeof(*reg));
 
-	reg->ndeps = cfg->ndeps;
-	reg->deps = xcalloc(cfg->ndeps, sizeof(*reg->deps));
 	reg->session =
 	    cfg->zk_hosts == NULL ? FLEET_STANDALONE : FLEET_CONNECTING;
 	reg->policy = cfg->unreachable;
 	reg->instance_id = cfg->instance_id;
-	for (size_t i = 0; i < cfg->ndeps; i++) {
-		struct dep *d = &reg->deps[i];
-
-		d->reg = reg;
-		d->cfg = &cfg->deps[i];
-		d->local = breaker_new(&d->cfg->breaker, seed + i, now_ms);
-		d->last.name = d->cfg->name;
-		d->last.state = breaker_state(d->local);
-		d->last.authority = AUTH_LOCAL;
-		d->last.ttl_left_ms = -1;
-	}
+	/* held by the registry-wide start-up wait, not one of their own */
+	for (size_t i = 0; i < cfg->ndeps; i++)
+		registry_add(reg, &cfg->deps[i], seed + i, now_ms)->hold =
+		    false;
 	reg->wait_over = reg->session == FLEET_STANDALONE;
 	return reg;
+}
+
+/*
+ * A new dependency, at the end of the table.  In a fleet it is held
+ * (dep_must_hold) until its state is read or registry_dep_wait_over(),
+ * as a joining instance's dependencies are during the start-up wait.
+ */
+struct dep *
+registry_add(struct registry *reg, const struct dep_config *cfg, uint64_t seed,
+    uint64_t now_ms)
+{
+	struct dep *d = xcalloc(1, sizeof(*d));
+
+	d->reg = reg;
+	d->cfg = cfg;
+	d->local = breaker_new(&cfg->breaker, seed, now_ms);
+	d->last.name = cfg->name;
+	d->last.state = breaker_state(d->local);
+	d->last.authority = AUTH_LOCAL;
+	d->last.ttl_left_ms = -1;
+	d->hold = reg->session != FLEET_STANDALONE;
+	reg->deps =
+	    xreallocarray(reg->deps, reg->ndeps + 1, sizeof(*reg->deps));
+	reg->deps[reg->ndeps++] = d;
+	return d;
+}
+
+/* Out of the table (the order of the others kept), onto the tombstones. */
+void
+registry_remove(struct registry *reg, struct dep *d)
+{
+	size_t i;
+
+	for (i = 0; i < reg->ndeps && reg->deps[i] != d; i++)
+		;
+	if (i == reg->ndeps)
+		return;
+	memmove(&reg->deps[i], &reg->deps[i + 1],
+	    (reg->ndeps - i - 1) * sizeof(*reg->deps));
+	reg->ndeps--;
+	d->removed = true;
+	d->hold = false;
+	d->leader = false;
+	reg->tombs =
+	    xreallocarray(reg->tombs, reg->ntombs + 1, sizeof(*reg->tombs));
+	reg->tombs[reg->ntombs++] = d;
+}
+
+/* The configuration array moved: point every dependency at its entry. */
+void
+registry_rebind(struct registry *reg, const struct config *cfg)
+{
+	for (size_t i = 0; i < reg->ndeps; i++) {
+		struct dep *d = reg->deps[i];
+		const struct dep_config *c = config_find_dep(cfg, d->cfg->name);
+
+		if (c == NULL)
+			continue; /* not in cfg: the caller removes it */
+		d->cfg = c;
+		d->last.name = c->name;
+	}
+}
+
+/* An added dependency's own start-up wait is over: answer it `local`. */
+void
+registry_dep_wait_over(struct registry *reg, struct dep *d)
+{
+	const struct registry_hooks *h = &reg->hooks;
+
+	if (!d->hold || d->removed)
+		return;
+	d->hold = false;
+	if (h->release != NULL)
+		h->release(d, h->arg);
+}
+
+bool
+dep_removed(const struct dep *d)
+{
+	return d->removed;
+}
+
+static void
+registry_dep_free(struct dep *d)
+{
+	breaker_free(d->local);
+	free(d);
 }
 
 void
@@ -104,8 +193,11 @@ registry_free(struct registry *reg)
 	if (reg == NULL)
 		return;
 	for (size_t i = 0; i < reg->ndeps; i++)
-		breaker_free(reg->deps[i].local);
+		registry_dep_free(reg->deps[i]);
+	for (size_t i = 0; i < reg->ntombs; i++)
+		registry_dep_free(reg->tombs[i]);
 	free(reg->deps);
+	free(reg->tombs);
 	free(reg);
 }
 
@@ -124,17 +216,17 @@ registry_count(const struct registry *reg)
 struct dep *
 registry_at(struct registry *reg, size_t i)
 {
-	return i < reg->ndeps ? &reg->deps[i] : NULL;
+	return i < reg->ndeps ? reg->deps[i] : NULL;
 }
 
 /* Linear search: lookups are by short names over tens to a few thousand
- * dependencies, and the table never changes after start-up. */
+ * dependencies, and the table changes only on a reload. */
 struct dep *
 registry_find(struct registry *reg, const char *name)
 {
 	for (size_t i = 0; i < reg->ndeps; i++)
-		if (strcmp(reg->deps[i].cfg->name, name) == 0)
-			return &reg->deps[i];
+		if (strcmp(reg->deps[i]->cfg->name, name) == 0)
+			return reg->deps[i];
 	return NULL;
 }
 
@@ -147,7 +239,7 @@ registry_set_session(
 		return;
 	reg->session = s;
 	for (size_t i = 0; i < reg->ndeps; i++)
-		dep_refresh(&reg->deps[i], now_ms, fleet_session_name(s));
+		dep_refresh(reg->deps[i], now_ms, fleet_session_name(s));
 }
 
 enum fleet_session
@@ -164,7 +256,7 @@ registry_ready(const struct registry *reg)
 	if (reg->session != FLEET_CONNECTED)
 		return false;
 	for (size_t i = 0; i < reg->ndeps; i++)
-		if (!reg->deps[i].synced)
+		if (!reg->deps[i]->synced)
 			return false;
 	return true;
 }
@@ -187,7 +279,7 @@ void
 registry_tick(struct registry *reg, uint64_t now_ms)
 {
 	for (size_t i = 0; i < reg->ndeps; i++) {
-		struct dep *d = &reg->deps[i];
+		struct dep *d = reg->deps[i];
 		struct breaker_event ev;
 
 		dep_expire_standalone(d, now_ms);
@@ -278,8 +370,8 @@ dep_ever_read(const struct dep *d)
 bool
 dep_must_hold(const struct dep *d)
 {
-	return !d->reg->wait_over && d->reg->session != FLEET_STANDALONE
-	    && !dep_ever_read(d);
+	return (!d->reg->wait_over || d->hold)
+	    && d->reg->session != FLEET_STANDALONE && !dep_ever_read(d);
 }
 
 void

@@ -80,6 +80,21 @@ struct registry *registry_new(
 void registry_free(struct registry *);
 void registry_set_hooks(struct registry *, const struct registry_hooks *);
 
+/*
+ * A reload adds a dependency (cfg must outlive it, or be rebound) or
+ * removes one: it leaves the table, and LIST and registry_find, at once,
+ * while its memory stays valid until registry_free (dep_removed() says
+ * so), for what is still in flight about it.
+ */
+struct dep *registry_add(struct registry *, const struct dep_config *cfg,
+    uint64_t seed, uint64_t now_ms);
+void registry_remove(struct registry *, struct dep *);
+bool dep_removed(const struct dep *);
+/* Every dependency's settings now live in cfg (same names). */
+void registry_rebind(struct registry *, const struct config *cfg);
+/* An added dependency's start-up wait ran out before its state was read. */
+void registry_dep_wait_over(struct registry *, struct dep *);
+
 size_t registry_count(const struct registry *);
 struct dep *registry_at(struct registry *, size_t i);
 struct dep *registry_find(struct registry *, const char *name);

@@ -8,11 +8,13 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "registry.h"
 #include "reload.h"
+#include "util.h"
 
 /* Add one report line (silently bounded). */
 static void __attribute__((format(printf, 2, 3)))
@@ -215,6 +217,47 @@ reload_dep(struct reload_report *r, const struct dep_config *o, size_t ci,
 	r->apply_line[r->napply++] = line;
 }
 
+/*
+ * A dependency new in b: added live, with its own election in a fleet.
+ * One with a fleet window needs a restart (the instances' summaries are
+ * laid out at start), as does one past the report's bounds.
+ */
+static void
+reload_added(const struct config *a, const struct config *b, size_t i,
+    struct reload_report *r)
+{
+	const struct dep_config *d = &b->deps[i];
+
+	if (d->fleet_window.enabled || r->nadd == RELOAD_LINES_MAX) {
+		r->nrestart++;
+		reload_line(r, "restart needed: dependency %s added%s", d->name,
+		    d->fleet_window.enabled ? " (with a fleet_window)" : "");
+		return;
+	}
+	r->add_next[r->nadd++] = i;
+	/* a's mode is the running one (a change of it needs a restart) */
+	reload_line(r, "applied: dependency %s added%s", d->name,
+	    a->zk_hosts != NULL ? " (election joined)" : "");
+}
+
+/* A dependency gone from the file: removed live, on the same terms. */
+static void
+reload_removed(const struct config *a, size_t i, struct reload_report *r)
+{
+	const struct dep_config *d = &a->deps[i];
+
+	if (d->fleet_window.enabled || r->nremove == RELOAD_LINES_MAX) {
+		r->nrestart++;
+		reload_line(r, "restart needed: dependency %s removed%s",
+		    d->name,
+		    d->fleet_window.enabled ? " (with a fleet_window)" : "");
+		return;
+	}
+	r->remove_cur[r->nremove++] = i;
+	reload_line(r, "applied: dependency %s removed%s", d->name,
+	    a->zk_hosts != NULL ? " (election left, vote withdrawn)" : "");
+}
+
 /* Dependencies added, removed or changed. */
 static void
 reload_deps(
@@ -225,19 +268,14 @@ reload_deps(
 
 	for (i = 0; i < b->ndeps; i++) {
 		if ((o = config_find_dep(a, b->deps[i].name)) == NULL) {
-			r->nrestart++;
-			reload_line(r, "restart needed: dependency %s added",
-			    b->deps[i].name);
+			reload_added(a, b, i, r);
 			continue;
 		}
 		reload_dep(r, o, (size_t)(o - a->deps), &b->deps[i], i);
 	}
 	for (i = 0; i < a->ndeps; i++)
-		if (config_find_dep(b, a->deps[i].name) == NULL) {
-			r->nrestart++;
-			reload_line(r, "restart needed: dependency %s removed",
-			    a->deps[i].name);
-		}
+		if (config_find_dep(b, a->deps[i].name) == NULL)
+			reload_removed(a, i, r);
 }
 
 /* Swap the live settings of the listed dependencies into cur. */
@@ -315,6 +353,55 @@ reload_carry(struct reload_report *r, const struct config *cur,
 		    "applied: dependency %s breaker settings (%s)", a->name,
 		    kept);
 	}
+}
+
+/* Is cur's entry i removed by r? */
+static bool
+reload_is_removed(const struct reload_report *r, size_t i)
+{
+	for (size_t k = 0; k < r->nremove; k++)
+		if (r->remove_cur[k] == i)
+			return true;
+	return false;
+}
+
+struct dep_config *
+reload_deps_rebuild(struct config *cur, struct config *next,
+    const struct reload_report *r, size_t *nold)
+{
+	struct dep_config *old = cur->deps, *nd;
+	size_t n = cur->ndeps - r->nremove + r->nadd, k = 0, i;
+
+	nd = xcalloc(n > 0 ? n : 1, sizeof(*nd));
+	for (i = 0; i < cur->ndeps; i++) {
+		if (reload_is_removed(r, i))
+			continue;
+		nd[k++] = old[i];
+		/* the strings are the new entry's now */
+		old[i].health.url = NULL;
+		old[i].health.host = NULL;
+	}
+	for (i = 0; i < r->nadd; i++) {
+		struct dep_config *b = &next->deps[r->add_next[i]];
+
+		nd[k++] = *b;
+		b->health.url = NULL;
+		b->health.host = NULL;
+	}
+	*nold = cur->ndeps;
+	cur->deps = nd;
+	cur->ndeps = k;
+	return old;
+}
+
+void
+reload_retired_free(struct dep_config *deps, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(deps[i].health.url);
+		free(deps[i].health.host);
+	}
+	free(deps);
 }
 
 void

@@ -38,6 +38,12 @@ struct reload_report {
 	size_t apply_next[RELOAD_LINES_MAX];
 	unsigned apply_what[RELOAD_LINES_MAX];
 	size_t apply_line[RELOAD_LINES_MAX];
+	/* Dependencies added live (index in next) and removed live (index
+	 * in cur): reload_deps_rebuild() makes the new array. */
+	size_t nadd;
+	size_t add_next[RELOAD_LINES_MAX];
+	size_t nremove;
+	size_t remove_cur[RELOAD_LINES_MAX];
 };
 
 /* Compare cur with next; fill r (lines say what and why). */
@@ -61,5 +67,17 @@ void reload_apply(
  */
 void reload_carry(struct reload_report *r, const struct config *cur,
     const struct config *next, struct registry *reg, uint64_t now_ms);
+
+/*
+ * After reload_apply, when r adds or removes dependencies: build cur's
+ * new array (the kept entries in their order, then the added ones, moved
+ * out of next so that freeing next leaves them) and return the old one.
+ * The old array still holds the removed entries, with their strings: the
+ * caller keeps it until nothing points into it (reload_retired_free).
+ * Everything that pointed into the old array must be rebound by name.
+ */
+struct dep_config *reload_deps_rebuild(struct config *cur, struct config *next,
+    const struct reload_report *r, size_t *nold);
+void reload_retired_free(struct dep_config *, size_t n);
 
 #endif

@@ -6,7 +6,15 @@
  * The file is made complete under a temporary name and renamed into
  * place, so a reader never maps a half-written table; a daemon that dies
  * while writing a slot leaves that slot's seqlock odd, which readers give
- * up on after a bounded number of tries.  Slot i is registry_at(i).
+ * up on after a bounded number of tries.
+ *
+ * The table has spare slots beyond the dependencies it starts with, so
+ * that a reload can add one without a new file.  A removed dependency's
+ * slot is freed (generation bumped, name cleared, answer "ask the
+ * socket"): a client holding the old index sees the generation change
+ * and falls back to the socket, and its next index skips the slot.  The
+ * header's names_gen moves on every such change, so a client that does
+ * not find a name looks again.
  *
  * Everything clients write (counters, permits) is untrusted: a drain takes
  * at most SHM_DRAIN_SLOT_MAX calls per slot one by one into the breaker,
@@ -33,6 +41,7 @@
 
 #define SHM_DAY_MS       86400000u
 #define SHM_STALE_MIN_MS 1000u
+#define SHM_SPARE_MIN    16u /* free slots for dependencies added live */
 
 struct shm {
 	char *path;
@@ -50,6 +59,7 @@ struct shm {
 	uint64_t *permit_last; /* permits word as last seen */
 	uint64_t rejected_logged_ms;
 	uint64_t now_ms;
+	uint32_t names_gen; /* header's: bumped when a slot is named anew */
 	struct shm_stats stats;
 };
 
@@ -246,6 +256,8 @@ shm_drain_slot(struct shm *t, size_t i, uint32_t *budget)
 	struct shm_plan p;
 	uint32_t fed;
 
+	if (t->deps[i] == NULL)
+		return; /* free: nothing of it is counted */
 	if (shm_take_count(&s->allowed, &t->last_allowed[i], &allowed) == -1
 	    || shm_take_count(&s->denied, &t->last_denied[i], &denied) == -1)
 		shm_reject(t, i, "an answer counter");
@@ -330,6 +342,8 @@ shm_publish_at(struct shm *t, size_t i)
 	struct shm_answer_copy a = t->cur[i];
 	struct dep_view v;
 
+	if (d == NULL)
+		return; /* a free slot says "ask the socket" */
 	dep_view(d, t->now_ms, &v);
 	a.state = (uint32_t)v.state;
 	a.version = v.version;
@@ -387,7 +401,7 @@ shm_claim_permit(struct dep *d, void *arg)
 	struct shm *t = arg;
 
 	for (size_t i = 0; i < t->nslots; i++)
-		if (t->deps[i] == d)
+		if (t->deps[i] == d && d != NULL)
 			return t->cur[i].answer == SHM_ANSWER_PERMIT
 			    && shm_permit_claim(
 			        shm_slot(t, i), t->cur[i].permit_epoch);
@@ -457,22 +471,87 @@ shm_map_temp(struct shm *t, const char *tmp, const struct config *cfg)
 	return 0;
 }
 
-/* Fill every slot: name, generation 1, the current answer. */
+/*
+ * Name slot i for d (NULL: free it) under a new generation, answering
+ * "ask the socket" until shm_publish_at says more.  What clients counted
+ * in it before is taken as the new starting point, not as d's calls.
+ */
+static void
+shm_name_slot(struct shm *t, size_t i, struct dep *d)
+{
+	struct shm_slot *s = shm_slot(t, i);
+	struct shm_answer_copy a;
+
+	memset(&a, 0, sizeof a);
+	a.generation = t->cur[i].generation + 1;
+	a.permit_epoch = t->cur[i].permit_epoch + 1;
+	a.answer = SHM_ANSWER_SOCKET;
+	a.flags = SHM_FLAG_HELD;
+	t->deps[i] = d;
+	/* No permit of the old period stays claimable. */
+	t->permit_last[i] = (uint64_t)a.permit_epoch << 32;
+	atomic_store_explicit(
+	    &s->permits, t->permit_last[i], memory_order_release);
+	shm_slot_write(s, &a, d != NULL ? dep_name(d) : "");
+	t->cur[i] = a;
+	shm_report_snapshot(s, t->last[i]);
+	t->last_allowed[i] =
+	    atomic_load_explicit(&s->allowed, memory_order_relaxed);
+	t->last_denied[i] =
+	    atomic_load_explicit(&s->denied, memory_order_relaxed);
+	shm_publish_at(t, i);
+}
+
+/* Fill every slot: the dependencies at generation 1, then free ones. */
 static void
 shm_fill(struct shm *t)
 {
 	for (size_t i = 0; i < t->nslots; i++) {
-		struct shm_answer_copy a;
-
-		t->deps[i] = registry_at(t->reg, i);
-		memset(&a, 0, sizeof a);
-		a.generation = 1;
-		a.answer = SHM_ANSWER_SOCKET;
-		a.flags = SHM_FLAG_HELD;
-		shm_slot_write(shm_slot(t, i), &a, dep_name(t->deps[i]));
-		t->cur[i] = a;
-		shm_publish_at(t, i);
+		t->cur[i].generation = 0;
+		t->cur[i].permit_epoch = (uint32_t)-1;
+		shm_name_slot(t, i, registry_at(t->reg, i));
 	}
+}
+
+/* The header's names_gen: clients that miss a name remap when it moved. */
+static void
+shm_names_moved(struct shm *t)
+{
+	atomic_store_explicit(
+	    &t->hdr->names_gen, ++t->names_gen, memory_order_release);
+}
+
+int
+shm_add_dep(struct shm *t, struct dep *d)
+{
+	if (t == NULL)
+		return 0;
+	for (size_t i = 0; i < t->nslots; i++)
+		if (t->deps[i] == NULL) {
+			shm_name_slot(t, i, d);
+			shm_names_moved(t);
+			return 0;
+		}
+	log_warnx("shm: no free slot for %s: its applications use the "
+	          "socket until a restart",
+	    dep_name(d));
+	return -1;
+}
+
+void
+shm_remove_dep(struct shm *t, struct dep *d)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->nslots; i++)
+		if (t->deps[i] == d) {
+			uint32_t budget = SHM_DRAIN_SLOT_MAX;
+
+			shm_drain_slot(t, i, &budget); /* its last calls */
+			shm_name_slot(t, i, NULL);
+			shm_names_moved(t);
+			return;
+		}
 }
 
 static void
@@ -495,10 +574,12 @@ shm_open_table(const struct config *cfg, struct registry *reg, uint64_t now_ms)
 {
 	struct shm *t;
 	char *tmp;
-	size_t n = registry_count(reg);
+	size_t n = registry_count(reg), spare;
 
-	if (cfg->shm_path == NULL || n == 0 || n > SHM_SLOTS_MAX)
+	spare = n / 4 > SHM_SPARE_MIN ? n / 4 : SHM_SPARE_MIN;
+	if (cfg->shm_path == NULL || n > SHM_SLOTS_MAX)
 		return NULL;
+	n = n + spare > SHM_SLOTS_MAX ? SHM_SLOTS_MAX : n + spare;
 	t = xcalloc(1, sizeof(*t));
 	t->path = xstrdup(cfg->shm_path);
 	t->reg = reg;
@@ -531,8 +612,9 @@ shm_open_table(const struct config *cfg, struct registry *reg, uint64_t now_ms)
 	}
 	free(tmp);
 	registry_set_permit_pool(reg, shm_claim_permit, t);
-	log_info("shm: state table %s (%u slots, drained every %u ms)", t->path,
-	    t->nslots, cfg->shm_drain_ms);
+	log_info("shm: state table %s (%zu dependencies, %u slots, drained "
+	         "every %u ms)",
+	    t->path, registry_count(reg), t->nslots, cfg->shm_drain_ms);
 	return t;
 }
 

@@ -47,6 +47,13 @@ struct shm *shm_open_table(
     const struct config *, struct registry *, uint64_t now_ms);
 /* Mark the table stopped and remove it; NULL is ignored. */
 void shm_close(struct shm *);
+/*
+ * A reload added dep: it gets a free slot (-1, logged, when none is
+ * left: its applications use the socket).  Removed: its slot is freed
+ * so that clients holding it fall back to the socket.  t may be NULL.
+ */
+int shm_add_dep(struct shm *, struct dep *);
+void shm_remove_dep(struct shm *, struct dep *);
 /* Write dep's slot if its answer changed. */
 void shm_publish(struct shm *, struct dep *);
 /* The drain timer: heartbeat, counters into the breakers, answers. */

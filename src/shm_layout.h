@@ -81,7 +81,10 @@ struct shm_header {
 	/* offset 64: written by the daemon while it runs */
 	_Atomic uint64_t heartbeat; /* CLOCK_MONOTONIC ms of the last beat */
 	_Atomic uint32_t status;    /* enum shm_status */
-	uint8_t pad1[52];
+	/* bumped when a slot is named anew (a dependency added or removed
+	 * live): a reader that does not find a name maps the table again */
+	_Atomic uint32_t names_gen;
+	uint8_t pad1[48];
 };
 
 /*

@@ -458,6 +458,16 @@ summary_free(struct summary *sm)
 	free(sm);
 }
 
+/* The configuration array moved (reload): every window reads it anew. */
+void
+summary_rebind(struct summary *sm)
+{
+	if (sm == NULL)
+		return;
+	for (size_t i = 0; i < sm->ndeps; i++)
+		fwin_set_config(sm->deps[i].fwin, dep_config(sm->deps[i].dep));
+}
+
 void
 summary_counters(const struct summary *sm, struct summary_counters *c)
 {

@@ -35,6 +35,8 @@ struct summary_counters {
 struct summary *summary_new(struct event_base *, const struct config *,
     struct registry *, struct fleet *, struct prober *, struct instdata *);
 void summary_free(struct summary *);
+/* The dependencies' settings moved (a reload): read them anew. */
+void summary_rebind(struct summary *);
 void summary_counters(const struct summary *, struct summary_counters *);
 /* key=value lines for STATUS. */
 void summary_status(const struct summary *, struct evbuffer *);

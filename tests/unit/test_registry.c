@@ -604,6 +604,107 @@ test_reconfigure(void)
 	teardown();
 }
 
+static int nreleased;
+static struct dep *last_released;
+
+static void
+hook_release(struct dep *d, void *arg)
+{
+	(void)arg;
+	nreleased++;
+	last_released = d;
+}
+
+/*
+ * A reload adds a dependency (held on its own until read or its wait
+ * ends, even after the start-up wait) and removes one: out of the table
+ * and lookups at once, its memory a tombstone until registry_free.
+ */
+static void
+test_add_remove(void)
+{
+	static const struct registry_hooks hooks = {
+	    hook_changed, hook_vote, NULL, hook_release};
+	struct dep_config extra;
+	struct dep *p, *x;
+	struct dep_view v;
+
+	setup(POLICY_LAST_KNOWN, true);
+	registry_set_hooks(reg, &hooks);
+	nreleased = 0;
+	registry_set_session(reg, FLEET_CONNECTED, 1000);
+	registry_wait_over(reg, 1000);
+	CU_ASSERT_EQUAL(nreleased, 1);
+	extra = depcfg[0];
+	strlcpy_b(extra.name, "search", sizeof(extra.name));
+	x = registry_add(reg, &extra, 7, 1000);
+	CU_ASSERT_EQUAL(registry_count(reg), 3);
+	CU_ASSERT_PTR_EQUAL(registry_at(reg, 2), x);
+	CU_ASSERT_PTR_EQUAL(registry_find(reg, "search"), x);
+	CU_ASSERT_TRUE(dep_must_hold(x));
+	CU_ASSERT_FALSE(dep_must_hold(registry_find(reg, "ledger")));
+	CU_ASSERT_FALSE(registry_ready(reg));
+	/* Its own wait runs out: local, released once. */
+	registry_dep_wait_over(reg, x);
+	CU_ASSERT_FALSE(dep_must_hold(x));
+	CU_ASSERT_EQUAL(nreleased, 2);
+	CU_ASSERT_PTR_EQUAL(last_released, x);
+	registry_dep_wait_over(reg, x);
+	CU_ASSERT_EQUAL(nreleased, 2);
+	dep_view(x, 1000, &v);
+	CU_ASSERT_EQUAL(v.authority, AUTH_LOCAL);
+	CU_ASSERT_STRING_EQUAL(v.name, "search");
+
+	/* Removed: gone from lookups, order of the others kept. */
+	p = registry_find(reg, "payments");
+	registry_remove(reg, p);
+	CU_ASSERT_EQUAL(registry_count(reg), 2);
+	CU_ASSERT_PTR_NULL(registry_find(reg, "payments"));
+	CU_ASSERT_STRING_EQUAL(dep_name(registry_at(reg, 0)), "ledger");
+	CU_ASSERT_PTR_EQUAL(registry_at(reg, 1), x);
+	CU_ASSERT_TRUE(dep_removed(p));
+	CU_ASSERT_FALSE(dep_removed(x));
+	CU_ASSERT_STRING_EQUAL(dep_name(p), "payments"); /* still valid */
+	registry_remove(reg, p);                         /* twice: nothing */
+	CU_ASSERT_EQUAL(registry_count(reg), 2);
+
+	/* Added while held, then read: released by the read. */
+	strlcpy_b(extra.name, "payments", sizeof(extra.name));
+	p = registry_add(reg, &extra, 8, 1000);
+	CU_ASSERT_TRUE(dep_must_hold(p));
+	dep_set_synced(p, true, 1100);
+	CU_ASSERT_FALSE(dep_must_hold(p));
+	CU_ASSERT_PTR_EQUAL(last_released, p);
+	dep_set_synced(x, true, 1100);
+	CU_ASSERT_FALSE(registry_ready(reg)); /* ledger is still unread */
+	dep_set_synced(registry_find(reg, "ledger"), true, 1100);
+	CU_ASSERT_TRUE(registry_ready(reg)); /* the tombstone counts not */
+	teardown(); /* frees the tombstone too (ASan would tell) */
+}
+
+/* The settings array moved: every dependency points at its new entry. */
+static void
+test_rebind(void)
+{
+	struct dep_config moved[2];
+	struct config c2;
+
+	setup(POLICY_LAST_KNOWN, false);
+	memcpy(moved, depcfg, sizeof(moved));
+	memset(&c2, 0, sizeof(c2));
+	c2.deps = moved;
+	c2.ndeps = 2;
+	/* in another order: matched by name */
+	moved[0] = depcfg[1];
+	moved[1] = depcfg[0];
+	registry_rebind(reg, &c2);
+	CU_ASSERT_PTR_EQUAL(
+	    dep_config(registry_find(reg, "payments")), &moved[1]);
+	CU_ASSERT_PTR_EQUAL(
+	    dep_config(registry_find(reg, "ledger")), &moved[0]);
+	teardown();
+}
+
 int
 main(void)
 {
@@ -622,6 +723,8 @@ main(void)
 	    {"suspended keeps last known", test_suspended_last_known},
 	    {"unreachable policies", test_policies},
 	    {"names", test_names},
+	    {"reload adds and removes", test_add_remove},
+	    {"reload rebinds settings", test_rebind},
 	    {"recovery ramp after a fleet close", test_ramp_after_close},
 	    {"reconfigure keeps window, vote and ramp", test_reconfigure},
 	    {NULL, NULL},

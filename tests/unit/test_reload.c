@@ -5,6 +5,10 @@
  * every other difference reported by name as needing a restart (socket,
  * ZooKeeper, dependencies added or removed, a fleet window switched on or
  * off).
+
+ * same file, log_level live, dependencies added and removed live (and
+ * the array rebuilt for them), and every other difference reported by
+ * name as needing a restart (socket, ZooKeeper, settings changed).
  */
 #include <stdio.h>
 #include <string.h>
@@ -86,8 +90,9 @@ test_differences(void)
 	    "restart needed: socket (path, mode or group) "
 	    "changed"));
 	CU_ASSERT(has(&r, "restart needed: zookeeper settings changed"));
-	CU_ASSERT(has(&r, "restart needed: dependency r added"));
-	CU_ASSERT(has(&r, "restart needed: dependency q removed"));
+	CU_ASSERT(has(&r, "applied: dependency r added (election joined)"));
+	CU_ASSERT(has(&r,
+	    "applied: dependency q removed (election left, vote withdrawn)"));
 	CU_ASSERT(has(&r,
 	    "applied: dependency p health, quorum and probe "
 	    "settings (fleet state and window kept)"));
@@ -95,7 +100,7 @@ test_differences(void)
 	CU_ASSERT(has(&r,
 	    "restart needed: socket.shm_path or shm_drain_ms "
 	    "changed"));
-	CU_ASSERT_EQUAL(r.nrestart, 5);
+	CU_ASSERT_EQUAL(r.nrestart, 3);
 	CU_ASSERT_EQUAL(r.napply, 1);
 	/* Applied: the new quorum is in cur; next holds the old health. */
 	reload_apply(&a, &b, &r);
@@ -322,6 +327,112 @@ test_too_many_changed(void)
 	config_free(&b);
 }
 
+/* Standalone: the same, without an election to join or leave. */
+static void
+test_add_remove_standalone(void)
+{
+	struct config a, b;
+	struct reload_report r;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    cfg("{\"dependencies\":[{\"name\":\"p\"},{\"name\":\"q\"}]}", &a),
+	    0);
+	CU_ASSERT_EQUAL_FATAL(
+	    cfg("{\"dependencies\":[{\"name\":\"s\"},{\"name\":\"q\"},"
+	        "{\"name\":\"t\"}]}",
+	        &b),
+	    0);
+	reload_diff(&a, &b, &r);
+	CU_ASSERT(has(&r, "applied: dependency s added"));
+	CU_ASSERT(has(&r, "applied: dependency t added"));
+	CU_ASSERT(has(&r, "applied: dependency p removed"));
+	CU_ASSERT_EQUAL(r.nrestart, 0);
+	CU_ASSERT_EQUAL(r.nadd, 2);
+	CU_ASSERT_EQUAL(r.add_next[0], 0);
+	CU_ASSERT_EQUAL(r.add_next[1], 2);
+	CU_ASSERT_EQUAL(r.nremove, 1);
+	CU_ASSERT_EQUAL(r.remove_cur[0], 0);
+	config_free(&a);
+	config_free(&b);
+}
+
+/* A fleet window is laid out at start: adding or removing one is not. */
+static void
+test_fleet_window_needs_restart(void)
+{
+	struct config a, b;
+	struct reload_report r;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    cfg(BASE "\"dependencies\":[{\"name\":\"p\",\"fleet_window\":"
+	             "{}}]}",
+	        &a),
+	    0);
+	CU_ASSERT_EQUAL_FATAL(
+	    cfg(BASE "\"dependencies\":[{\"name\":\"q\",\"fleet_window\":"
+	             "{}}]}",
+	        &b),
+	    0);
+	reload_diff(&a, &b, &r);
+	CU_ASSERT(has(
+	    &r, "restart needed: dependency q added (with a fleet_window)"));
+	CU_ASSERT(has(
+	    &r, "restart needed: dependency p removed (with a fleet_window)"));
+	CU_ASSERT_EQUAL(r.nrestart, 2);
+	CU_ASSERT_EQUAL(r.nadd, 0);
+	CU_ASSERT_EQUAL(r.nremove, 0);
+	config_free(&a);
+	config_free(&b);
+}
+
+/*
+ * The rebuilt array: kept entries first, in their order, with their
+ * strings; added ones moved out of next (freeing next leaves them); the
+ * old array keeps only the removed entries' strings.
+ */
+static void
+test_rebuild(void)
+{
+	struct config a, b;
+	struct reload_report r;
+	struct dep_config *old;
+	const char *q_url, *s_url;
+	size_t nold;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    cfg(BASE "\"dependencies\":[{\"name\":\"p\",\"health\":{"
+	             "\"http\":\"http://127.0.0.1:1/p\"}},{\"name\":\"q\","
+	             "\"health\":{\"http\":\"http://127.0.0.1:1/q\"}}]}",
+	        &a),
+	    0);
+	CU_ASSERT_EQUAL_FATAL(
+	    cfg(BASE "\"dependencies\":[{\"name\":\"s\",\"health\":{"
+	             "\"http\":\"http://127.0.0.1:1/s\"}},{\"name\":\"q\","
+	             "\"health\":{\"http\":\"http://127.0.0.1:1/q\"}}]}",
+	        &b),
+	    0);
+	q_url = a.deps[1].health.url;
+	s_url = b.deps[0].health.url;
+	reload_diff(&a, &b, &r);
+	reload_apply(&a, &b, &r);
+	old = reload_deps_rebuild(&a, &b, &r, &nold);
+	CU_ASSERT_EQUAL(nold, 2);
+	CU_ASSERT_EQUAL_FATAL(a.ndeps, 2);
+	CU_ASSERT_STRING_EQUAL(a.deps[0].name, "q");
+	CU_ASSERT_PTR_EQUAL(a.deps[0].health.url, q_url);
+	CU_ASSERT_STRING_EQUAL(a.deps[1].name, "s");
+	CU_ASSERT_PTR_EQUAL(a.deps[1].health.url, s_url);
+	CU_ASSERT_PTR_NULL(b.deps[0].health.url);
+	CU_ASSERT_PTR_NOT_NULL(old[0].health.url); /* p's, removed */
+	CU_ASSERT_PTR_NULL(old[1].health.url);     /* q's moved */
+	CU_ASSERT_PTR_EQUAL(config_find_dep(&a, "s"), &a.deps[1]);
+	CU_ASSERT_PTR_NULL(config_find_dep(&a, "p"));
+	config_free(&b); /* s's url lives on in a */
+	CU_ASSERT_STRING_EQUAL(a.deps[1].health.url, "http://127.0.0.1:1/s");
+	reload_retired_free(old, nold);
+	config_free(&a);
+}
+
 int
 main(void)
 {
@@ -333,6 +444,9 @@ main(void)
 	    {"breaker window restarted", test_breaker_window_restarted},
 	    {"ramp and fleet window", test_ramp_and_fleet_window},
 	    {"too many changed", test_too_many_changed},
+	    {"add and remove standalone", test_add_remove_standalone},
+	    {"fleet window needs a restart", test_fleet_window_needs_restart},
+	    {"rebuilt dependency array", test_rebuild},
 	    {NULL, NULL},
 	};
 

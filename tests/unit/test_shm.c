@@ -503,6 +503,7 @@ struct daemon_side {
 	struct registry *reg;
 	struct shm *t;
 	struct shm_header *h; /* a client's view of the same file */
+	size_t len;
 };
 
 static void
@@ -532,11 +533,13 @@ daemon_open(struct daemon_side *ds, uint64_t now)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(ds->t);
 	fd = open(path, O_RDWR);
 	CU_ASSERT_FATAL(fd >= 0);
-	ds->h = mmap(
-	    NULL, shm_table_size(2), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ds->len = (size_t)lseek(fd, 0, SEEK_END);
+	/* spare slots beyond the two dependencies, for reloads */
+	CU_ASSERT_FATAL(ds->len >= shm_table_size(2 + 16));
+	ds->h = mmap(NULL, ds->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	CU_ASSERT_FATAL(ds->h != MAP_FAILED);
-	CU_ASSERT_EQUAL(shm_header_check(ds->h, shm_table_size(2)), 0);
+	CU_ASSERT_EQUAL(shm_header_check(ds->h, ds->len), 0);
 }
 
 static void
@@ -545,7 +548,7 @@ daemon_close(struct daemon_side *ds)
 	char path[128];
 
 	snprintf(path, sizeof path, "%s/t.shm", ds->dir);
-	munmap(ds->h, shm_table_size(2));
+	munmap(ds->h, ds->len);
 	shm_close(ds->t);
 	CU_ASSERT_EQUAL(access(path, F_OK), -1); /* removed at close */
 	registry_free(ds->reg);
@@ -657,6 +660,94 @@ test_daemon_held_until_synced(void)
 	daemon_close(&ds);
 }
 
+/*
+ * A reload removes a dependency: its slot is freed (generation bumped,
+ * no name, "ask the socket") and a client falls back to the socket; one
+ * added takes a free slot that a client finds once it maps anew (the
+ * header's names_gen tells it to).
+ */
+static void
+test_daemon_add_remove(void)
+{
+	struct daemon_side ds;
+	struct dep_config extra;
+	struct shm_answer_copy a;
+	struct bd_options o;
+	struct bd_client *c;
+	struct bd_table_stats st;
+	struct dep *b, *d;
+	uint64_t now = now_mono_ms(); /* the client judges the heartbeat */
+	uint32_t gen = 0, names_gen, slot = 0;
+	char name[SHM_NAME_MAX + 1], path[128];
+	int i, got;
+
+	daemon_open(&ds, now);
+	snprintf(path, sizeof path, "%s/t.shm", ds.dir);
+	setenv("BREAKERD_SHM", path, 1);
+	bd_options_init(&o);
+	o.socket_path = "/nonexistent/breakerd.sock";
+	o.fail_open = 0; /* a socket answer would be a deny */
+	o.timeout_ms = 50;
+	o.reconnect_ms = 1;
+	c = bd_open(&o);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(bd_allow(c, "b"), 1); /* from the table */
+	b = registry_find(ds.reg, "b");
+	CU_ASSERT_EQUAL(shm_slot_name(shm_slot_at(ds.h, 1), name, &gen), 0);
+	CU_ASSERT_STRING_EQUAL(name, "b");
+	names_gen = atomic_load(&ds.h->names_gen);
+
+	shm_remove_dep(ds.t, b);
+	registry_remove(ds.reg, b);
+	CU_ASSERT_EQUAL(
+	    shm_slot_name(shm_slot_at(ds.h, 1), name, &a.generation), 0);
+	CU_ASSERT_STRING_EQUAL(name, "");
+	CU_ASSERT_EQUAL(a.generation, gen + 1);
+	CU_ASSERT_EQUAL(slot_answer(ds.h, 1, &a), SHM_ANSWER_SOCKET);
+	CU_ASSERT_NOT_EQUAL(atomic_load(&ds.h->names_gen), names_gen);
+	CU_ASSERT_EQUAL(bd_allow(c, "b"), 0); /* the socket: none, denied */
+	now = now_mono_ms();
+	shm_drain(ds.t, now); /* a free slot stays free */
+	CU_ASSERT_EQUAL(slot_answer(ds.h, 1, &a), SHM_ANSWER_SOCKET);
+	/* The changed generation made the client map again: wait for it,
+	 * so that its index is older than c below. */
+	for (i = 0, st.maps = 0; i < 500 && st.maps < 2; i++) {
+		/* (a socket request is where a client maps again) */
+		CU_ASSERT_EQUAL(bd_allow(c, "b"), 0);
+		bd_table_stats(c, &st);
+		if (st.maps < 2)
+			usleep(2000);
+		shm_drain(ds.t, now_mono_ms());
+	}
+	CU_ASSERT_EQUAL(st.maps, 2);
+
+	memset(&extra, 0, sizeof extra);
+	extra = *config_find_dep(&ds.cfg, "a");
+	snprintf(extra.name, sizeof extra.name, "c");
+	extra.health.url = extra.health.host = NULL;
+	d = registry_add(ds.reg, &extra, 7, now);
+	CU_ASSERT_EQUAL(shm_add_dep(ds.t, d), 0);
+	for (uint32_t k = 0; k < ds.h->nslots; k++)
+		if (shm_slot_name(shm_slot_at(ds.h, k), name, &gen) == 0
+		    && strcmp(name, "c") == 0)
+			slot = k;
+	CU_ASSERT_EQUAL(slot, 1); /* the first free one: b's */
+	CU_ASSERT_EQUAL(slot_answer(ds.h, slot, &a), SHM_ANSWER_ALLOW);
+	/* The client's index predates c: it maps again, then answers. */
+	for (i = 0, got = 0; i < 500 && got != 1; i++) {
+		got = bd_allow(c, "c");
+		if (got != 1)
+			usleep(2000);
+		shm_drain(ds.t, now_mono_ms()); /* fresh: no remap for that */
+	}
+	CU_ASSERT_EQUAL(got, 1);
+	CU_ASSERT_EQUAL(bd_allow(c, "b"), 0);
+	CU_ASSERT_EQUAL(bd_allow(c, "a"), 1);
+	bd_close(c);
+	unsetenv("BREAKERD_SHM");
+	daemon_close(&ds);
+}
+
 static const struct harness_test tests[] = {
     {"header check", test_header},
     {"seqlock", test_seqlock},
@@ -669,6 +760,7 @@ static const struct harness_test tests[] = {
     {"client falls back", test_client_fallbacks},
     {"daemon: drain trips, permits lent", test_daemon_drain_trip_permits},
     {"daemon: held until synced", test_daemon_held_until_synced},
+    {"daemon: reload adds and removes", test_daemon_add_remove},
     {NULL, NULL},
 };
 
