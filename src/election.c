@@ -47,6 +47,7 @@ struct election {
 	bool leader;
 	bool suspended;
 	bool abdicating;            /* handing over: checking for a successor */
+	bool left;                  /* election_leave: for good */
 	char old_node[1024];        /* our node left behind by a handover */
 	election_ok_fn handover_ok; /* may this successor take over? */
 	void *handover_arg;
@@ -57,6 +58,7 @@ struct election {
 static void election_list(struct election *);
 static void election_create(struct election *);
 static void election_drop_old(struct election *);
+static void election_left_done(const struct zk_result *, void *);
 
 /* Sequence number after the last '_' of name. */
 int
@@ -288,6 +290,10 @@ election_create_done(const struct zk_result *r, void *arg)
 {
 	struct election *e = arg;
 
+	if (e->left && r->rc == ZK_OK) { /* created as we left: remove it */
+		zk_delete(e->zk, r->value, -1, election_left_done, e, 0);
+		return;
+	}
 	if (r->tag != e->epoch)
 		return;
 	e->creating = false;
@@ -347,6 +353,64 @@ election_free(struct election *e)
 	free(e->dir);
 	free(e->instance_id);
 	free(e);
+}
+
+/* One of our nodes deleted on leaving (gone already is as good). */
+static void
+election_left_done(const struct zk_result *r, void *arg)
+{
+	struct election *e = arg;
+
+	if (r->rc != ZK_OK && r->rc != ZK_NONODE && zk_rc_answered(r->rc))
+		log_warnx("election %s: deleting our node on leaving: %s",
+		    e->dir, zk_strerror(r->rc));
+}
+
+/* The candidates on leaving: delete every node with our uuid. */
+static void
+election_left_list(const struct zk_result *r, void *arg)
+{
+	struct election *e = arg;
+	char needle[ELECTION_UUID_LEN + 8], path[1024];
+
+	if (r->rc != ZK_OK)
+		return;
+	snprintf(needle, sizeof(needle), "_c_%s-", e->uuid);
+	for (int i = 0; i < r->nchildren; i++)
+		if (strstr(r->children[i], needle) != NULL) {
+			snprintf(path, sizeof(path), "%s/%s", e->dir,
+			    r->children[i]);
+			zk_delete(e->zk, path, -1, election_left_done, e, 0);
+		}
+}
+
+/*
+ * Leave for good (the dependency was removed): step down, then delete
+ * our candidate node so that the next one leads at once.  The node is
+ * found by our uuid, as a create whose reply is still out may have made
+ * one we do not know; a create that succeeds later deletes its node.
+ * Completions may still come: e must stay allocated until the session
+ * is freed (the caller keeps it).
+ */
+void
+election_leave(struct election *e)
+{
+	if (e->left)
+		return;
+	e->left = true;
+	e->epoch++;
+	e->suspended = true; /* nothing listed, watched or retried now */
+	e->abdicating = false;
+	evtimer_del(e->retry_ev);
+	election_set_leader(e, false);
+	if (e->node[0] != '\0')
+		zk_delete(e->zk, e->node, -1, election_left_done, e, 0);
+	if (e->old_node[0] != '\0')
+		zk_delete(e->zk, e->old_node, -1, election_left_done, e, 0);
+	if (e->uuid[0] != '\0')
+		zk_children(e->zk, e->dir, NULL, election_left_list, e, 1);
+	e->node[0] = '\0';
+	e->old_node[0] = '\0';
 }
 
 /* A new session: a new uuid, a new node. */

@@ -31,6 +31,8 @@ void election_free(struct election *);
 
 /* A new session: join with a new uuid. */
 void election_join(struct election *);
+/* Leave for good: step down and delete our candidate node(s). */
+void election_leave(struct election *);
 /* The same session is back after a disconnect: find our node, re-check. */
 void election_reconnected(struct election *);
 /* Disconnected: not leader from now until re-checked. */

@@ -64,8 +64,8 @@ fleet_fdep(const struct fleet *fl, const struct dep *dep)
 	size_t i;
 
 	for (i = 0; i < fl->ndeps; i++)
-		if (fl->deps[i].dep == dep)
-			return &fl->deps[i];
+		if (fl->deps[i]->dep == dep)
+			return fl->deps[i];
 	return NULL;
 }
 
@@ -160,20 +160,29 @@ fleet_session(struct fleet *fl, enum fleet_session s)
 	registry_set_session(fl->reg, s, now_mono_ms());
 }
 
+/* Every state read since the (re)connect: the registry is CONNECTED. */
+static void
+fleet_check_synced(struct fleet *fl)
+{
+	if (fl->nsynced != fl->ndeps || !zk_connected(fl->zk)
+	    || registry_session(fl->reg) == FLEET_CONNECTED)
+		return;
+	log_info("fleet: every state read; ready");
+	fleet_session(fl, FLEET_CONNECTED);
+}
+
 /* A state read of this connect completed: maybe the fleet is ready. */
 static void
 fleet_mark_synced(struct fdep *fd, uint64_t tag)
 {
 	struct fleet *fl = fd->fl;
 
-	if (tag != fl->conn_epoch || fd->synced_epoch == tag)
+	if (fd->removed || tag != fl->conn_epoch || fd->synced_epoch == tag)
 		return;
 	fd->synced_epoch = tag;
 	dep_set_synced(fd->dep, true, now_mono_ms());
-	if (++fl->nsynced == fl->ndeps && zk_connected(fl->zk)) {
-		log_info("fleet: every state read; ready");
-		fleet_session(fl, FLEET_CONNECTED);
-	}
+	fl->nsynced++;
+	fleet_check_synced(fl);
 }
 
 /* A parent's create: another instance may have made it meanwhile. */
@@ -249,7 +258,9 @@ fleet_dep_dir_done(const struct zk_result *r, void *arg)
 
 	if (r->tag != fd->fl->conn_epoch)
 		return;
-	if (r->rc == ZK_NONODE)
+	if (fd->removed)
+		; /* counted in dirs_pending still: only no create */
+	else if (r->rc == ZK_NONODE)
 		fleet_mkdir_dep(fd, NULL);
 	else if (r->rc == ZK_OK)
 		fleet_mkdir_dep(fd, r);
@@ -308,7 +319,7 @@ fleet_root_done(const struct zk_result *r, void *arg)
 	}
 	fl->dirs_pending = fl->ndeps + 1;
 	for (i = 0; i < fl->ndeps; i++) {
-		struct fdep *fd = &fl->deps[i];
+		struct fdep *fd = fl->deps[i];
 
 		if (fresh)
 			fleet_mkdir_dep(fd, NULL);
@@ -341,7 +352,7 @@ fleet_connected_go(struct fleet *fl, bool is_new)
 	else
 		membership_reconnected(fl->mb);
 	for (i = 0; i < fl->ndeps; i++) {
-		struct fdep *fd = &fl->deps[i];
+		struct fdep *fd = fl->deps[i];
 
 		fleet_read_override(fd);
 		fleet_read_state(fd, fl->conn_epoch);
@@ -378,7 +389,7 @@ fleet_registered(void *arg)
 		return;
 	fleet_phase_set(fl, FLEET_PHASE_UP, "registered; joining elections");
 	for (size_t i = 0; i < fl->ndeps; i++)
-		election_join(fl->deps[i].el);
+		election_join(fl->deps[i]->el);
 }
 
 /*
@@ -394,7 +405,7 @@ fleet_connected(struct fleet *fl, bool is_new)
 		fleet_session(fl, FLEET_CONNECTING);
 		/* Nothing is read in this session yet: stale at best. */
 		for (size_t i = 0; i < fl->ndeps; i++)
-			dep_set_synced(fl->deps[i].dep, false, now_mono_ms());
+			dep_set_synced(fl->deps[i]->dep, false, now_mono_ms());
 	}
 	if (fleet_phase_dirs_known(fl)) {
 		fleet_connected_go(fl, is_new);
@@ -422,7 +433,7 @@ fleet_session_cb(enum zk_session_event ev, bool is_new, void *arg)
 	case ZK_SESS_CONNECTING:
 		fleet_session(fl, FLEET_SUSPENDED);
 		for (i = 0; i < fl->ndeps; i++)
-			election_suspend(fl->deps[i].el);
+			election_suspend(fl->deps[i]->el);
 		break;
 	case ZK_SESS_EXPIRED:
 		/* The parents are checked again by the new session. */
@@ -431,14 +442,14 @@ fleet_session_cb(enum zk_session_event ev, bool is_new, void *arg)
 		membership_expired(fl->mb);
 		conv_session_reset(fl->conv);
 		for (i = 0; i < fl->ndeps; i++)
-			election_expired(fl->deps[i].el);
+			election_expired(fl->deps[i]->el);
 		break;
 	case ZK_SESS_AUTH_FAILED:
 		fleet_phase_set(
 		    fl, FLEET_PHASE_AUTH_FAILED, "authentication failed");
 		fleet_session(fl, FLEET_LOST);
 		for (i = 0; i < fl->ndeps; i++)
-			election_expired(fl->deps[i].el);
+			election_expired(fl->deps[i]->el);
 		break;
 	}
 }
@@ -494,6 +505,8 @@ fleet_state_exists_done(const struct zk_result *r, void *arg)
 {
 	struct fdep *fd = arg;
 
+	if (fd->removed)
+		return;
 	if (r->rc == ZK_OK) /* created meanwhile */
 		fleet_read_state(fd, r->tag);
 	else if (r->rc == ZK_NONODE)
@@ -507,6 +520,8 @@ fleet_state_done(const struct zk_result *r, void *arg)
 	struct fdep *fd = arg;
 	struct state_record rec;
 
+	if (fd->removed)
+		return; /* a reload removed it: not applied, no new watch */
 	if (r->rc == ZK_OK) {
 		fleet_apply_state(fd, r, &rec);
 		fleet_mark_synced(fd, r->tag);
@@ -537,7 +552,8 @@ fleet_state_fired(int type, const char *path, void *arg)
 
 	(void)type;
 	(void)path;
-	fleet_read_state(fd, 0);
+	if (!fd->removed)
+		fleet_read_state(fd, 0);
 }
 
 /* The override is absent: its exists left the watch. */
@@ -546,7 +562,7 @@ fleet_override_exists_done(const struct zk_result *r, void *arg)
 {
 	struct fdep *fd = arg;
 
-	if (r->rc == ZK_OK) /* created meanwhile */
+	if (r->rc == ZK_OK && !fd->removed) /* created meanwhile */
 		fleet_read_override(fd);
 }
 
@@ -558,6 +574,8 @@ fleet_override_done(const struct zk_result *r, void *arg)
 	struct override_record ovr;
 	char err[160];
 
+	if (fd->removed)
+		return;
 	if (r->rc == ZK_NONODE) {
 		lw_override_history(fd, NULL, 0);
 		dep_apply_override(fd->dep, NULL, NULL, now_mono_ms());
@@ -597,7 +615,8 @@ fleet_override_fired(int type, const char *path, void *arg)
 
 	(void)type;
 	(void)path;
-	fleet_read_override(fd);
+	if (!fd->removed)
+		fleet_read_override(fd);
 }
 
 /* ---- votes (votes.c) ------------------------------------------------- */
@@ -725,7 +744,7 @@ fleet_live_cb(size_t live, void *arg)
 
 	(void)live;
 	for (i = 0; i < fl->ndeps; i++)
-		votes_recount(fl->deps[i].votes);
+		votes_recount(fl->deps[i]->votes);
 	conv_live_changed(fl->conv);
 }
 
@@ -763,12 +782,17 @@ fleet_instance_json(const struct config *cfg)
 	return json;
 }
 
-/* Paths and watchers of one dependency. */
-static void
-fleet_fdep_init(struct fleet *fl, struct fdep *fd, struct dep *dep)
+/* Paths and watchers of one dependency, at the end of fl->deps. */
+static struct fdep *
+fleet_fdep_new(struct fleet *fl, struct dep *dep)
 {
+	struct fdep *fd = xcalloc(1, sizeof(*fd));
 	char *el;
 
+	fl->deps = xreallocarray(fl->deps, fl->ndeps + 1, sizeof(*fl->deps));
+	fl->deps[fl->ndeps++] = fd;
+	fl->spread_deps =
+	    xreallocarray(fl->spread_deps, fl->ndeps, sizeof(*fl->spread_deps));
 	fd->fl = fl;
 	fd->dep = dep;
 	xasprintf(&fd->dir, "%s/deps/%s", fl->root, dep_name(dep));
@@ -789,6 +813,21 @@ fleet_fdep_init(struct fleet *fl, struct fdep *fd, struct dep *dep)
 	free(el);
 	if ((fd->expire_ev = evtimer_new(fl->base, lw_expire_cb, fd)) == NULL)
 		fatalx("fleet: evtimer_new");
+	return fd;
+}
+
+static void
+fleet_fdep_free(struct fdep *fd)
+{
+	election_free(fd->el);
+	event_free(fd->expire_ev);
+	free(fd->dir);
+	free(fd->state_path);
+	free(fd->override_path);
+	votes_free(fd->votes);
+	history_free(fd->hist);
+	free(fd->history_dir);
+	free(fd);
 }
 
 /* Build the fleet side; fatal at start-up if the credential is bad. */
@@ -825,12 +864,9 @@ fleet_new(struct event_base *base, const struct config *cfg,
 	free(dir);
 	free(json);
 	fl->wit = witness_new(base, fl->zk, reg, fl->root, cfg->instance_id);
-	fl->ndeps = registry_count(reg);
-	fl->deps = xcalloc(fl->ndeps ? fl->ndeps : 1, sizeof(*fl->deps));
-	fl->spread_deps =
-	    xcalloc(fl->ndeps ? fl->ndeps : 1, sizeof(*fl->spread_deps));
-	for (i = 0; i < fl->ndeps; i++)
-		fleet_fdep_init(fl, &fl->deps[i], registry_at(reg, i));
+	fl->spread_deps = xcalloc(1, sizeof(*fl->spread_deps));
+	for (i = 0; i < registry_count(reg); i++)
+		fleet_fdep_new(fl, registry_at(reg, i));
 	if ((fl->lease_ev = evtimer_new(base, lw_lease_cb, fl)) == NULL
 	    || (fl->spread_ev = evtimer_new(base, lw_spread_cb, fl)) == NULL)
 		fatalx("fleet_new: evtimer_new");
@@ -863,7 +899,7 @@ fleet_stop(struct fleet *fl)
 	evtimer_del(fl->lease_ev);
 	evtimer_del(fl->spread_ev);
 	for (i = 0; i < fl->ndeps; i++)
-		lw_step_down(&fl->deps[i]);
+		lw_step_down(fl->deps[i]);
 	zk_stop(fl->zk);
 }
 
@@ -876,19 +912,12 @@ fleet_free(struct fleet *fl)
 		return;
 	fleet_stop(fl);
 	zk_free(fl->zk); /* no callback can come after this */
-	for (i = 0; i < fl->ndeps; i++) {
-		struct fdep *fd = &fl->deps[i];
-
-		election_free(fd->el);
-		event_free(fd->expire_ev);
-		free(fd->dir);
-		free(fd->state_path);
-		free(fd->override_path);
-		votes_free(fd->votes);
-		history_free(fd->hist);
-		free(fd->history_dir);
-	}
+	for (i = 0; i < fl->ndeps; i++)
+		fleet_fdep_free(fl->deps[i]);
+	for (i = 0; i < fl->ntombs; i++)
+		fleet_fdep_free(fl->tombs[i]);
 	free(fl->deps);
+	free(fl->tombs);
 	free(fl->spread_deps);
 	free(fl->spread_live);
 	witness_free(fl->wit);
@@ -942,7 +971,7 @@ fleet_records_rejected(const struct fleet *fl)
 	size_t i;
 
 	for (i = 0; i < fl->ndeps; i++)
-		n += votes_rejected(fl->deps[i].votes);
+		n += votes_rejected(fl->deps[i]->votes);
 	return n;
 }
 
@@ -980,13 +1009,14 @@ fleet_status(const struct fleet *fl, struct evbuffer *out)
 	evbuffer_add_printf(
 	    out, "live_instances=%zu\n", membership_live(fl->mb));
 	for (i = 0; i < fl->ndeps; i++) {
-		if (!fl->deps[i].leading)
+		if (!fl->deps[i]->leading)
 			continue;
 		leaders++;
 		evbuffer_add_printf(
-		    out, "leader.%s=1\n", dep_name(fl->deps[i].dep));
+		    out, "leader.%s=1\n", dep_name(fl->deps[i]->dep));
 		evbuffer_add_printf(out, "votes.%s=%zu\n",
-		    dep_name(fl->deps[i].dep), votes_count(fl->deps[i].votes));
+		    dep_name(fl->deps[i]->dep),
+		    votes_count(fl->deps[i]->votes));
 	}
 	evbuffer_add_printf(out, "leaders=%zu\n", leaders);
 	evbuffer_add_printf(out, "leading=%zu\n", leaders);
@@ -1055,18 +1085,105 @@ fleet_witness_answered(const struct fleet *fl, const struct dep *dep)
 	return witness_answered(fl->wit, dep);
 }
 
-/* TEMPORARY stubs until the fleet side lands (see fleet.h). */
+/* ---- dependencies added or removed by a reload ------------------------ */
+
+/* An added dependency's parents exist: read, join, vote, as at start. */
+static void
+fleet_add_go(struct fdep *fd)
+{
+	struct fleet *fl = fd->fl;
+
+	fleet_read_override(fd);
+	fleet_read_state(fd, fl->conn_epoch);
+	/* JOINING: fleet_registered joins it with the others */
+	if (fl->phase == FLEET_PHASE_UP)
+		election_join(fd->el);
+	votes_sync(fd->votes);
+	witness_read_dep(fl->wit, fd->dep);
+}
+
+/* An added dependency's directory listed: create what it lacks first. */
+static void
+fleet_add_dir_done(const struct zk_result *r, void *arg)
+{
+	struct fdep *fd = arg;
+
+	if (fd->removed || r->tag != fd->fl->conn_epoch)
+		return; /* removed again, or a reconnect set it up meanwhile */
+	if (r->rc == ZK_OK)
+		fleet_mkdir_dep(fd, r);
+	else if (r->rc == ZK_NONODE || zk_rc_answered(r->rc))
+		fleet_mkdir_dep(fd, NULL);
+	else
+		return; /* the reconnect's set-up covers it */
+	/* The creates went first: the session keeps their order. */
+	if (fleet_phase_dirs_known(fd->fl))
+		fleet_add_go(fd);
+}
+
+/*
+ * See fleet.h.  While the session is set up the new entry is simply one
+ * more (the set-up reads and joins every entry); connected, its parents
+ * are listed and the missing ones created, then it is read and joined.
+ * Not connected: the next connect does all of it.
+ */
 int
 fleet_add_dep(struct fleet *fl, struct dep *dep)
 {
-	(void)fl;
-	(void)dep;
-	return -1;
+	struct fdep *fd;
+
+	if (fl->phase == FLEET_PHASE_STOPPED || fleet_fdep(fl, dep) != NULL)
+		return -1;
+	fd = fleet_fdep_new(fl, dep);
+	conv_add_dep(fl->conv, dep);
+	witness_add_dep(fl->wit, dep);
+	if (zk_connected(fl->zk) && fl->phase != FLEET_PHASE_IDLE
+	    && fl->phase != FLEET_PHASE_AUTH_FAILED
+	    && zk_children(fl->zk, fd->dir, NULL, fleet_add_dir_done, fd,
+	           fl->conn_epoch)
+	        == -1)
+		log_warnx("fleet: %s: listing not sent; set up on reconnect",
+		    fd->dir);
+	log_info(
+	    "fleet: %s added (%zu dependencies)", dep_name(dep), fl->ndeps);
+	return 0;
 }
 
+/*
+ * See fleet.h.  The entry leaves fl->deps, so no set-up, timer or STATUS
+ * line sees it again, and is marked removed, so that the completions and
+ * watches still out for it (they point at it) do nothing; it is freed
+ * with the fleet, after the session.
+ */
 void
 fleet_remove_dep(struct fleet *fl, struct dep *dep)
 {
-	(void)fl;
-	(void)dep;
+	struct fdep *fd = fleet_fdep(fl, dep);
+	size_t i;
+
+	if (fd == NULL)
+		return;
+	election_leave(fd->el); /* steps down through lw_election_cb */
+	lw_step_down(fd);
+	fd->removed = true;
+	votes_withdraw(fd->votes);
+	evtimer_del(fd->expire_ev);
+	witness_remove_dep(fl->wit, dep);
+	conv_remove_dep(fl->conv, dep);
+	if (fd->synced_epoch == fl->conn_epoch && fl->nsynced > 0)
+		fl->nsynced--;
+	for (i = 0; fl->deps[i] != fd; i++)
+		;
+	memmove(&fl->deps[i], &fl->deps[i + 1],
+	    (fl->ndeps - i - 1) * sizeof(*fl->deps));
+	fl->ndeps--;
+	fl->tombs =
+	    xreallocarray(fl->tombs, fl->ntombs + 1, sizeof(*fl->tombs));
+	fl->tombs[fl->ntombs++] = fd;
+	log_info("fleet: %s removed: election left, vote withdrawn (its "
+	         "state znode stays)",
+	    dep_name(dep));
+	/* it may have been the last one unread */
+	if (fleet_phase_dirs_known(fl))
+		fleet_check_synced(fl);
 }

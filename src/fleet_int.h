@@ -68,7 +68,8 @@ struct fdep {
 	uint64_t spread_tried_ms; /* last handover attempt (monotonic) */
 	bool blind_handover;      /* the handover under way: we are blind */
 	bool ovr_known;           /* ovr_mzxid holds a read of the override */
-	int64_t ovr_mzxid;        /* its mzxid; 0 when there is none */
+	bool removed; /* a reload removed it: inert, see fleet_remove_dep */
+	int64_t ovr_mzxid; /* its mzxid; 0 when there is none */
 };
 
 struct fleet {
@@ -79,8 +80,10 @@ struct fleet {
 	struct zk *zk;
 	struct membership *mb;
 	struct witness *wit; /* second opinions before a fleet trip */
-	struct fdep *deps;
+	struct fdep **deps;  /* one by one: completions and watches point in */
 	size_t ndeps;
+	struct fdep **tombs; /* removed by a reload: freed after the session */
+	size_t ntombs;
 	char *root;
 
 	enum fleet_phase phase;
@@ -92,8 +95,9 @@ struct fleet {
 	uint64_t takeovers;
 	struct event *lease_ev;
 	struct event *spread_ev;
-	struct spread_dep *spread_deps; /* leadwrite.c's view, ndeps */
-	const char **spread_live;       /* and its live ids */
+	struct spread_dep
+	    *spread_deps;         /* leadwrite.c's view, ndeps (or more) */
+	const char **spread_live; /* and its live ids */
 	size_t spread_live_cap;
 	struct converge *conv; /* converge.c: acknowledgements */
 };

@@ -388,6 +388,8 @@ lw_election_cb(bool leader, void *arg)
 	struct fdep *fd = arg;
 	struct spread_view v;
 
+	if (fd->removed && leader)
+		return; /* left its election (fleet_remove_dep) */
 	if (!leader) {
 		if (fd->leading && election_abdicating(fd->el)
 		    && fd->blind_handover)
@@ -424,7 +426,7 @@ lw_lease_cb(int fd_, short ev, void *arg)
 	(void)fd_;
 	(void)ev;
 	for (i = 0; i < fl->ndeps && zk_connected(fl->zk); i++) {
-		struct fdep *fd = &fl->deps[i];
+		struct fdep *fd = fl->deps[i];
 
 		if (!election_leader(fd->el))
 			continue;
@@ -801,7 +803,7 @@ lw_spread_view(struct fleet *fl, struct spread_view *v)
 	for (i = 0; i < live; i++)
 		fl->spread_live[i] = membership_at(fl->mb, i);
 	for (i = 0; i < fl->ndeps; i++) {
-		struct fdep *fd = &fl->deps[i];
+		struct fdep *fd = fl->deps[i];
 		struct spread_dep *d = &fl->spread_deps[i];
 		const struct state_record *rec = dep_fleet(fd->dep, NULL);
 
@@ -853,7 +855,7 @@ lw_spread_cb(int fd_, short ev, void *arg)
 	    || !spread_overloaded(lw_spread_view(fl, &v))
 	    || (i = spread_pick(&v, now)) == fl->ndeps)
 		return;
-	fd = &fl->deps[i];
+	fd = fl->deps[i];
 	fd->spread_tried_ms = now;
 	fd->blind_handover = false;
 	election_abdicate(fd->el, lw_successor_ok, fd);

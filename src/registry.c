@@ -478,7 +478,7 @@ dep_refresh(struct dep *d, uint64_t now_ms, const char *reason)
 	if (now.state != old.state)
 		d->counters.transitions[old.state][now.state]++;
 	d->last = now;
-	if (h->changed != NULL)
+	if (h->changed != NULL && !d->removed) /* a tombstone tells nobody */
 		h->changed(d, &old, &now, reason, h->arg);
 }
 
@@ -491,7 +491,7 @@ dep_update_vote(struct dep *d, uint64_t now_ms)
 	bool tripped = s == BREAKER_OPEN || s == BREAKER_HALF_OPEN;
 	struct breaker_stats st;
 
-	if (tripped == d->voted)
+	if (tripped == d->voted || d->removed)
 		return;
 	d->voted = tripped;
 	if (h->local_vote != NULL) {

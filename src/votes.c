@@ -282,6 +282,22 @@ votes_cast(struct votes *v, bool tripped, const struct breaker_stats *st,
 	votes_sync(v);
 }
 
+/*
+ * For good (the dependency was removed): no vote wanted, none counted,
+ * and our vote znode deleted whatever we think this session holds (a
+ * missing one costs one transaction, once).
+ */
+void
+votes_withdraw(struct votes *v)
+{
+	v->want = false;
+	votes_unlead(v);
+	v->gen_held = 0;
+	if (zk_connected(v->zk))
+		zk_delete(
+		    v->zk, v->path, -1, votes_deleted, v, zk_generation(v->zk));
+}
+
 void
 votes_lead(struct votes *v)
 {

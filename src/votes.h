@@ -34,6 +34,8 @@ void votes_cast(struct votes *, bool tripped, const struct breaker_stats *,
     uint64_t since_ms);
 /* (Re)connected: make the vote znode match what we want. */
 void votes_sync(struct votes *);
+/* The dependency was removed: our vote znode is deleted, no more kept. */
+void votes_withdraw(struct votes *);
 
 /* We lead: count (and keep counting on every change) until unlead. */
 void votes_lead(struct votes *);

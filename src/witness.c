@@ -44,6 +44,7 @@ struct wdep {
 	struct zk_watch own_w;
 
 	/* As a witness. */
+	bool removed; /* a reload removed dep: nothing more is read */
 	bool serving;
 	int serve_version;
 	struct witness_record serve;
@@ -68,8 +69,11 @@ struct witness {
 	struct zk *zk;
 	char id[WITNESS_ID_MAX + 1];
 	struct witness_hooks hooks;
-	struct wdep *deps;
+	struct wdep **deps; /* one by one: completions point at them */
 	size_t ndeps;
+	struct wdep **tombs; /* removed by a reload, freed with w */
+	size_t ntombs;
+	char *root;
 };
 
 /* One create of a request in flight: a late success is cleaned up. */
@@ -85,8 +89,8 @@ static struct wdep *
 witness_find(const struct witness *w, const struct dep *dep)
 {
 	for (size_t i = 0; i < w->ndeps; i++)
-		if (w->deps[i].dep == dep)
-			return &w->deps[i];
+		if (w->deps[i]->dep == dep)
+			return w->deps[i];
 	return NULL;
 }
 
@@ -427,7 +431,7 @@ witness_own_exists(const struct zk_result *r, void *arg)
 {
 	struct wdep *wd = arg;
 
-	if (r->rc == ZK_OK) /* created meanwhile */
+	if (r->rc == ZK_OK && !wd->removed) /* created meanwhile */
 		witness_read_own(wd);
 }
 
@@ -439,6 +443,8 @@ witness_own_done(const struct zk_result *r, void *arg)
 	struct witness_record req;
 	char err[160];
 
+	if (wd->removed)
+		return;
 	if (r->rc == ZK_NONODE) {
 		witness_serve_stop(wd);
 		zk_exists(wd->w->zk, wd->own_path, &wd->own_w,
@@ -467,9 +473,12 @@ witness_read_own(struct wdep *wd)
 static void
 witness_own_fired(int type, const char *path, void *arg)
 {
+	struct wdep *wd = arg;
+
 	(void)type;
 	(void)path;
-	witness_read_own(arg);
+	if (!wd->removed)
+		witness_read_own(wd);
 }
 
 /* ---- set-up ------------------------------------------------------------ */
@@ -484,25 +493,64 @@ witness_new(struct event_base *base, struct zk *zk, struct registry *reg,
 	w->base = base;
 	w->zk = zk;
 	strlcpy_b(w->id, instance_id, sizeof(w->id));
-	w->ndeps = registry_count(reg);
-	w->deps = xcalloc(w->ndeps ? w->ndeps : 1, sizeof(*w->deps));
-	for (size_t i = 0; i < w->ndeps; i++) {
-		struct wdep *wd = &w->deps[i];
-
-		wd->w = w;
-		wd->dep = registry_at(reg, i);
-		xasprintf(
-		    &wd->edir, "%s/deps/%s/election", root, dep_name(wd->dep));
-		xasprintf(
-		    &wd->wdir, "%s/deps/%s/witness", root, dep_name(wd->dep));
-		xasprintf(&wd->own_path, "%s/%s", wd->wdir, instance_id);
-		zk_watch_init(&wd->own_w, zk, witness_own_fired, wd);
-		zk_watch_init(&wd->ask_w, zk, witness_ask_fired, wd);
-		if ((wd->timer = evtimer_new(base, witness_timeout_cb, wd))
-		    == NULL)
-			fatalx("witness_new: evtimer_new");
-	}
+	w->root = xstrdup(root);
+	for (size_t i = 0; i < registry_count(reg); i++)
+		witness_add_dep(w, registry_at(reg, i));
 	return w;
+}
+
+/* An entry for dep (at start, or added by a reload: read on connect). */
+void
+witness_add_dep(struct witness *w, struct dep *dep)
+{
+	struct wdep *wd = xcalloc(1, sizeof(*wd));
+
+	wd->w = w;
+	wd->dep = dep;
+	xasprintf(&wd->edir, "%s/deps/%s/election", w->root, dep_name(dep));
+	xasprintf(&wd->wdir, "%s/deps/%s/witness", w->root, dep_name(dep));
+	xasprintf(&wd->own_path, "%s/%s", wd->wdir, w->id);
+	zk_watch_init(&wd->own_w, w->zk, witness_own_fired, wd);
+	zk_watch_init(&wd->ask_w, w->zk, witness_ask_fired, wd);
+	if ((wd->timer = evtimer_new(w->base, witness_timeout_cb, wd)) == NULL)
+		fatalx("witness_add_dep: evtimer_new");
+	w->deps = xreallocarray(w->deps, w->ndeps + 1, sizeof(*w->deps));
+	w->deps[w->ndeps++] = wd;
+}
+
+/*
+ * A reload removed dep: its ask ends (ALONE), a run for another leader
+ * stops, and the entry is kept, inert, until witness_free, since
+ * completions may still come for it.
+ */
+void
+witness_remove_dep(struct witness *w, struct dep *dep)
+{
+	struct wdep *wd = witness_find(w, dep);
+	size_t i;
+
+	if (wd == NULL)
+		return;
+	witness_finish(wd, WITNESS_ALONE, NULL, "dependency removed");
+	witness_serve_stop(wd);
+	wd->removed = true;
+	for (i = 0; w->deps[i] != wd; i++)
+		;
+	memmove(&w->deps[i], &w->deps[i + 1],
+	    (w->ndeps - i - 1) * sizeof(*w->deps));
+	w->ndeps--;
+	w->tombs = xreallocarray(w->tombs, w->ntombs + 1, sizeof(*w->tombs));
+	w->tombs[w->ntombs++] = wd;
+}
+
+static void
+witness_wdep_free(struct wdep *wd)
+{
+	event_free(wd->timer);
+	free(wd->edir);
+	free(wd->wdir);
+	free(wd->own_path);
+	free(wd);
 }
 
 void
@@ -517,13 +565,13 @@ witness_free(struct witness *w)
 {
 	if (w == NULL)
 		return;
-	for (size_t i = 0; i < w->ndeps; i++) {
-		event_free(w->deps[i].timer);
-		free(w->deps[i].edir);
-		free(w->deps[i].wdir);
-		free(w->deps[i].own_path);
-	}
+	for (size_t i = 0; i < w->ndeps; i++)
+		witness_wdep_free(w->deps[i]);
+	for (size_t i = 0; i < w->ntombs; i++)
+		witness_wdep_free(w->tombs[i]);
 	free(w->deps);
+	free(w->tombs);
+	free(w->root);
 	free(w);
 }
 
@@ -532,7 +580,16 @@ void
 witness_connected(struct witness *w)
 {
 	for (size_t i = 0; i < w->ndeps; i++)
-		witness_read_own(&w->deps[i]);
+		witness_read_own(w->deps[i]);
+}
+
+void
+witness_read_dep(struct witness *w, struct dep *dep)
+{
+	struct wdep *wd = witness_find(w, dep);
+
+	if (wd != NULL)
+		witness_read_own(wd);
 }
 
 uint64_t

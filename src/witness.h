@@ -109,6 +109,12 @@ struct witness_hooks {
 struct witness *witness_new(struct event_base *, struct zk *, struct registry *,
     const char *root, const char *instance_id);
 void witness_set_hooks(struct witness *, const struct witness_hooks *);
+/* A reload added dep (read from the next connect or witness_connected)
+ * or removed it (its ask ends, ALONE; its entry stays inert). */
+void witness_add_dep(struct witness *, struct dep *);
+void witness_remove_dep(struct witness *, struct dep *);
+/* dep's request node: read it now (an added dependency, connected). */
+void witness_read_dep(struct witness *, struct dep *);
 void witness_free(struct witness *);
 /* Connected: (re)arm the watch on every request addressed to us. */
 void witness_connected(struct witness *);
