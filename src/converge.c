@@ -476,9 +476,13 @@ void
 conv_not_leader(struct converge *c, const struct dep *d)
 {
 	struct conv_dep *cd = conv_dep_of(c, d);
+	struct dep *dep;
 
-	if (cd != NULL)
-		memset(cd, 0, sizeof(*cd));
+	if (cd == NULL)
+		return;
+	dep = cd->dep; /* the measure goes, not the entry */
+	memset(cd, 0, sizeof(*cd));
+	cd->dep = dep;
 }
 
 void
