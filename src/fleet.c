@@ -239,6 +239,7 @@ fleet_mkdir_dep(struct fdep *fd, const struct zk_result *r)
 }
 
 static void fleet_connected_go(struct fleet *, bool is_new);
+static void fleet_add_check(struct fdep *);
 
 /* One parent read of this connect is back: go on once all are. */
 static void
@@ -269,6 +270,7 @@ fleet_dep_dir_done(const struct zk_result *r, void *arg)
 		fleet_mkdir_dep(fd, NULL);
 	} else
 		return; /* the reconnect checks again */
+	fd->needs_dirs = false;
 	fleet_dirs_step(fd->fl, r->tag);
 }
 
@@ -321,10 +323,11 @@ fleet_root_done(const struct zk_result *r, void *arg)
 	for (i = 0; i < fl->ndeps; i++) {
 		struct fdep *fd = fl->deps[i];
 
-		if (fresh)
+		if (fresh) {
 			fleet_mkdir_dep(fd, NULL);
-		else if (zk_children(fl->zk, fd->dir, NULL, fleet_dep_dir_done,
-		             fd, r->tag)
+			fd->needs_dirs = false;
+		} else if (zk_children(fl->zk, fd->dir, NULL,
+		               fleet_dep_dir_done, fd, r->tag)
 		    == 0)
 			continue;
 		fl->dirs_pending--;
@@ -354,6 +357,11 @@ fleet_connected_go(struct fleet *fl, bool is_new)
 	for (i = 0; i < fl->ndeps; i++) {
 		struct fdep *fd = fl->deps[i];
 
+		/* Added live while disconnected: its parents first. */
+		if (fd->needs_dirs) {
+			fleet_add_check(fd);
+			continue;
+		}
 		fleet_read_override(fd);
 		fleet_read_state(fd, fl->conn_epoch);
 		/*
@@ -1108,17 +1116,29 @@ fleet_add_dir_done(const struct zk_result *r, void *arg)
 {
 	struct fdep *fd = arg;
 
-	if (fd->removed || r->tag != fd->fl->conn_epoch)
-		return; /* removed again, or a reconnect set it up meanwhile */
+	if (fd->removed || r->tag != fd->fl->conn_epoch || !fd->needs_dirs)
+		return; /* removed again, or another listing set it up */
 	if (r->rc == ZK_OK)
 		fleet_mkdir_dep(fd, r);
 	else if (r->rc == ZK_NONODE || zk_rc_answered(r->rc))
 		fleet_mkdir_dep(fd, NULL);
 	else
 		return; /* the reconnect's set-up covers it */
+	fd->needs_dirs = false;
 	/* The creates went first: the session keeps their order. */
 	if (fleet_phase_dirs_known(fd->fl))
 		fleet_add_go(fd);
+}
+
+/* List an added dependency's directory: creates, then reads and joins. */
+static void
+fleet_add_check(struct fdep *fd)
+{
+	if (zk_children(fd->fl->zk, fd->dir, NULL, fleet_add_dir_done, fd,
+	        fd->fl->conn_epoch)
+	    == -1)
+		log_warnx("fleet: %s: listing not sent; set up on reconnect",
+		    fd->dir);
 }
 
 /*
@@ -1135,15 +1155,12 @@ fleet_add_dep(struct fleet *fl, struct dep *dep)
 	if (fl->phase == FLEET_PHASE_STOPPED || fleet_fdep(fl, dep) != NULL)
 		return -1;
 	fd = fleet_fdep_new(fl, dep);
+	fd->needs_dirs = true;
 	conv_add_dep(fl->conv, dep);
 	witness_add_dep(fl->wit, dep);
 	if (zk_connected(fl->zk) && fl->phase != FLEET_PHASE_IDLE
-	    && fl->phase != FLEET_PHASE_AUTH_FAILED
-	    && zk_children(fl->zk, fd->dir, NULL, fleet_add_dir_done, fd,
-	           fl->conn_epoch)
-	        == -1)
-		log_warnx("fleet: %s: listing not sent; set up on reconnect",
-		    fd->dir);
+	    && fl->phase != FLEET_PHASE_AUTH_FAILED)
+		fleet_add_check(fd);
 	log_info(
 	    "fleet: %s added (%zu dependencies)", dep_name(dep), fl->ndeps);
 	return 0;

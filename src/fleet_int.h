@@ -68,7 +68,8 @@ struct fdep {
 	uint64_t spread_tried_ms; /* last handover attempt (monotonic) */
 	bool blind_handover;      /* the handover under way: we are blind */
 	bool ovr_known;           /* ovr_mzxid holds a read of the override */
-	bool removed; /* a reload removed it: inert, see fleet_remove_dep */
+	bool removed;    /* a reload removed it: inert, see fleet_remove_dep */
+	bool needs_dirs; /* added live: its parents not checked yet */
 	int64_t ovr_mzxid; /* its mzxid; 0 when there is none */
 };
 

@@ -22,7 +22,8 @@ import shutil
 import subprocess
 import time
 
-from bdlib import BUILD, Daemon, leaders, run_tool, wait_until, zk_root
+from bdlib import (BUILD, Daemon, free_port, leaders, run_tool, wait_until,
+                   zk_root)
 from test_shm import Tool, _dir
 
 SHARED_ENSEMBLE = True
@@ -178,6 +179,33 @@ def test_standalone_add_remove_and_table():
         t.kill()
     finally:
         shutil.rmtree(sdir, ignore_errors=True)
+
+
+def test_added_held_like_a_joining_instance():
+    """ZooKeeper out of reach: an added dependency's answers are held
+    (STATUS says held, ready=0) for startup_wait_ms from the reload, then
+    given from the local breaker, as a joining instance's are."""
+    dead = "127.0.0.1:%d" % free_port()
+    d = Daemon("inst-a", deps=["payments"], zk=dead, overrides={
+        "zookeeper": {"startup_wait_ms": 1500}}).start()
+    wait_until(lambda: d.status().get("startup_wait") == "over", 10,
+               msg="the start-up wait ends")
+    assert d.cmd("GET payments").endswith(" local")
+    set_deps(d, ["payments", "search"])
+    t0 = time.monotonic()
+    assert "applied: dependency search added (election joined)" in \
+        reload(d)
+    st = d.status()
+    assert st["dep.search"].endswith(" held"), st
+    assert st["ready"] == "0"
+    got = d.cmd("GET search", timeout=10)  # answered once the wait ends
+    took = time.monotonic() - t0
+    print("GET search answered %.2f s after the reload" % took)
+    assert got.startswith("OK search CLOSED 0 local"), got
+    assert took >= 1.0, took  # held, not answered at once
+    assert "held" not in d.status()["dep.search"]
+    wait_until(lambda: "search: startup_wait_ms (1500) over" in
+               d.log_text(), 5, msg="the wait's end logged")
 
 
 def test_fleet_add_on_one_then_all(ens):
