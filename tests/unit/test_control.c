@@ -1019,6 +1019,59 @@ test_held_until_synced(void)
 	teardown();
 }
 
+/* On the loop: a reload removes ledger (as breakerd.c does it). */
+static void
+remove_ledger_fn(void *arg)
+{
+	struct dep *d = registry_find(T.reg, "ledger");
+
+	(void)arg;
+	control_forget(T.ctl, d);
+	registry_remove(T.reg, d);
+	control_release(T.ctl, NULL);
+}
+
+/*
+ * A dependency removed while answers about it are held: they get the
+ * error a request naming it now gets, in their place; the others wait
+ * on, and a WATCH of it ends up subscribed to nothing.
+ */
+static void
+test_held_then_removed(void)
+{
+	struct client a, w;
+	char line[512];
+
+	setup_fleet = true;
+	setup(16, 30000, 65536);
+	setup_fleet = false;
+	CU_ASSERT_EQUAL_FATAL(client_connect(&a), 0);
+	CU_ASSERT_EQUAL_FATAL(client_connect(&w), 0);
+	client_puts(
+	    &a, "GET ledger\nPING\nWATCH ledger payments\nGET search\n");
+	CU_ASSERT_EQUAL(client_line_t(&a, line, sizeof line, 200), -2);
+	loop_call(sync_payments_fn, NULL);
+	client_puts(&w, "WATCH payments\n");
+	expect(&w, NULL, "OK");
+	expect(&w, NULL, "EVENT payments OPEN 1 authoritative");
+	loop_call(remove_ledger_fn, NULL);
+	expect(&a, NULL, "ERR ENOENT no such dependency 'ledger' (removed)");
+	expect(&a, NULL, "OK PONG");
+	expect(&a, NULL, "ERR ENOENT no such dependency 'ledger' (removed)");
+	/* search is still unread: held */
+	CU_ASSERT_EQUAL(client_line_t(&a, line, sizeof line, 200), -2);
+	loop_call(wait_over_fn, NULL);
+	expect(&a, NULL, "OK search CLOSED 0 local");
+	expect(&a, "GET ledger\n", "ERR ENOENT no such dependency 'ledger'");
+	expect(&a, "LIST\n", "OK 2");
+	expect(&a, NULL, "payments OPEN 1 authoritative");
+	expect(&a, NULL, "search CLOSED 0 local");
+	expect(&a, NULL, "END");
+	close(a.fd);
+	close(w.fd);
+	teardown();
+}
+
 static const struct harness_test tests[] = {
     {"basic_commands", test_basic_commands},
     {"pipelining", test_pipelining},
@@ -1034,6 +1087,7 @@ static const struct harness_test tests[] = {
     {"half_close", test_half_close},
     {"listen", test_listen},
     {"held_until_synced", test_held_until_synced},
+    {"held_then_removed", test_held_then_removed},
     {NULL, NULL},
 };
 
