@@ -14,7 +14,12 @@ did one of them becomes leader; a transition the leader publishes reaches
 the others that have it.  Removed from its leader: our candidate node and
 vote znode are deleted (checked in ZooKeeper with zkctl), another
 instance leads within the failover bound, the fleet's state znode stays.
-A remove + add cycle, and a reload that adds and removes at once.
+A remove + add cycle, and a reload that adds and removes at once.  An
+added dependency is held like a joining instance's (ZooKeeper out of
+reach), and one added while the session is disconnected is set up when
+the same session reconnects (parents created, state read, election
+joined).  Run under ASan too (BREAKERD_BUILD=build-san): completions
+still in flight for a removed dependency must find valid memory.
 """
 
 import os
@@ -361,3 +366,44 @@ def test_fleet_remove_add_cycle_and_both_at_once(ens):
     for d in ds:
         assert d.alive()
         assert d.stop() == 0, d.name
+
+
+def test_fleet_add_while_disconnected(ens):
+    """Added while the session is disconnected (the ensemble paused): it
+    is held; once the same session reconnects its parents are created
+    (its directory does not exist yet), its state read and its election
+    joined."""
+    ds = []
+    for name in ("inst-a", "inst-b"):
+        ds.append(Daemon(name, deps=["payments"], zk=ens, overrides={
+            "zookeeper": {"session_timeout_ms": 8000,
+                          "startup_wait_ms": 30000}}).start())
+    a, b = ds
+    for d in ds:
+        wait_until(lambda d=d: d.status().get("ready") == "1", 30,
+                   msg="%s ready" % d.name)
+    sid = a.status()["zk_session_id"]
+    ok, _ = zkctl(ens, "stat", dep_dir("late"))
+    assert not ok, "late's directory must not exist yet"
+    try:
+        for n in range(1, ens.size + 1):
+            ens.pause(n)
+        wait_until(lambda: a.status().get("zk_connected") == "0", 20,
+                   msg="a sees the session disconnected")
+        set_deps(a, ["payments", "late"])
+        assert "applied: dependency late added (election joined)" in \
+            reload(a)
+        assert a.status()["dep.late"].endswith(" held")
+    finally:
+        for n in range(1, ens.size + 1):
+            ens.resume(n)
+    wait_until(lambda: a.status().get("zk_connected") == "1", 30,
+               msg="a reconnects")
+    print("session %s -> %s" % (sid, a.status()["zk_session_id"]))
+    wait_until(lambda: authoritative(a, "late"), 20, msg="late read")
+    assert one_leader(ds, "late") is a
+    wait_until(lambda: candidates(ens, "late") == ["inst-a"], 10,
+               msg="a's candidate node")
+    ok, _ = zkctl(ens, "stat", dep_dir("late") + "/votes")
+    assert ok, "late's parents were created"
+    assert len(leaders(ds, "payments")) == 1
