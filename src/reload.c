@@ -2,8 +2,11 @@
  * reload.c - compare the running configuration with a new one.  Only
  * settings that can change without touching the ZooKeeper session, the
  * socket or the fleet state are applied live (log_level, a dependency's
- * health, quorum, probe, breaker, ramp and fleet-window thresholds); every
- * other difference is reported, by name, as needing a restart, so that an
+ * health, quorum, probe, breaker, ramp and fleet-window thresholds), and
+ * dependencies added or removed (the daemon adds them to, or takes them
+ * out of, the registry, the fleet, the prober and the shared table; here
+ * only which ones, and the settings array rebuilt for them); every other
+ * difference is reported, by name, as needing a restart, so that an
  * operator never believes a change took effect when it did not.
  */
 #include <stdarg.h>
