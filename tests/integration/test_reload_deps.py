@@ -262,8 +262,10 @@ def test_fleet_added_everywhere_one_leader(ens):
     for d in ds:
         wait_until(lambda d=d: authoritative(d, "catalog"), 15,
                    msg="%s reads catalog" % d.name)
+    wait_until(lambda: candidates(ens, "catalog") ==
+               ["inst-a", "inst-b", "inst-c"], 10, msg="three candidates")
+    # every instance joined: still the one leader
     assert leaders(ds, "catalog") == [lead]
-    assert candidates(ens, "catalog") == ["inst-a", "inst-b", "inst-c"]
 
 
 def test_fleet_remove_from_leader(ens):
