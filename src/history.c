@@ -21,11 +21,12 @@
 
 #include "errcode.h"
 #include "history.h"
+#include "jfield.h"
 #include "log.h"
 #include "util.h"
 
 #define HISTORY_BYTES_MAX 4096
-#define HISTORY_INT_MAX   ((json_int_t)9007199254740991LL)
+#define HISTORY_INT_MAX   ((json_int_t)JFIELD_INT_MAX)
 
 /* ---- codec ---------------------------------------------------------------- */
 
@@ -48,26 +49,6 @@ history_encode(const struct history_entry *e, bool with_seq)
 	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	return s;
-}
-
-/* A string member into dst[size]; "" if absent. */
-static int
-history_str(json_t *o, const char *key, char *dst, size_t size, char *err,
-    size_t errlen)
-{
-	json_t *v = json_object_get(o, key);
-
-	dst[0] = '\0';
-	if (v == NULL)
-		return 0;
-	if (!json_is_string(v) || json_string_length(v) >= size
-	    || strlen(json_string_value(v)) != json_string_length(v)) {
-		snprintf(err, errlen, "\"%s\" is not a string of < %zu bytes",
-		    key, size);
-		return -1;
-	}
-	strlcpy_b(dst, json_string_value(v), size);
-	return 0;
 }
 
 /* An integer member in [min, HISTORY_INT_MAX]; dflt if absent. */
@@ -97,7 +78,7 @@ history_state(json_t *o, const char *key, enum breaker_state *out, char *err,
 	char name[32];
 	int s;
 
-	if (history_str(o, key, name, sizeof(name), err, errlen) == -1)
+	if (jfield_str(o, key, name, sizeof(name), err, errlen) == -1)
 		return -1;
 	if ((s = breaker_state_parse(name)) == -1) {
 		snprintf(err, errlen, "\"%s\" is not a state", key);
@@ -115,13 +96,13 @@ history_members(json_t *o, struct history_entry *e, char *err, size_t errlen)
 
 	if (history_state(o, "from", &e->from, err, errlen) == -1
 	    || history_state(o, "to", &e->to, err, errlen) == -1
-	    || history_str(o, "kind", e->kind, sizeof(e->kind), err, errlen)
+	    || jfield_str(o, "kind", e->kind, sizeof(e->kind), err, errlen)
 	        == -1
-	    || history_str(
+	    || jfield_str(
 	           o, "reason", e->reason, sizeof(e->reason), err, errlen)
 	        == -1
-	    || history_str(o, "by", e->by, sizeof(e->by), err, errlen) == -1
-	    || history_str(
+	    || jfield_str(o, "by", e->by, sizeof(e->by), err, errlen) == -1
+	    || jfield_str(
 	           o, "leader", e->leader, sizeof(e->leader), err, errlen)
 	        == -1
 	    || history_int(o, "term", 0, 0, &term, err, errlen) == -1

@@ -13,11 +13,9 @@
 
 #include <jansson.h>
 
+#include "jfield.h"
 #include "record.h"
 #include "util.h"
-
-/* Integers above this cannot travel through a JSON double exactly. */
-#define RECORD_INT_MAX ((json_int_t)9007199254740991LL)
 
 /* Parse a JSON object from a bounded buffer. */
 static json_t *
@@ -48,64 +46,13 @@ record_parse(const char *buf, size_t len, char *err, size_t errlen)
 	return root;
 }
 
-/* An optional non-negative integer member in [0, max]; 0 if absent. */
-static int
-record_uint(json_t *obj, const char *key, uint64_t max, bool required,
-    uint64_t *out, char *err, size_t errlen)
-{
-	json_t *v = json_object_get(obj, key);
-	json_int_t n;
-
-	*out = 0;
-	if (v == NULL) {
-		if (!required)
-			return 0;
-		snprintf(err, errlen, "missing \"%s\"", key);
-		return -1;
-	}
-	if (!json_is_integer(v)) {
-		snprintf(err, errlen, "\"%s\" is not an integer", key);
-		return -1;
-	}
-	n = json_integer_value(v);
-	if (n < 0 || n > RECORD_INT_MAX || (uint64_t)n > max) {
-		snprintf(err, errlen, "\"%s\" out of range", key);
-		return -1;
-	}
-	*out = (uint64_t)n;
-	return 0;
-}
-
-/* An optional string member copied into dst[size]; "" if absent. */
-static int
-record_str(json_t *obj, const char *key, char *dst, size_t size, char *err,
-    size_t errlen)
-{
-	json_t *v = json_object_get(obj, key);
-
-	dst[0] = '\0';
-	if (v == NULL)
-		return 0;
-	if (!json_is_string(v)) {
-		snprintf(err, errlen, "\"%s\" is not a string", key);
-		return -1;
-	}
-	if (json_string_length(v) >= size
-	    || strlen(json_string_value(v)) != json_string_length(v)) {
-		snprintf(err, errlen, "\"%s\" too long or holds NUL", key);
-		return -1;
-	}
-	strlcpy_b(dst, json_string_value(v), size);
-	return 0;
-}
-
 /* The required "state" member as a breaker state name. */
 static int
 record_state_member(json_t *obj, int *state, char *err, size_t errlen)
 {
 	char name[32];
 
-	if (record_str(obj, "state", name, sizeof(name), err, errlen) == -1)
+	if (jfield_str(obj, "state", name, sizeof(name), err, errlen) == -1)
 		return -1;
 	if (name[0] == '\0') {
 		snprintf(err, errlen, "missing \"state\"");
@@ -125,13 +72,13 @@ record_state_numbers(
 {
 	uint64_t v;
 
-	if (record_uint(
-	        root, "term", RECORD_INT_MAX, true, &r->term, err, errlen)
+	if (jfield_uint(
+	        root, "term", JFIELD_INT_MAX, true, &r->term, err, errlen)
 	        == -1
-	    || record_uint(root, "changed_ms", RECORD_INT_MAX, false,
+	    || jfield_uint(root, "changed_ms", JFIELD_INT_MAX, false,
 	           &r->changed_ms, err, errlen)
 	        == -1
-	    || record_uint(root, "open_until_ms", RECORD_INT_MAX, false,
+	    || jfield_uint(root, "open_until_ms", JFIELD_INT_MAX, false,
 	           &r->open_until_ms, err, errlen)
 	        == -1)
 		return -1;
@@ -139,12 +86,12 @@ record_state_numbers(
 		snprintf(err, errlen, "\"term\" must be at least 1");
 		return -1;
 	}
-	if (record_uint(
+	if (jfield_uint(
 	        root, "open_wait_ms", UINT32_MAX, false, &v, err, errlen)
 	    == -1)
 		return -1;
 	r->open_wait_ms = (uint32_t)v;
-	if (record_uint(
+	if (jfield_uint(
 	        root, "failed_recoveries", 1000000, false, &v, err, errlen)
 	    == -1)
 		return -1;
@@ -166,10 +113,10 @@ record_state_decode(const char *buf, size_t len, struct state_record *out,
 	memset(&r, 0, sizeof(r));
 	if (record_state_member(root, &state, err, errlen) == -1
 	    || record_state_numbers(root, &r, err, errlen) == -1
-	    || record_str(
+	    || jfield_str(
 	           root, "leader", r.leader, sizeof(r.leader), err, errlen)
 	        == -1
-	    || record_str(
+	    || jfield_str(
 	           root, "reason", r.reason, sizeof(r.reason), err, errlen)
 	        == -1)
 		goto out;
@@ -186,13 +133,13 @@ static int
 record_override_numbers(
     json_t *root, struct override_record *r, char *err, size_t errlen)
 {
-	if (record_uint(root, "ttl_ms", RECORD_OVERRIDE_MAX_MS, false,
+	if (jfield_uint(root, "ttl_ms", RECORD_OVERRIDE_MAX_MS, false,
 	        &r->ttl_ms, err, errlen)
 	        == -1
-	    || record_uint(root, "set_ms", RECORD_INT_MAX, false, &r->set_ms,
+	    || jfield_uint(root, "set_ms", JFIELD_INT_MAX, false, &r->set_ms,
 	           err, errlen)
 	        == -1
-	    || record_uint(root, "until_ms", RECORD_INT_MAX, false,
+	    || jfield_uint(root, "until_ms", JFIELD_INT_MAX, false,
 	           &r->until_ms, err, errlen)
 	        == -1)
 		return -1;
@@ -224,8 +171,8 @@ record_override_decode(const char *buf, size_t len, struct override_record *out,
 	memset(&r, 0, sizeof(r));
 	if (record_state_member(root, &state, err, errlen) == -1
 	    || record_override_numbers(root, &r, err, errlen) == -1
-	    || record_str(root, "by", r.by, sizeof(r.by), err, errlen) == -1
-	    || record_str(
+	    || jfield_str(root, "by", r.by, sizeof(r.by), err, errlen) == -1
+	    || jfield_str(
 	           root, "reason", r.reason, sizeof(r.reason), err, errlen)
 	        == -1)
 		goto out;
@@ -257,16 +204,16 @@ record_instance_decode(const char *buf, size_t len, struct instance_record *out,
 	if ((root = record_parse(buf, len, err, errlen)) == NULL)
 		return -1;
 	memset(&r, 0, sizeof(r));
-	if (record_str(root, "host", r.host, sizeof(r.host), err, errlen) == -1
-	    || record_str(
+	if (jfield_str(root, "host", r.host, sizeof(r.host), err, errlen) == -1
+	    || jfield_str(
 	           root, "version", r.version, sizeof(r.version), err, errlen)
 	        == -1
-	    || record_str(
+	    || jfield_str(
 	           root, "socket", r.socket, sizeof(r.socket), err, errlen)
 	        == -1
-	    || record_uint(root, "pid", INT32_MAX, false, &pid, err, errlen)
+	    || jfield_uint(root, "pid", INT32_MAX, false, &pid, err, errlen)
 	        == -1
-	    || record_uint(root, "started_ms", RECORD_INT_MAX, false,
+	    || jfield_uint(root, "started_ms", JFIELD_INT_MAX, false,
 	           &r.started_ms, err, errlen)
 	        == -1)
 		goto out;
@@ -291,12 +238,12 @@ record_vote_decode(const char *buf, size_t len, struct vote_record *out,
 	if ((root = record_parse(buf, len, err, errlen)) == NULL)
 		return -1;
 	memset(&r, 0, sizeof(r));
-	if (record_uint(root, "failure_rate", 100, false, &rate, err, errlen)
+	if (jfield_uint(root, "failure_rate", 100, false, &rate, err, errlen)
 	        == -1
-	    || record_uint(
+	    || jfield_uint(
 	           root, "calls", UINT32_MAX, false, &calls, err, errlen)
 	        == -1
-	    || record_uint(root, "since_ms", RECORD_INT_MAX, false, &r.since_ms,
+	    || jfield_uint(root, "since_ms", JFIELD_INT_MAX, false, &r.since_ms,
 	           err, errlen)
 	        == -1)
 		goto out;

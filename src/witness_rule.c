@@ -19,11 +19,11 @@
 
 #include <jansson.h>
 
+#include "jfield.h"
 #include "util.h"
 #include "witness.h"
 
 #define WITNESS_RECORD_MAX 4096
-#define WITNESS_INT_MAX    9007199254740991ULL /* exact in a JSON double */
 
 static const char *const witness_verdicts[] = {
     "pending", "healthy", "unhealthy", "unknown"};
@@ -87,49 +87,6 @@ witness_record_encode(const struct witness_record *r)
 	return s;
 }
 
-/* A non-negative integer member no larger than max (0 if absent). */
-static int
-witness_uint(json_t *o, const char *key, uint64_t max, bool required,
-    uint64_t *out, char *err, size_t errlen)
-{
-	json_t *v = json_object_get(o, key);
-	json_int_t n;
-
-	*out = 0;
-	if (v == NULL && !required)
-		return 0;
-	if (v == NULL || !json_is_integer(v)) {
-		snprintf(err, errlen, "\"%s\" missing or not an integer", key);
-		return -1;
-	}
-	n = json_integer_value(v);
-	if (n < 0 || (uint64_t)n > max || (uint64_t)n > WITNESS_INT_MAX) {
-		snprintf(err, errlen, "\"%s\" out of range", key);
-		return -1;
-	}
-	*out = (uint64_t)n;
-	return 0;
-}
-
-/* A string member that fits dst ("" if absent). */
-static int
-witness_str(json_t *o, const char *key, char *dst, size_t size, char *err,
-    size_t errlen)
-{
-	json_t *v = json_object_get(o, key);
-
-	dst[0] = '\0';
-	if (v == NULL)
-		return 0;
-	if (!json_is_string(v) || json_string_length(v) >= size
-	    || strlen(json_string_value(v)) != json_string_length(v)) {
-		snprintf(err, errlen, "\"%s\" not a string or too long", key);
-		return -1;
-	}
-	strlcpy_b(dst, json_string_value(v), size);
-	return 0;
-}
-
 /* The members of a request or answer, checked one by one. */
 static int
 witness_members(json_t *o, struct witness_record *r, char *err, size_t errlen)
@@ -137,25 +94,24 @@ witness_members(json_t *o, struct witness_record *r, char *err, size_t errlen)
 	uint64_t checks, ok, failed;
 	char verdict[16];
 
-	if (witness_str(o, "leader", r->leader, sizeof(r->leader), err, errlen)
+	if (jfield_str(o, "leader", r->leader, sizeof(r->leader), err, errlen)
 	        == -1
-	    || witness_uint(o, "req", UINT64_MAX, true, &r->req, err, errlen)
+	    || jfield_uint(o, "req", UINT64_MAX, true, &r->req, err, errlen)
 	        == -1
-	    || witness_uint(o, "term", UINT64_MAX, false, &r->term, err, errlen)
+	    || jfield_uint(o, "term", UINT64_MAX, false, &r->term, err, errlen)
 	        == -1
-	    || witness_uint(
+	    || jfield_uint(
 	           o, "checks", WITNESS_CHECKS_MAX, true, &checks, err, errlen)
 	        == -1
-	    || witness_str(o, "verdict", verdict, sizeof(verdict), err, errlen)
+	    || jfield_str(o, "verdict", verdict, sizeof(verdict), err, errlen)
 	        == -1
-	    || witness_uint(
-	           o, "ok", WITNESS_CHECKS_MAX, false, &ok, err, errlen)
+	    || jfield_uint(o, "ok", WITNESS_CHECKS_MAX, false, &ok, err, errlen)
 	        == -1
-	    || witness_uint(
+	    || jfield_uint(
 	           o, "failed", WITNESS_CHECKS_MAX, false, &failed, err, errlen)
 	        == -1
-	    || witness_str(o, "by", r->by, sizeof(r->by), err, errlen) == -1
-	    || witness_str(
+	    || jfield_str(o, "by", r->by, sizeof(r->by), err, errlen) == -1
+	    || jfield_str(
 	           o, "detail", r->detail, sizeof(r->detail), err, errlen)
 	        == -1)
 		return -1;
