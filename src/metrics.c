@@ -4,6 +4,7 @@
  * dependencies once per family.  Transition counters are printed only once
  * non-zero, so a daemon with a thousand dependencies stays readable.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,35 @@ metrics_family(
 	    help, name, type);
 }
 
+/* One sample of a family with a second label: name{dep,label="value"} n. */
+static void
+metrics_sample2(struct evbuffer *out, const char *name, const char *dep,
+    const char *label, const char *value, uint64_t n)
+{
+	evbuffer_add_printf(out, M "%s{dep=\"%s\",%s=\"%s\"} %llu\n", name, dep,
+	    label, value, (unsigned long long)n);
+}
+
+/*
+ * A counter family with one sample per dependency: the uint64_t member of
+ * struct dep_counters at offset off.
+ */
+static void
+metrics_dep_counter(struct evbuffer *out, struct registry *reg,
+    const char *name, const char *help, size_t off)
+{
+	uint64_t n;
+
+	metrics_family(out, name, "counter", help);
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		struct dep *d = registry_at(reg, i);
+
+		memcpy(&n, (const char *)dep_counters(d) + off, sizeof(n));
+		evbuffer_add_printf(out, M "%s{dep=\"%s\"} %llu\n", name,
+		    dep_name(d), (unsigned long long)n);
+	}
+}
+
 /* The recovery ramp: its share now and the calls it held back. */
 static void
 metrics_ramp(struct evbuffer *out, struct registry *reg, uint64_t now_ms)
@@ -37,23 +67,12 @@ metrics_ramp(struct evbuffer *out, struct registry *reg, uint64_t now_ms)
 		evbuffer_add_printf(out, M "ramp_share{dep=\"%s\"} %u.%06u\n",
 		    dep_name(d), ppm == 0 ? 1 : 0, ppm);
 	}
-	metrics_family(out, "ramp_held_total", "counter",
-	    "ALLOW answers DENY RAMPING: calls the recovery ramp held back.");
-	for (size_t i = 0; i < registry_count(reg); i++) {
-		struct dep *d = registry_at(reg, i);
-
-		evbuffer_add_printf(out, M "ramp_held_total{dep=\"%s\"} %llu\n",
-		    dep_name(d),
-		    (unsigned long long)dep_counters(d)->ramp_held);
-	}
-	metrics_family(out, "ramps_total", "counter",
-	    "Recovery ramps started (the fleet closed an open breaker).");
-	for (size_t i = 0; i < registry_count(reg); i++) {
-		struct dep *d = registry_at(reg, i);
-
-		evbuffer_add_printf(out, M "ramps_total{dep=\"%s\"} %llu\n",
-		    dep_name(d), (unsigned long long)dep_counters(d)->ramps);
-	}
+	metrics_dep_counter(out, reg, "ramp_held_total",
+	    "ALLOW answers DENY RAMPING: calls the recovery ramp held back.",
+	    offsetof(struct dep_counters, ramp_held));
+	metrics_dep_counter(out, reg, "ramps_total",
+	    "Recovery ramps started (the fleet closed an open breaker).",
+	    offsetof(struct dep_counters, ramps));
 }
 
 static void
@@ -159,11 +178,10 @@ metrics_calls(struct evbuffer *out, struct registry *reg)
 		const struct dep_counters *c = dep_counters(d);
 
 		for (int o = 0; o < BREAKER_NOUTCOMES; o++)
-			evbuffer_add_printf(out,
-			    M "calls_total{dep=\"%s\",outcome=\"%s\"} %llu\n",
-			    dep_name(d),
+			metrics_sample2(out, "calls_total", dep_name(d),
+			    "outcome",
 			    breaker_outcome_name((enum breaker_outcome)o),
-			    (unsigned long long)c->calls[o]);
+			    c->calls[o]);
 	}
 	metrics_family(
 	    out, "decisions_total", "counter", "ALLOW answers, by decision.");
@@ -171,11 +189,10 @@ metrics_calls(struct evbuffer *out, struct registry *reg)
 		struct dep *d = registry_at(reg, i);
 		const struct dep_counters *c = dep_counters(d);
 
-		evbuffer_add_printf(out,
-		    M "decisions_total{dep=\"%s\",decision=\"allow\"} %llu\n" M
-		      "decisions_total{dep=\"%s\",decision=\"deny\"} %llu\n",
-		    dep_name(d), (unsigned long long)c->allowed, dep_name(d),
-		    (unsigned long long)c->denied);
+		metrics_sample2(out, "decisions_total", dep_name(d), "decision",
+		    "allow", c->allowed);
+		metrics_sample2(out, "decisions_total", dep_name(d), "decision",
+		    "deny", c->denied);
 	}
 }
 
@@ -190,24 +207,12 @@ metrics_fleet(struct evbuffer *out, struct registry *reg)
 		evbuffer_add_printf(out, M "leader{dep=\"%s\"} %d\n",
 		    dep_name(d), dep_is_leader(d));
 	}
-	metrics_family(out, "records_rejected_total", "counter",
-	    "State or override znodes that did not parse (last good kept).");
-	for (size_t i = 0; i < registry_count(reg); i++) {
-		struct dep *d = registry_at(reg, i);
-
-		evbuffer_add_printf(out,
-		    M "records_rejected_total{dep=\"%s\"} %llu\n", dep_name(d),
-		    (unsigned long long)dep_counters(d)->records_rejected);
-	}
-	metrics_family(out, "records_stale_total", "counter",
-	    "Records ignored because a newer version was already applied.");
-	for (size_t i = 0; i < registry_count(reg); i++) {
-		struct dep *d = registry_at(reg, i);
-
-		evbuffer_add_printf(out,
-		    M "records_stale_total{dep=\"%s\"} %llu\n", dep_name(d),
-		    (unsigned long long)dep_counters(d)->records_stale);
-	}
+	metrics_dep_counter(out, reg, "records_rejected_total",
+	    "State or override znodes that did not parse (last good kept).",
+	    offsetof(struct dep_counters, records_rejected));
+	metrics_dep_counter(out, reg, "records_stale_total",
+	    "Records ignored because a newer version was already applied.",
+	    offsetof(struct dep_counters, records_stale));
 	metrics_family(out, "apply_lag_seconds", "gauge",
 	    "Wall time from the leader's write to its application here "
 	    "(clock skew included).");
@@ -220,16 +225,10 @@ metrics_fleet(struct evbuffer *out, struct registry *reg)
 		    dep_name(d), ms < 0 ? "-" : "", llabs(ms) / 1000,
 		    llabs(ms) % 1000);
 	}
-	metrics_family(out, "unsynced_answers_total", "counter",
+	metrics_dep_counter(out, reg, "unsynced_answers_total",
 	    "Answers given from the local breaker (authority local) because "
-	    "startup_wait_ms ran out before the fleet state was read.");
-	for (size_t i = 0; i < registry_count(reg); i++) {
-		struct dep *d = registry_at(reg, i);
-
-		evbuffer_add_printf(out,
-		    M "unsynced_answers_total{dep=\"%s\"} %llu\n", dep_name(d),
-		    (unsigned long long)dep_counters(d)->unsynced_answers);
-	}
+	    "startup_wait_ms ran out before the fleet state was read.",
+	    offsetof(struct dep_counters, unsynced_answers));
 }
 
 static void
@@ -285,11 +284,8 @@ metrics_probe_family(struct evbuffer *out, struct registry *reg,
 		fail = which == PF_CHECKS ? c.checks_failed
 		    : which == PF_PROBES  ? c.probes_failed
 		                          : c.publish_failures;
-		evbuffer_add_printf(out,
-		    M "%s{dep=\"%s\",result=\"ok\"} %llu\n" M
-		      "%s{dep=\"%s\",result=\"fail\"} %llu\n",
-		    name, dep_name(d), (unsigned long long)ok, name,
-		    dep_name(d), (unsigned long long)fail);
+		metrics_sample2(out, name, dep_name(d), "result", "ok", ok);
+		metrics_sample2(out, name, dep_name(d), "result", "fail", fail);
 	}
 }
 
@@ -329,10 +325,8 @@ metrics_witness(struct evbuffer *out, struct registry *reg, struct prober *pr)
 		    {"votes", c.witness_votes}};
 
 		for (size_t k = 0; k < sizeof(o) / sizeof(o[0]); k++)
-			evbuffer_add_printf(out,
-			    M "witness_requests_total{dep=\"%s\",outcome="
-			      "\"%s\"} %llu\n",
-			    d, o[k].name, (unsigned long long)o[k].n);
+			metrics_sample2(out, "witness_requests_total", d,
+			    "outcome", o[k].name, o[k].n);
 	}
 	metrics_family(out, "witness_checks_total", "counter",
 	    "Health checks this instance ran as another leader's witness.");
