@@ -200,6 +200,16 @@ proto_usage(struct proto_request *req, struct proto_error *err)
 	    err, PROTO_EPROTO, "usage: %s", proto_cmds[req->cmd].usage);
 }
 
+/* A dependency name argument; -1 with the message if it is not one. */
+static int
+proto_check_dep(const char *w, struct proto_error *err)
+{
+	if (!proto_valid_dep(w))
+		return proto_fail(err, PROTO_EPROTO,
+		    "invalid dependency name (want [A-Za-z0-9._-]{1,64})");
+	return 0;
+}
+
 /* Read the <dep> argument every per-dependency command starts with. */
 static int
 proto_need_dep(
@@ -209,9 +219,8 @@ proto_need_dep(
 
 	if ((w = proto_lex_word(lx)) == NULL)
 		return proto_usage(req, err);
-	if (!proto_valid_dep(w))
-		return proto_fail(err, PROTO_EPROTO,
-		    "invalid dependency name (want [A-Za-z0-9._-]{1,64})");
+	if (proto_check_dep(w, err) == -1)
+		return -1;
 	req->dep = w;
 	return 0;
 }
@@ -226,34 +235,60 @@ proto_need_end(
 	return 0;
 }
 
+/*
+ * The required word after <dep>, one of three keywords (any case): its
+ * index in names, or -1 with "<what> must be a, b or c".
+ */
+static int
+proto_need_choice(struct proto_lex *lx, struct proto_request *req,
+    struct proto_error *err, const char *what, const char *const names[3])
+{
+	char *w;
+
+	if ((w = proto_lex_word(lx)) == NULL)
+		return proto_usage(req, err);
+	for (int i = 0; i < 3; i++)
+		if (strcasecmp(w, names[i]) == 0)
+			return i;
+	return proto_fail(err, PROTO_EPROTO, "%s must be %s, %s or %s", what,
+	    names[0], names[1], names[2]);
+}
+
+/* A number argument in [lo, hi]; -1 with "<what> must be ..." if not. */
+static int
+proto_number(const char *w, uint32_t lo, uint32_t hi, const char *what,
+    const char *unit, uint32_t *out, struct proto_error *err)
+{
+	uint64_t v;
+
+	if (parse_u64(w, lo, hi, &v) == -1)
+		return proto_fail(err, PROTO_EPROTO,
+		    "%s must be an integer %u..%u%s", what, lo, hi, unit);
+	*out = (uint32_t)v;
+	return 0;
+}
+
 /* REPORT <dep> ok|fail|slow [ms] */
 static int
 proto_parse_report(
     struct proto_lex *lx, struct proto_request *req, struct proto_error *err)
 {
+	static const char *const names[3] = {"ok", "fail", "slow"};
+	static const enum breaker_outcome outcomes[3] = {
+	    BREAKER_OK, BREAKER_FAIL, BREAKER_SLOW};
 	char *w;
-	uint64_t v;
+	int i;
 
-	if (proto_need_dep(lx, req, err) == -1)
+	if (proto_need_dep(lx, req, err) == -1
+	    || (i = proto_need_choice(lx, req, err, "outcome", names)) == -1)
 		return -1;
-	if ((w = proto_lex_word(lx)) == NULL)
-		return proto_usage(req, err);
-	if (strcasecmp(w, "ok") == 0)
-		req->outcome = BREAKER_OK;
-	else if (strcasecmp(w, "fail") == 0)
-		req->outcome = BREAKER_FAIL;
-	else if (strcasecmp(w, "slow") == 0)
-		req->outcome = BREAKER_SLOW;
-	else
-		return proto_fail(
-		    err, PROTO_EPROTO, "outcome must be ok, fail or slow");
+	req->outcome = outcomes[i];
 	if ((w = proto_lex_word(lx)) != NULL) {
-		if (parse_u64(w, 0, PROTO_MS_MAX, &v) == -1)
-			return proto_fail(err, PROTO_EPROTO,
-			    "duration must be an integer 0..%u ms",
-			    PROTO_MS_MAX);
+		if (proto_number(w, 0, PROTO_MS_MAX, "duration", " ms",
+		        &req->duration_ms, err)
+		    == -1)
+			return -1;
 		req->has_duration = true;
-		req->duration_ms = (uint32_t)v;
 	}
 	return proto_need_end(lx, req, err);
 }
@@ -264,17 +299,14 @@ proto_parse_history(
     struct proto_lex *lx, struct proto_request *req, struct proto_error *err)
 {
 	char *w;
-	uint64_t v;
 
 	if (proto_need_dep(lx, req, err) == -1)
 		return -1;
 	req->count = PROTO_HISTORY_DEFAULT;
-	if ((w = proto_lex_word(lx)) != NULL) {
-		if (parse_u64(w, 1, PROTO_HISTORY_MAX, &v) == -1)
-			return proto_fail(err, PROTO_EPROTO,
-			    "n must be an integer 1..%d", PROTO_HISTORY_MAX);
-		req->count = (uint32_t)v;
-	}
+	if ((w = proto_lex_word(lx)) != NULL
+	    && proto_number(w, 1, PROTO_HISTORY_MAX, "n", "", &req->count, err)
+	        == -1)
+		return -1;
 	return proto_need_end(lx, req, err);
 }
 
@@ -290,10 +322,8 @@ proto_parse_watch(
 			return proto_fail(err, PROTO_EPROTO,
 			    "WATCH takes at most %d dependencies",
 			    PROTO_WATCH_MAX);
-		if (!proto_valid_dep(w))
-			return proto_fail(err, PROTO_EPROTO,
-			    "invalid dependency name (want "
-			    "[A-Za-z0-9._-]{1,64})");
+		if (proto_check_dep(w, err) == -1)
+			return -1;
 		req->deps[req->ndeps++] = w;
 	}
 	return 0;
@@ -320,33 +350,23 @@ static int
 proto_parse_force(
     struct proto_lex *lx, struct proto_request *req, struct proto_error *err)
 {
-	char *w;
-	uint64_t v;
+	static const char *const names[3] = {"open", "closed", "auto"};
+	static const enum breaker_state modes[3] = {
+	    BREAKER_FORCED_OPEN, BREAKER_CLOSED, BREAKER_NSTATES};
+	int i;
 
-	if (proto_need_dep(lx, req, err) == -1)
+	if (proto_need_dep(lx, req, err) == -1
+	    || (i = proto_need_choice(lx, req, err, "mode", names)) == -1)
 		return -1;
-	if ((w = proto_lex_word(lx)) == NULL)
-		return proto_usage(req, err);
-	if (strcasecmp(w, "open") == 0)
-		req->to = BREAKER_FORCED_OPEN;
-	else if (strcasecmp(w, "closed") == 0)
-		req->to = BREAKER_CLOSED;
-	else if (strcasecmp(w, "auto") == 0)
-		req->to = BREAKER_NSTATES;
-	else
-		return proto_fail(
-		    err, PROTO_EPROTO, "mode must be open, closed or auto");
+	req->to = modes[i];
 	proto_lex_done(lx);
 	if (lx->p < lx->end
 	    && ((*lx->p >= '0' && *lx->p <= '9') || *lx->p == '-'
-	        || *lx->p == '+')) {
-		w = proto_lex_word(lx);
-		if (parse_u64(w, 0, PROTO_TTL_MAX, &v) == -1)
-			return proto_fail(err, PROTO_EPROTO,
-			    "ttl must be an integer 0..%u seconds",
-			    PROTO_TTL_MAX);
-		req->ttl_s = (uint32_t)v;
-	}
+	        || *lx->p == '+')
+	    && proto_number(proto_lex_word(lx), 0, PROTO_TTL_MAX, "ttl",
+	           " seconds", &req->ttl_s, err)
+	        == -1)
+		return -1;
 	return proto_parse_reason(lx, req, err);
 }
 
@@ -542,6 +562,19 @@ proto_out_ramp(struct proto_out *o, const struct dep_view *v)
 	proto_out_put(o, "%", 1);
 }
 
+/* The four words every view shares: "<dep> <STATE> <version> <authority>". */
+static void
+proto_out_view(struct proto_out *o, const struct dep_view *v)
+{
+	proto_out_str(o, v->name);
+	proto_out_put(o, " ", 1);
+	proto_out_str(o, breaker_state_name(v->state));
+	proto_out_put(o, " ", 1);
+	proto_out_u64(o, v->version);
+	proto_out_put(o, " ", 1);
+	proto_out_str(o, authority_name(v->authority));
+}
+
 /* One view line: LIST bodies, GET replies ("OK ") and events ("EVENT "). */
 int
 proto_format_view(
@@ -551,13 +584,7 @@ proto_format_view(
 
 	proto_out_init(&o, buf, len);
 	proto_out_str(&o, prefix);
-	proto_out_str(&o, v->name);
-	proto_out_put(&o, " ", 1);
-	proto_out_str(&o, breaker_state_name(v->state));
-	proto_out_put(&o, " ", 1);
-	proto_out_u64(&o, v->version);
-	proto_out_put(&o, " ", 1);
-	proto_out_str(&o, authority_name(v->authority));
+	proto_out_view(&o, v);
 	proto_out_ramp(&o, v);
 	proto_out_put(&o, "\n", 1);
 	return proto_out_end(&o, len);
@@ -574,13 +601,7 @@ proto_format_get(char *buf, size_t len, const struct dep_view *v)
 
 	proto_out_init(&o, buf, len);
 	proto_out_put(&o, "OK ", 3);
-	proto_out_str(&o, v->name);
-	proto_out_put(&o, " ", 1);
-	proto_out_str(&o, breaker_state_name(v->state));
-	proto_out_put(&o, " ", 1);
-	proto_out_u64(&o, v->version);
-	proto_out_put(&o, " ", 1);
-	proto_out_str(&o, authority_name(v->authority));
+	proto_out_view(&o, v);
 	if (v->ttl_left_ms >= 0) {
 		proto_out_str(&o, " ttl_left_ms=");
 		proto_out_u64(&o, (uint64_t)v->ttl_left_ms);
