@@ -280,6 +280,21 @@ ctl_lines_free(struct ctl_lines *l)
 	l->n = 0;
 }
 
+/*
+ * The end of a multi-line command: the JSON built from its lines printed
+ * (--json) or dropped, and the lines freed.
+ */
+static int
+ctl_lines_done(const struct ctl *ctl, json_t *j, struct ctl_lines *l)
+{
+	if (ctl->json)
+		ctl_json_print(j);
+	else
+		json_decref(j);
+	ctl_lines_free(l);
+	return CTL_EXIT_OK;
+}
+
 /* A multi-line request; 0 with the lines, else the exit status. */
 static int
 ctl_query(struct ctl *ctl, const char *line, struct ctl_lines *l)
@@ -314,20 +329,47 @@ ctl_check_dep(const char *dep)
 }
 
 /* Build a request line; a usage error if it would be too long. */
+static int ctl_vline(char *buf, size_t len, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static int
+ctl_vline(char *buf, size_t len, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(buf, len, fmt, ap);
+
+	if (n < 0 || (size_t)n >= len)
+		return ctl_usage_error("%s", "request too long");
+	return 0;
+}
+
 static int ctl_line(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int
 ctl_line(char *buf, size_t len, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
+	int rc;
 
 	va_start(ap, fmt);
-	n = vsnprintf(buf, len, fmt, ap);
+	rc = ctl_vline(buf, len, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= len)
-		return ctl_usage_error("%s", "request too long");
-	return 0;
+	return rc;
+}
+
+/* A single-line request built from fmt; 0 with the OK reply, else the exit
+ * status (a usage error if the line would be too long). */
+static int ctl_send(struct ctl *ctl, char *reply, size_t len, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+static int
+ctl_send(struct ctl *ctl, char *reply, size_t len, const char *fmt, ...)
+{
+	char line[BD_LINE_MAX];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = ctl_vline(line, sizeof line, fmt, ap);
+	va_end(ap);
+	return rc != 0 ? rc : ctl_request(ctl, line, reply, len);
 }
 
 /* ping: OK PONG. */
@@ -390,14 +432,14 @@ ctl_get_print(const struct ctl *ctl, const struct bd_view *v, long long left)
 static int
 ctl_cmd_get(struct ctl *ctl)
 {
-	char line[BD_LINE_MAX], reply[BD_LINE_MAX];
+	char reply[BD_LINE_MAX];
 	struct bd_view v;
 	int rc;
 
 	if (ctl_check_dep(ctl->argv[1]) == -1)
 		return CTL_EXIT_USAGE;
-	snprintf(line, sizeof line, "GET %s", ctl->argv[1]);
-	if ((rc = ctl_request(ctl, line, reply, sizeof reply)) != 0)
+	if ((rc = ctl_send(ctl, reply, sizeof reply, "GET %s", ctl->argv[1]))
+	    != 0)
 		return rc;
 	if (bd_parse_view(reply, &v) != 0)
 		return ctl_fail(ctl, BD_EBADREPLY, NULL);
@@ -434,15 +476,15 @@ ctl_cmd_ready(struct ctl *ctl)
 static int
 ctl_cmd_allow(struct ctl *ctl)
 {
-	char line[BD_LINE_MAX], reply[BD_LINE_MAX];
+	char reply[BD_LINE_MAX];
 	const char *state;
 	json_t *o;
 	int rc, allowed;
 
 	if (ctl_check_dep(ctl->argv[1]) == -1)
 		return CTL_EXIT_USAGE;
-	snprintf(line, sizeof line, "ALLOW %s", ctl->argv[1]);
-	if ((rc = ctl_request(ctl, line, reply, sizeof reply)) != 0)
+	if ((rc = ctl_send(ctl, reply, sizeof reply, "ALLOW %s", ctl->argv[1]))
+	    != 0)
 		return rc;
 	allowed = strcmp(reply, "OK ALLOW") == 0;
 	if (!allowed && strncmp(reply, "OK DENY", 7) != 0)
@@ -476,7 +518,7 @@ ctl_digits(const char *s)
 static int
 ctl_cmd_report(struct ctl *ctl)
 {
-	char line[BD_LINE_MAX], reply[BD_LINE_MAX];
+	char reply[BD_LINE_MAX];
 	const char *outcome = ctl->argv[2],
 	           *ms = ctl->argc > 3 ? ctl->argv[3] : "";
 	int rc;
@@ -490,11 +532,9 @@ ctl_cmd_report(struct ctl *ctl)
 	if (*ms != '\0' && !ctl_digits(ms))
 		return ctl_usage_error(
 		    "duration must be milliseconds: '%s'", ms);
-	if ((rc = ctl_line(line, sizeof line, "REPORT %s %s%s%s", ctl->argv[1],
-	         outcome, *ms != '\0' ? " " : "", ms))
+	if ((rc = ctl_send(ctl, reply, sizeof reply, "REPORT %s %s%s%s",
+	         ctl->argv[1], outcome, *ms != '\0' ? " " : "", ms))
 	    != 0)
-		return rc;
-	if ((rc = ctl_request(ctl, line, reply, sizeof reply)) != 0)
 		return rc;
 	if (ctl->json)
 		ctl_json_print(json_pack("{s:b}", "ok", 1));
@@ -547,7 +587,7 @@ ctl_check_reason(const char *reason)
 static int
 ctl_cmd_force(struct ctl *ctl)
 {
-	char line[BD_LINE_MAX], reply[BD_LINE_MAX];
+	char reply[BD_LINE_MAX];
 	const char *mode = ctl->argv[2], *ttl = ctl->ttl;
 	int rc;
 
@@ -561,12 +601,10 @@ ctl_cmd_force(struct ctl *ctl)
 		return ctl_usage_error("--ttl must be seconds: '%s'", ttl);
 	if (ttl == NULL && ctl->reason != NULL)
 		ttl = "0";
-	if ((rc = ctl_line(line, sizeof line, "FORCE %s %s%s%s%s%s",
+	if ((rc = ctl_send(ctl, reply, sizeof reply, "FORCE %s %s%s%s%s%s",
 	         ctl->argv[1], mode, ttl ? " " : "", ttl ? ttl : "",
 	         ctl->reason ? " " : "", ctl->reason ? ctl->reason : ""))
 	    != 0)
-		return rc;
-	if ((rc = ctl_request(ctl, line, reply, sizeof reply)) != 0)
 		return rc;
 	return ctl_print_change(ctl, reply);
 }
@@ -575,19 +613,17 @@ ctl_cmd_force(struct ctl *ctl)
 static int
 ctl_cmd_publish(struct ctl *ctl)
 {
-	char line[BD_LINE_MAX], reply[BD_LINE_MAX];
+	char reply[BD_LINE_MAX];
 	int rc;
 
 	if (ctl_check_dep(ctl->argv[1]) == -1 || ctl_check_reason(ctl->reason))
 		return CTL_EXIT_USAGE;
 	if (ctl_check_word("state", ctl->argv[2]) == -1)
 		return CTL_EXIT_USAGE;
-	if ((rc = ctl_line(line, sizeof line, "PUBLISH %s %s%s%s", ctl->argv[1],
-	         ctl->argv[2], ctl->reason ? " " : "",
+	if ((rc = ctl_send(ctl, reply, sizeof reply, "PUBLISH %s %s%s%s",
+	         ctl->argv[1], ctl->argv[2], ctl->reason ? " " : "",
 	         ctl->reason ? ctl->reason : ""))
 	    != 0)
-		return rc;
-	if ((rc = ctl_request(ctl, line, reply, sizeof reply)) != 0)
 		return rc;
 	return ctl_print_change(ctl, reply);
 }
@@ -616,12 +652,7 @@ ctl_cmd_list(struct ctl *ctl)
 		else
 			ctl_view_print(ctl, &v);
 	}
-	if (ctl->json)
-		ctl_json_print(a);
-	else
-		json_decref(a);
-	ctl_lines_free(&l);
-	return CTL_EXIT_OK;
+	return ctl_lines_done(ctl, a, &l);
 }
 
 /* status: "OK", key=value lines. */
@@ -647,12 +678,7 @@ ctl_cmd_status(struct ctl *ctl)
 		else
 			printf("%-28s %s\n", l.v[i], eq);
 	}
-	if (ctl->json)
-		ctl_json_print(o);
-	else
-		json_decref(o);
-	ctl_lines_free(&l);
-	return CTL_EXIT_OK;
+	return ctl_lines_done(ctl, o, &l);
 }
 
 /* One Prometheus sample "name{labels} value" into a JSON object. */
@@ -696,12 +722,7 @@ ctl_cmd_metrics(struct ctl *ctl)
 		else
 			printf("%s\n", l.v[i]);
 	}
-	if (ctl->json)
-		ctl_json_print(o);
-	else
-		json_decref(o);
-	ctl_lines_free(&l);
-	return CTL_EXIT_OK;
+	return ctl_lines_done(ctl, o, &l);
 }
 
 /* The wall-clock time of day, for watch lines. */
@@ -749,7 +770,7 @@ ctl_watch_cb(const struct bd_view *v, void *arg)
 static int
 ctl_watch_precheck(struct ctl *ctl)
 {
-	char line[BD_LINE_MAX], reply[BD_LINE_MAX];
+	char reply[BD_LINE_MAX];
 	int i, rc;
 
 	if ((rc = ctl_request(ctl, "PING", reply, sizeof reply)) != 0)
@@ -757,8 +778,9 @@ ctl_watch_precheck(struct ctl *ctl)
 	for (i = 1; i < ctl->argc; i++) {
 		if (ctl_check_dep(ctl->argv[i]) == -1)
 			return CTL_EXIT_USAGE;
-		snprintf(line, sizeof line, "GET %s", ctl->argv[i]);
-		if ((rc = ctl_request(ctl, line, reply, sizeof reply)) != 0)
+		if ((rc = ctl_send(
+		         ctl, reply, sizeof reply, "GET %s", ctl->argv[i]))
+		    != 0)
 			return rc;
 	}
 	return 0;
@@ -865,12 +887,7 @@ ctl_cmd_history(struct ctl *ctl)
 			json_decref(e);
 		}
 	}
-	if (ctl->json)
-		ctl_json_print(a);
-	else
-		json_decref(a);
-	ctl_lines_free(&l);
-	return CTL_EXIT_OK;
+	return ctl_lines_done(ctl, a, &l);
 }
 
 /* One instance's cell for dep: version, leader mark, authority; lagging? */
@@ -991,12 +1008,7 @@ ctl_cmd_reload(struct ctl *ctl)
 		else
 			printf("%s\n", l.v[i]);
 	}
-	if (ctl->json)
-		ctl_json_print(a);
-	else
-		json_decref(a);
-	ctl_lines_free(&l);
-	return CTL_EXIT_OK;
+	return ctl_lines_done(ctl, a, &l);
 }
 
 static const struct ctl_cmd ctl_cmds[] = {
