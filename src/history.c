@@ -90,10 +90,12 @@ history_state(json_t *o, const char *key, enum breaker_state *out, char *err,
 
 /* Every member of an entry object. */
 static int
-history_members(json_t *o, struct history_entry *e, char *err, size_t errlen)
+history_members(json_t *o, void *rec, char *err, size_t errlen)
 {
+	struct history_entry *e = rec;
 	int64_t term, at, seq;
 
+	e->seq = -1; /* the encoding without a seq */
 	if (history_state(o, "from", &e->from, err, errlen) == -1
 	    || history_state(o, "to", &e->to, err, errlen) == -1
 	    || jfield_str(o, "kind", e->kind, sizeof(e->kind), err, errlen)
@@ -116,34 +118,13 @@ history_members(json_t *o, struct history_entry *e, char *err, size_t errlen)
 	return 0;
 }
 
-/* Decode strictly; the entry is untouched on error but for partial fills. */
+/* Decode strictly; the entry is untouched on error. */
 int
 history_decode(const char *buf, size_t len, struct history_entry *out,
     char *err, size_t errlen)
 {
-	json_error_t jerr;
-	json_t *o;
-	int rc;
-
-	if (buf == NULL || len == 0 || len > HISTORY_BYTES_MAX) {
-		snprintf(
-		    err, errlen, "empty or oversized entry (%zu bytes)", len);
-		return -1;
-	}
-	if ((o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
-		snprintf(err, errlen, "invalid JSON at column %d: %s",
-		    jerr.column, jerr.text);
-		return -1;
-	}
-	if (!json_is_object(o)) {
-		snprintf(err, errlen, "entry is not a JSON object");
-		json_decref(o);
-		return -1;
-	}
-	out->seq = -1;
-	rc = history_members(o, out, err, errlen);
-	json_decref(o);
-	return rc;
+	return jfield_decode(buf, len, HISTORY_BYTES_MAX, history_members, out,
+	    sizeof(*out), err, errlen);
 }
 
 /* The number after "h-": ZooKeeper's ten-digit sequence. */

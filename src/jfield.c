@@ -3,10 +3,57 @@
  * Pure code: no I/O, no clock.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jfield.h"
 #include "util.h"
+
+json_t *
+jfield_load(const char *buf, size_t len, size_t max, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *root;
+
+	if (len > max) {
+		snprintf(err, errlen, "record too large (%zu bytes)", len);
+		return NULL;
+	}
+	if (buf == NULL || len == 0) {
+		snprintf(err, errlen, "empty record");
+		return NULL;
+	}
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		snprintf(err, errlen, "invalid JSON at column %d: %s",
+		    jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		snprintf(err, errlen, "record is not a JSON object");
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+int
+jfield_decode(const char *buf, size_t len, size_t max,
+    jfield_members_fn members, void *out, size_t size, char *err, size_t errlen)
+{
+	void *rec;
+	json_t *obj;
+	int rc;
+
+	if ((obj = jfield_load(buf, len, max, err, errlen)) == NULL)
+		return -1;
+	rec = xcalloc(1, size);
+	if ((rc = members(obj, rec, err, errlen)) == 0)
+		memcpy(out, rec, size);
+	free(rec);
+	json_decref(obj);
+	return rc;
+}
 
 int
 jfield_str(json_t *obj, const char *key, char *dst, size_t size, char *err,

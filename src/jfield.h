@@ -17,6 +17,27 @@
 #define JFIELD_INT_MAX 9007199254740991ULL
 
 /*
+ * Parse buf[len], at most max bytes, as one JSON object (duplicate keys
+ * refused).  NULL with a message in err if it is empty, too large, not
+ * JSON or not an object.
+ */
+json_t *jfield_load(
+    const char *buf, size_t len, size_t max, char *err, size_t errlen);
+
+/* What a decoder reads from the object into its record (rec). */
+typedef int (*jfield_members_fn)(
+    json_t *obj, void *rec, char *err, size_t errlen);
+
+/*
+ * jfield_load, then members() into a zeroed record of size bytes that is
+ * copied to out only if every member was good: a bad record leaves out as
+ * it was (the last good one is kept).  0, or -1 with a message in err.
+ */
+int jfield_decode(const char *buf, size_t len, size_t max,
+    jfield_members_fn members, void *out, size_t size, char *err,
+    size_t errlen);
+
+/*
  * A string member copied into dst[size], "" if absent.  0, or -1 with a
  * message in err when it is not a string, does not fit or holds a NUL.
  */

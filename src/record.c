@@ -17,35 +17,6 @@
 #include "record.h"
 #include "util.h"
 
-/* Parse a JSON object from a bounded buffer. */
-static json_t *
-record_parse(const char *buf, size_t len, char *err, size_t errlen)
-{
-	json_error_t jerr;
-	json_t *root;
-
-	if (len > RECORD_MAX_BYTES) {
-		snprintf(err, errlen, "record too large (%zu bytes)", len);
-		return NULL;
-	}
-	if (buf == NULL || len == 0) {
-		snprintf(err, errlen, "empty record");
-		return NULL;
-	}
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		snprintf(err, errlen, "invalid JSON at column %d: %s",
-		    jerr.column, jerr.text);
-		return NULL;
-	}
-	if (!json_is_object(root)) {
-		snprintf(err, errlen, "record is not a JSON object");
-		json_decref(root);
-		return NULL;
-	}
-	return root;
-}
-
 /* The required "state" member as a breaker state name. */
 static int
 record_state_member(json_t *obj, int *state, char *err, size_t errlen)
@@ -99,33 +70,33 @@ record_state_numbers(
 	return 0;
 }
 
+/* The members of a <root>/deps/<dep>/state record. */
+static int
+record_state_members(json_t *root, void *rec, char *err, size_t errlen)
+{
+	struct state_record *r = rec;
+	int state;
+
+	if (record_state_member(root, &state, err, errlen) == -1
+	    || record_state_numbers(root, r, err, errlen) == -1
+	    || jfield_str(
+	           root, "leader", r->leader, sizeof(r->leader), err, errlen)
+	        == -1
+	    || jfield_str(
+	           root, "reason", r->reason, sizeof(r->reason), err, errlen)
+	        == -1)
+		return -1;
+	r->state = (enum breaker_state)state;
+	return 0;
+}
+
 /* Decode a <root>/deps/<dep>/state record. */
 int
 record_state_decode(const char *buf, size_t len, struct state_record *out,
     char *err, size_t errlen)
 {
-	struct state_record r;
-	json_t *root;
-	int state, rc = -1;
-
-	if ((root = record_parse(buf, len, err, errlen)) == NULL)
-		return -1;
-	memset(&r, 0, sizeof(r));
-	if (record_state_member(root, &state, err, errlen) == -1
-	    || record_state_numbers(root, &r, err, errlen) == -1
-	    || jfield_str(
-	           root, "leader", r.leader, sizeof(r.leader), err, errlen)
-	        == -1
-	    || jfield_str(
-	           root, "reason", r.reason, sizeof(r.reason), err, errlen)
-	        == -1)
-		goto out;
-	r.state = (enum breaker_state)state;
-	*out = r;
-	rc = 0;
-out:
-	json_decref(root);
-	return rc;
+	return jfield_decode(buf, len, RECORD_MAX_BYTES, record_state_members,
+	    out, sizeof(*out), err, errlen);
 }
 
 /* The numeric members of an override: a ttl, and wall times to show. */
@@ -157,38 +128,63 @@ record_override_numbers(
 	return 0;
 }
 
+/* The members of an override; only OPEN and CLOSED may be forced. */
+static int
+record_override_members(json_t *root, void *rec, char *err, size_t errlen)
+{
+	struct override_record *r = rec;
+	int state;
+
+	if (record_state_member(root, &state, err, errlen) == -1
+	    || record_override_numbers(root, r, err, errlen) == -1
+	    || jfield_str(root, "by", r->by, sizeof(r->by), err, errlen) == -1
+	    || jfield_str(
+	           root, "reason", r->reason, sizeof(r->reason), err, errlen)
+	        == -1)
+		return -1;
+	if (state == BREAKER_OPEN || state == BREAKER_FORCED_OPEN)
+		r->state = BREAKER_FORCED_OPEN;
+	else if (state == BREAKER_CLOSED)
+		r->state = BREAKER_CLOSED;
+	else {
+		snprintf(err, errlen, "override state must be OPEN or CLOSED");
+		return -1;
+	}
+	return 0;
+}
+
 /* Decode an override; its ttl must be at most 30 days. */
 int
 record_override_decode(const char *buf, size_t len, struct override_record *out,
     char *err, size_t errlen)
 {
-	struct override_record r;
-	json_t *root;
-	int state, rc = -1;
+	return jfield_decode(buf, len, RECORD_MAX_BYTES,
+	    record_override_members, out, sizeof(*out), err, errlen);
+}
 
-	if ((root = record_parse(buf, len, err, errlen)) == NULL)
-		return -1;
-	memset(&r, 0, sizeof(r));
-	if (record_state_member(root, &state, err, errlen) == -1
-	    || record_override_numbers(root, &r, err, errlen) == -1
-	    || jfield_str(root, "by", r.by, sizeof(r.by), err, errlen) == -1
+/* The members of an instance registration. */
+static int
+record_instance_members(json_t *root, void *rec, char *err, size_t errlen)
+{
+	struct instance_record *r = rec;
+	uint64_t pid;
+
+	if (jfield_str(root, "host", r->host, sizeof(r->host), err, errlen)
+	        == -1
 	    || jfield_str(
-	           root, "reason", r.reason, sizeof(r.reason), err, errlen)
+	           root, "version", r->version, sizeof(r->version), err, errlen)
+	        == -1
+	    || jfield_str(
+	           root, "socket", r->socket, sizeof(r->socket), err, errlen)
+	        == -1
+	    || jfield_uint(root, "pid", INT32_MAX, false, &pid, err, errlen)
+	        == -1
+	    || jfield_uint(root, "started_ms", JFIELD_INT_MAX, false,
+	           &r->started_ms, err, errlen)
 	        == -1)
-		goto out;
-	if (state == BREAKER_OPEN || state == BREAKER_FORCED_OPEN)
-		r.state = BREAKER_FORCED_OPEN;
-	else if (state == BREAKER_CLOSED)
-		r.state = BREAKER_CLOSED;
-	else {
-		snprintf(err, errlen, "override state must be OPEN or CLOSED");
-		goto out;
-	}
-	*out = r;
-	rc = 0;
-out:
-	json_decref(root);
-	return rc;
+		return -1;
+	r->pid = (int64_t)pid;
+	return 0;
 }
 
 /* Decode an instance registration (for tools and tests). */
@@ -196,33 +192,29 @@ int
 record_instance_decode(const char *buf, size_t len, struct instance_record *out,
     char *err, size_t errlen)
 {
-	struct instance_record r;
-	json_t *root;
-	uint64_t pid;
-	int rc = -1;
+	return jfield_decode(buf, len, RECORD_MAX_BYTES,
+	    record_instance_members, out, sizeof(*out), err, errlen);
+}
 
-	if ((root = record_parse(buf, len, err, errlen)) == NULL)
-		return -1;
-	memset(&r, 0, sizeof(r));
-	if (jfield_str(root, "host", r.host, sizeof(r.host), err, errlen) == -1
-	    || jfield_str(
-	           root, "version", r.version, sizeof(r.version), err, errlen)
+/* The members of a trip vote. */
+static int
+record_vote_members(json_t *root, void *rec, char *err, size_t errlen)
+{
+	struct vote_record *r = rec;
+	uint64_t rate, calls;
+
+	if (jfield_uint(root, "failure_rate", 100, false, &rate, err, errlen)
 	        == -1
-	    || jfield_str(
-	           root, "socket", r.socket, sizeof(r.socket), err, errlen)
+	    || jfield_uint(
+	           root, "calls", UINT32_MAX, false, &calls, err, errlen)
 	        == -1
-	    || jfield_uint(root, "pid", INT32_MAX, false, &pid, err, errlen)
-	        == -1
-	    || jfield_uint(root, "started_ms", JFIELD_INT_MAX, false,
-	           &r.started_ms, err, errlen)
+	    || jfield_uint(root, "since_ms", JFIELD_INT_MAX, false,
+	           &r->since_ms, err, errlen)
 	        == -1)
-		goto out;
-	r.pid = (int64_t)pid;
-	*out = r;
-	rc = 0;
-out:
-	json_decref(root);
-	return rc;
+		return -1;
+	r->failure_rate = (uint32_t)rate;
+	r->calls = (uint32_t)calls;
+	return 0;
 }
 
 /* Decode a trip vote. */
@@ -230,30 +222,8 @@ int
 record_vote_decode(const char *buf, size_t len, struct vote_record *out,
     char *err, size_t errlen)
 {
-	struct vote_record r;
-	json_t *root;
-	uint64_t rate, calls;
-	int rc = -1;
-
-	if ((root = record_parse(buf, len, err, errlen)) == NULL)
-		return -1;
-	memset(&r, 0, sizeof(r));
-	if (jfield_uint(root, "failure_rate", 100, false, &rate, err, errlen)
-	        == -1
-	    || jfield_uint(
-	           root, "calls", UINT32_MAX, false, &calls, err, errlen)
-	        == -1
-	    || jfield_uint(root, "since_ms", JFIELD_INT_MAX, false, &r.since_ms,
-	           err, errlen)
-	        == -1)
-		goto out;
-	r.failure_rate = (uint32_t)rate;
-	r.calls = (uint32_t)calls;
-	*out = r;
-	rc = 0;
-out:
-	json_decref(root);
-	return rc;
+	return jfield_decode(buf, len, RECORD_MAX_BYTES, record_vote_members,
+	    out, sizeof(*out), err, errlen);
 }
 
 /*

@@ -89,8 +89,9 @@ witness_record_encode(const struct witness_record *r)
 
 /* The members of a request or answer, checked one by one. */
 static int
-witness_members(json_t *o, struct witness_record *r, char *err, size_t errlen)
+witness_members(json_t *o, void *rec, char *err, size_t errlen)
 {
+	struct witness_record *r = rec;
 	uint64_t checks, ok, failed;
 	char verdict[16];
 
@@ -136,26 +137,8 @@ int
 witness_record_decode(const char *buf, size_t len, struct witness_record *out,
     char *err, size_t errlen)
 {
-	struct witness_record r;
-	json_error_t jerr;
-	json_t *o;
-	int rc;
-
-	if (buf == NULL || len == 0 || len > WITNESS_RECORD_MAX) {
-		snprintf(err, errlen, "empty or too large (%zu bytes)", len);
-		return -1;
-	}
-	if ((o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL
-	    || !json_is_object(o)) {
-		snprintf(err, errlen, "not a JSON object");
-		json_decref(o);
-		return -1;
-	}
-	memset(&r, 0, sizeof(r));
-	if ((rc = witness_members(o, &r, err, errlen)) == 0)
-		*out = r;
-	json_decref(o);
-	return rc;
+	return jfield_decode(buf, len, WITNESS_RECORD_MAX, witness_members, out,
+	    sizeof(*out), err, errlen);
 }
 
 /* The candidate behind own: the one that would lead after a handover. */
