@@ -245,6 +245,21 @@ fwin_judge_slo(struct fwin *f, uint64_t now_ms, char *reason, size_t len)
 	return true;
 }
 
+/* Is count at least pct% of the calls?  Then reason says which rate. */
+static bool
+fwin_rate_trips(const struct fwin_info *fi, uint64_t count, uint32_t pct,
+    const char *what, char *reason, size_t len)
+{
+	if (count * 100 < (uint64_t)pct * fi->calls)
+		return false;
+	snprintf(reason, len,
+	    "fleet %s rate %llu%% over %llu calls from %zu instance%s", what,
+	    (unsigned long long)(count * 100 / fi->calls),
+	    (unsigned long long)fi->calls, fi->instances,
+	    fi->instances == 1 ? "" : "s");
+	return true;
+}
+
 /* Should the fleet trip?  The rate rule first, then the SLO rule. */
 bool
 fwin_judge(struct fwin *f, uint64_t now_ms, char *reason, size_t len)
@@ -255,27 +270,11 @@ fwin_judge(struct fwin *f, uint64_t now_ms, char *reason, size_t len)
 	struct fwin_info fi;
 
 	fwin_info(f, &fi);
-	if (fi.calls >= f->w->minimum_calls && fi.calls > 0) {
-		if (fi.failures * 100 >= (uint64_t)pct * fi.calls) {
-			snprintf(reason, len,
-			    "fleet failure rate %llu%% over %llu calls from "
-			    "%zu instance%s",
-			    (unsigned long long)(fi.failures * 100 / fi.calls),
-			    (unsigned long long)fi.calls, fi.instances,
-			    fi.instances == 1 ? "" : "s");
-			return true;
-		}
-		if (fi.slow * 100
-		    >= (uint64_t)f->cfg->breaker.slow_rate_pct * fi.calls) {
-			snprintf(reason, len,
-			    "fleet slow-call rate %llu%% over %llu calls from "
-			    "%zu instance%s",
-			    (unsigned long long)(fi.slow * 100 / fi.calls),
-			    (unsigned long long)fi.calls, fi.instances,
-			    fi.instances == 1 ? "" : "s");
-			return true;
-		}
-	}
+	if (fi.calls >= f->w->minimum_calls && fi.calls > 0
+	    && (fwin_rate_trips(&fi, fi.failures, pct, "failure", reason, len)
+	        || fwin_rate_trips(&fi, fi.slow, f->cfg->breaker.slow_rate_pct,
+	            "slow-call", reason, len)))
+		return true;
 	if (f->w->objective_bp == 0)
 		return false;
 	return fwin_judge_slo(f, now_ms, reason, len);
