@@ -129,6 +129,17 @@ now_mono_ms(void)
 	return clock_ms(CLOCK_MONOTONIC);
 }
 
+/* Monotonic time in nanoseconds. */
+uint64_t
+now_mono_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		fatal("clock_gettime");
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 /* Wall-clock time in milliseconds since the epoch. */
 uint64_t
 now_wall_ms(void)

@@ -24,6 +24,8 @@ size_t strlcpy_b(char *dst, const char *src, size_t dstsize);
 
 /* Monotonic milliseconds (CLOCK_MONOTONIC): for every deadline and timer. */
 uint64_t now_mono_ms(void);
+/* Monotonic nanoseconds: for the benchmarks' timings. */
+uint64_t now_mono_ns(void);
 /* Wall-clock milliseconds since the epoch: for display and override TTLs only. */
 uint64_t now_wall_ms(void);
 

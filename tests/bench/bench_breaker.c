@@ -79,16 +79,6 @@ free(void *p)
 }
 #endif
 
-/* Nanoseconds on the monotonic clock. */
-static uint64_t
-bench_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* Next outcome and duration of the pattern (one LCG step). */
 static enum breaker_outcome
 bench_outcome(uint64_t *x, uint32_t *dur)
@@ -109,11 +99,11 @@ bench_baseline(uint64_t n)
 	uint64_t x = 1, acc = 0, t0;
 	uint32_t dur;
 
-	t0 = bench_now_ns();
+	t0 = now_mono_ns();
 	for (uint64_t i = 0; i < n; i++)
 		acc += bench_outcome(&x, &dur) + dur + (i & 1);
 	bench_sink = acc;
-	return (double)(bench_now_ns() - t0) / (double)n;
+	return (double)(now_mono_ns() - t0) / (double)n;
 }
 
 /* allow + record n times, one simulated ms apart; ns per pair. */
@@ -124,14 +114,14 @@ bench_breaker(struct breaker *b, uint64_t n, int *moved)
 	uint32_t dur;
 	enum breaker_outcome o;
 
-	t0 = bench_now_ns();
+	t0 = now_mono_ns();
 	for (uint64_t i = 0; i < n; i++, now++) {
 		o = bench_outcome(&x, &dur);
 		acc += breaker_allow(b, now, NULL, NULL);
 		*moved += breaker_record(b, now, o, dur, NULL);
 	}
 	bench_sink = acc;
-	return (double)(bench_now_ns() - t0) / (double)n;
+	return (double)(now_mono_ns() - t0) / (double)n;
 }
 
 /* Run one window type; returns ns per pair, sets *bad if it went wrong. */

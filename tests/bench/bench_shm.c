@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "breakerd_client.h"
+#include "util.h"
 
 #define THREADS_MAX 16
 #define PROCS       4
@@ -72,15 +73,6 @@ static pid_t daemon_pid;
 static _Atomic uint32_t shared_word = 1;
 static volatile uint64_t sink;
 static uint64_t fallbacks; /* of the table rows' shared handles */
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int
 cmp_double(const void *a, const void *b)
@@ -142,10 +134,10 @@ worker_main(void *arg)
 
 	pthread_barrier_wait(w->go);
 	for (uint64_t b = 0; b < w->nbatches; b++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = now_mono_ns();
 
 		w->bad |= run_batch(w->row, w->c);
-		w->ns[b] = (double)(now_ns() - t0) / (double)w->row->batch;
+		w->ns[b] = (double)(now_mono_ns() - t0) / (double)w->row->batch;
 	}
 	return NULL;
 }
@@ -187,7 +179,7 @@ run_threads(const struct row *r, int nthreads, struct result *res)
 		pthread_create(&th[i], NULL, worker_main, &w[i]);
 	}
 	pthread_barrier_wait(&go);
-	t0 = now_ns();
+	t0 = now_mono_ns();
 	for (int i = 0; i < nthreads; i++) {
 		pthread_join(th[i], NULL);
 		res->failed |= w[i].bad;
@@ -196,7 +188,7 @@ run_threads(const struct row *r, int nthreads, struct result *res)
 	}
 	summarise(all, (size_t)nthreads * r->nbatches,
 	    (uint64_t)nthreads * r->nbatches * r->batch,
-	    (double)(now_ns() - t0) / 1e9, res);
+	    (double)(now_mono_ns() - t0) / 1e9, res);
 	if (shared != NULL) {
 		struct bd_table_stats st;
 
@@ -216,7 +208,7 @@ run_procs(const struct row *r, struct result *res)
 	double *all = calloc(PROCS * r->nbatches, sizeof *all);
 	int fds[PROCS][2], st;
 	pid_t pids[PROCS];
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now_mono_ns();
 
 	for (int p = 0; p < PROCS; p++) {
 		if (pipe(fds[p]) == -1 || (pids[p] = fork()) == -1)
@@ -229,11 +221,11 @@ run_procs(const struct row *r, struct result *res)
 			int bad = 0;
 
 			for (uint64_t b = 0; b < r->nbatches; b++) {
-				uint64_t t = now_ns();
+				uint64_t t = now_mono_ns();
 
 				bad |= run_batch(r, c);
-				ns[b] =
-				    (double)(now_ns() - t) / (double)r->batch;
+				ns[b] = (double)(now_mono_ns() - t)
+				    / (double)r->batch;
 			}
 			if (write(fds[p][1], ns, r->nbatches * sizeof *ns) < 0)
 				bad = 1;
@@ -255,7 +247,7 @@ run_procs(const struct row *r, struct result *res)
 		    got != want || !WIFEXITED(st) || WEXITSTATUS(st) != 0;
 	}
 	summarise(all, PROCS * r->nbatches, PROCS * r->nbatches * r->batch,
-	    (double)(now_ns() - t0) / 1e9, res);
+	    (double)(now_mono_ns() - t0) / 1e9, res);
 	free(all);
 }
 
@@ -336,14 +328,14 @@ trip_latency(double *p50, double *max)
 		for (int k = 0; k < 9; k++)
 			bd_report(c, dep, BD_FAIL, 1);
 		usleep(50000); /* drained: the next report is the one */
-		t0 = now_ns();
+		t0 = now_mono_ns();
 		bd_report(c, dep, BD_FAIL, 1);
 		deadline = t0 + 5000000000ull;
-		while (bd_allow(c, dep) == 1 && now_ns() < deadline)
+		while (bd_allow(c, dep) == 1 && now_mono_ns() < deadline)
 			;
-		if (now_ns() >= deadline)
+		if (now_mono_ns() >= deadline)
 			continue;
-		ms[n++] = (double)(now_ns() - t0) / 1e6;
+		ms[n++] = (double)(now_mono_ns() - t0) / 1e6;
 	}
 	bd_close(c);
 	if (n == 0)

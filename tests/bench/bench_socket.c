@@ -115,16 +115,6 @@ static char bench_dir[] = "/tmp/bench_socket.XXXXXX";
 static pid_t bench_children[3];
 static size_t bench_nchildren;
 
-/* Nanoseconds on the monotonic clock. */
-static uint64_t
-bench_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* Fill a sockaddr_un; -1 if the path does not fit. */
 static int
 bench_sun(struct sockaddr_un *sun, const char *path)
@@ -414,7 +404,7 @@ bench_conn_close(struct bench_conn *c)
 static uint64_t
 bench_round_trip(struct bench_conn *c)
 {
-	uint64_t t0 = bench_now_ns();
+	uint64_t t0 = now_mono_ns();
 	int k = 0, r;
 
 	if (bench_write(c->fd, c->reqs, c->reqlen) == -1)
@@ -428,7 +418,7 @@ bench_round_trip(struct bench_conn *c)
 		fprintf(stderr, "bench_socket: %d replies to one request\n", k);
 		return 0;
 	}
-	t0 = bench_now_ns() - t0;
+	t0 = now_mono_ns() - t0;
 	return t0 == 0 ? 1 : t0; /* 0 means error */
 }
 
@@ -471,7 +461,7 @@ bench_pipeline(struct bench_conn *c, struct bench_run *run)
 		if ((k = bench_read_replies(c)) == -1)
 			return -1;
 		c->done += (uint64_t)k;
-		if (k == 0 || bench_now_ns() >= run->deadline_ns)
+		if (k == 0 || now_mono_ns() >= run->deadline_ns)
 			continue;
 		if (bench_write(c->fd, c->reqs, (size_t)k * c->reqlen) == -1)
 			return -1;
@@ -520,7 +510,7 @@ bench_run_threads(struct bench_conn **cs, uint64_t nc, struct bench_run *run,
 			exit(1);
 		}
 	}
-	t0 = bench_now_ns();
+	t0 = now_mono_ns();
 	run->deadline_ns = t0 + (uint64_t)(secs * 1e9);
 	pthread_barrier_wait(&run->start);
 	for (uint64_t i = 0; i < nc; i++) {
@@ -532,7 +522,7 @@ bench_run_threads(struct bench_conn **cs, uint64_t nc, struct bench_run *run,
 	*reqs = total;
 	if (bad)
 		return -1;
-	return (double)total / ((double)(bench_now_ns() - t0) / 1e9);
+	return (double)total / ((double)(now_mono_ns() - t0) / 1e9);
 }
 
 /*
@@ -744,11 +734,11 @@ bench_sleep_ms(long ms)
 static int
 bench_daemon_wait(pid_t pid, const char *sock)
 {
-	uint64_t end = bench_now_ns() + BENCH_START_MS * 1000000ULL;
+	uint64_t end = now_mono_ns() + BENCH_START_MS * 1000000ULL;
 	char line[256];
 	int status;
 
-	while (bench_now_ns() < end) {
+	while (now_mono_ns() < end) {
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			fprintf(stderr,
 			    "bench_socket: breakerd exited during "

@@ -48,6 +48,8 @@
 
 #include <zookeeper/zookeeper.h>
 
+#include "util.h"
+
 #define ZW_MAX_SUBS   512  /* watcher sessions or sockets */
 #define ZW_MAX_KEYS   1000 /* znodes per watcher session */
 #define ZW_MAX_ROUNDS 100000
@@ -101,16 +103,6 @@ struct zw_opts {
 
 static void zw_get_done(int rc, const char *value, int len,
     const struct Stat *stat, const void *data);
-
-/* Monotonic nanoseconds. */
-static uint64_t
-zw_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Microseconds from a to b (0 if b is unset). */
 static unsigned long
@@ -214,7 +206,7 @@ static void
 zw_data_watch(zhandle_t *zh, int type, int state, const char *path, void *ctx)
 {
 	struct zw_watcher *w = ctx;
-	uint64_t now = zw_now_ns();
+	uint64_t now = now_mono_ns();
 
 	(void)zh;
 	(void)state;
@@ -234,7 +226,7 @@ zw_get_done(int rc, const char *value, int len, const struct Stat *stat,
     const void *data)
 {
 	struct zw_watcher *w = (struct zw_watcher *)(uintptr_t)data;
-	uint64_t now = zw_now_ns();
+	uint64_t now = now_mono_ns();
 
 	(void)value;
 	(void)len;
@@ -267,7 +259,7 @@ static void
 zw_set_done(int rc, const struct Stat *stat, const void *data)
 {
 	struct zw_bench *b = (struct zw_bench *)(uintptr_t)data;
-	uint64_t now = zw_now_ns();
+	uint64_t now = now_mono_ns();
 
 	(void)stat;
 	pthread_mutex_lock(&b->mu);
@@ -400,7 +392,7 @@ zw_zk_round(struct zw_bench *b, zhandle_t *writer, unsigned long r)
 	for (i = 0; i < b->n; i++)
 		b->w[i].fire_ns = b->w[i].read_ns = 0;
 	b->nread = b->nacked = 0;
-	b->t0_ns = zw_now_ns();
+	b->t0_ns = now_mono_ns();
 	for (j = 0; j < b->k && rc == ZOK; j++)
 		rc = zoo_aset(
 		    writer, b->paths[j], data, len, -1, zw_set_done, b);
@@ -501,7 +493,7 @@ zw_read_main(const struct zw_opts *o, uint64_t t_start)
 	pthread_mutex_lock(&b.mu);
 	rc = zw_wait_count(&b, &b.nconnected, 1, ZW_CONNECT_MS);
 	pthread_mutex_unlock(&b.mu);
-	t_conn = zw_now_ns();
+	t_conn = now_mono_ns();
 	for (i = 0; i < b.n && rc == 0; i++) {
 		b.w[i].zh = b.sess[0];
 		zw_arm(&b.w[i], zw_data_watch);
@@ -514,7 +506,7 @@ zw_read_main(const struct zw_opts *o, uint64_t t_start)
 		fprintf(stderr, "read: %d of %zu znodes read\n", b.narmed, b.n);
 	else
 		printf("L %lu %lu\n", zw_us(t_start, t_conn),
-		    zw_us(t_start, zw_now_ns()));
+		    zw_us(t_start, now_mono_ns()));
 	fflush(stdout);
 	zookeeper_close(b.sess[0]);
 	return rc == 0 ? 0 : 1;
@@ -687,7 +679,7 @@ zw_sock_wait(struct zw_sub *subs, size_t n, struct zw_sub *l, const char *dep,
     const char *state, uint64_t *ack)
 {
 	static struct pollfd p[ZW_MAX_SUBS + 1];
-	uint64_t deadline = zw_now_ns() + ZW_ROUND_MS * 1000000ull;
+	uint64_t deadline = now_mono_ns() + ZW_ROUND_MS * 1000000ull;
 	int seen = 0;
 	size_t i;
 
@@ -695,9 +687,9 @@ zw_sock_wait(struct zw_sub *subs, size_t n, struct zw_sub *l, const char *dep,
 		p[i] = (struct pollfd){subs[i].fd, POLLIN, 0};
 	p[n] = (struct pollfd){l->fd, POLLIN, 0};
 	while ((size_t)seen < n || *ack == 0) {
-		if (zw_now_ns() > deadline || poll(p, n + 1, 1000) == -1)
+		if (now_mono_ns() > deadline || poll(p, n + 1, 1000) == -1)
 			return -1;
-		uint64_t now = zw_now_ns();
+		uint64_t now = now_mono_ns();
 		for (i = 0; i < n; i++)
 			if ((p[i].revents & (POLLIN | POLLHUP))
 			    && zw_sub_drain(&subs[i], dep, state, now, &seen)
@@ -724,7 +716,7 @@ zw_sock_round(struct zw_sub *subs, size_t n, struct zw_sub *l, const char *dep,
 		subs[i].seen_ns = 0;
 	snprintf(
 	    req, sizeof(req), "PUBLISH %s %s bench round %lu\n", dep, state, r);
-	t0 = zw_now_ns();
+	t0 = now_mono_ns();
 	if (zw_write_all(l->fd, req) == -1
 	    || zw_sock_wait(subs, n, l, dep, state, &ack) == -1) {
 		fprintf(
@@ -805,7 +797,7 @@ int
 main(int argc, char **argv)
 {
 	struct zw_opts o = {NULL, NULL, NULL, NULL, 5, 1, 50, 30};
-	uint64_t t_start = zw_now_ns();
+	uint64_t t_start = now_mono_ns();
 	const char *mode;
 	int ch;
 
