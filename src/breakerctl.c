@@ -271,11 +271,7 @@ ctl_lines_add(const char *line, void *arg)
 static void
 ctl_lines_free(struct ctl_lines *l)
 {
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
+	strv_free(l->v, l->n);
 	l->v = NULL;
 	l->n = 0;
 }

@@ -148,17 +148,6 @@ membership_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Free a name list of n entries. */
-static void
-membership_names_free(char **names, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 /* Did the sorted list change from the one held? */
 static bool
 membership_changed(const struct membership *m, char **names, size_t n)
@@ -189,12 +178,12 @@ membership_list_done(const struct zk_result *r, void *arg)
 		names[i] = xstrdup(r->children[i]);
 	qsort(names, n, sizeof(*names), membership_cmp);
 	if (!membership_changed(m, names, n)) {
-		membership_names_free(names, n);
+		strv_free(names, n);
 		return;
 	}
 	if (n != m->live)
 		log_info("membership: %zu live instance(s)", n);
-	membership_names_free(m->names, m->live);
+	strv_free(m->names, m->live);
 	m->names = names;
 	m->live = n;
 	m->live_fn(n, m->arg);
@@ -247,7 +236,7 @@ membership_free(struct membership *m)
 	if (m == NULL)
 		return;
 	event_free(m->retry_ev);
-	membership_names_free(m->names, m->live);
+	strv_free(m->names, m->live);
 	free(m->dir);
 	free(m->path);
 	free(m->id);

@@ -72,6 +72,17 @@ xstrdup(const char *s)
 	return p;
 }
 
+/* Free n strings and their array. */
+void
+strv_free(char **v, size_t n)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 /* Duplicate at most n bytes of a string or die. */
 char *
 xstrndup(const char *s, size_t n)

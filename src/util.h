@@ -16,6 +16,8 @@ void *xcalloc(size_t, size_t);
 void *xrealloc(void *, size_t);
 void *xreallocarray(void *, size_t, size_t);
 char *xstrdup(const char *);
+/* Free n strings and the array that holds them (NULL: nothing). */
+void strv_free(char **, size_t n);
 char *xstrndup(const char *, size_t);
 int xasprintf(char **, const char *, ...) __attribute__((format(printf, 2, 3)));
 

@@ -369,13 +369,9 @@ zk_auth_done(int rc, const void *data)
 static void
 zk_result_clear(struct zk_result *r)
 {
-	int i;
-
 	free(r->data);
 	free(r->value);
-	for (i = 0; i < r->nchildren; i++)
-		free(r->children[i]);
-	free(r->children);
+	strv_free(r->children, r->nchildren < 0 ? 0 : (size_t)r->nchildren);
 }
 
 /* Free a request context. */
