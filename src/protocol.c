@@ -68,6 +68,19 @@ static const char *const proto_errnames[PROTO_NERRCODES] = {
     [PROTO_EBUSY] = "EBUSY",
 };
 
+/* A keyword argument and what it means. */
+struct proto_keyword {
+	const char *name;
+	int value;
+};
+
+/* REPORT's outcomes and FORCE's modes (auto: BREAKER_NSTATES, no force). */
+static const struct proto_keyword proto_outcomes[3] = {
+    {"ok", BREAKER_OK}, {"fail", BREAKER_FAIL}, {"slow", BREAKER_SLOW}};
+static const struct proto_keyword proto_modes[3] = {
+    {"open", BREAKER_FORCED_OPEN}, {"closed", BREAKER_CLOSED},
+    {"auto", BREAKER_NSTATES}};
+
 /* A cursor over the unparsed rest of the line. */
 struct proto_lex {
 	char *p;
@@ -237,21 +250,21 @@ proto_need_end(
 
 /*
  * The required word after <dep>, one of three keywords (any case): its
- * index in names, or -1 with "<what> must be a, b or c".
+ * value, or -1 with "<what> must be a, b or c".
  */
 static int
 proto_need_choice(struct proto_lex *lx, struct proto_request *req,
-    struct proto_error *err, const char *what, const char *const names[3])
+    struct proto_error *err, const char *what, const struct proto_keyword kw[3])
 {
 	char *w;
 
 	if ((w = proto_lex_word(lx)) == NULL)
 		return proto_usage(req, err);
 	for (int i = 0; i < 3; i++)
-		if (strcasecmp(w, names[i]) == 0)
-			return i;
+		if (strcasecmp(w, kw[i].name) == 0)
+			return kw[i].value;
 	return proto_fail(err, PROTO_EPROTO, "%s must be %s, %s or %s", what,
-	    names[0], names[1], names[2]);
+	    kw[0].name, kw[1].name, kw[2].name);
 }
 
 /* A number argument in [lo, hi]; -1 with "<what> must be ..." if not. */
@@ -273,16 +286,14 @@ static int
 proto_parse_report(
     struct proto_lex *lx, struct proto_request *req, struct proto_error *err)
 {
-	static const char *const names[3] = {"ok", "fail", "slow"};
-	static const enum breaker_outcome outcomes[3] = {
-	    BREAKER_OK, BREAKER_FAIL, BREAKER_SLOW};
 	char *w;
-	int i;
+	int o;
 
 	if (proto_need_dep(lx, req, err) == -1
-	    || (i = proto_need_choice(lx, req, err, "outcome", names)) == -1)
+	    || (o = proto_need_choice(lx, req, err, "outcome", proto_outcomes))
+	        == -1)
 		return -1;
-	req->outcome = outcomes[i];
+	req->outcome = (enum breaker_outcome)o;
 	if ((w = proto_lex_word(lx)) != NULL) {
 		if (proto_number(w, 0, PROTO_MS_MAX, "duration", " ms",
 		        &req->duration_ms, err)
@@ -350,15 +361,13 @@ static int
 proto_parse_force(
     struct proto_lex *lx, struct proto_request *req, struct proto_error *err)
 {
-	static const char *const names[3] = {"open", "closed", "auto"};
-	static const enum breaker_state modes[3] = {
-	    BREAKER_FORCED_OPEN, BREAKER_CLOSED, BREAKER_NSTATES};
-	int i;
+	int to;
 
 	if (proto_need_dep(lx, req, err) == -1
-	    || (i = proto_need_choice(lx, req, err, "mode", names)) == -1)
+	    || (to = proto_need_choice(lx, req, err, "mode", proto_modes))
+	        == -1)
 		return -1;
-	req->to = modes[i];
+	req->to = (enum breaker_state)to;
 	proto_lex_done(lx);
 	if (lx->p < lx->end
 	    && ((*lx->p >= '0' && *lx->p <= '9') || *lx->p == '-'
