@@ -236,6 +236,20 @@ control_emit_buffer(struct control_client *cl, struct evbuffer *evb)
 		cl->slot_bytes += len;
 }
 
+/*
+ * Count an error by its code and format its "ERR CODE message" line; no
+ * code says EUNAVAIL, no message "failed".  The formatter's result.
+ */
+static int
+control_error_line(
+    struct control *ctl, char *line, size_t len, int code, const char *msg)
+{
+	if (code > 0 && code < PROTO_NERRCODES)
+		ctl->stats.errors[code]++;
+	return proto_format_error(line, len, code != 0 ? code : PROTO_EUNAVAIL,
+	    msg != NULL ? msg : "failed");
+}
+
 /* An "ERR CODE message" reply, counted. */
 static void
 control_error(struct control_client *cl, int code, const char *msg)
@@ -243,9 +257,7 @@ control_error(struct control_client *cl, int code, const char *msg)
 	char line[PROTO_REPLY_MAX];
 	int n;
 
-	if (code > 0 && code < PROTO_NERRCODES)
-		cl->ctl->stats.errors[code]++;
-	if ((n = proto_format_error(line, sizeof line, code, msg)) > 0)
+	if ((n = control_error_line(cl->ctl, line, sizeof line, code, msg)) > 0)
 		control_emit(cl, line, (size_t)n);
 }
 
@@ -377,36 +389,61 @@ control_flush(struct control_client *cl)
 	control_maybe_resume(cl);
 }
 
+/*
+ * A held reply whose client went away: drop it, and the client with its
+ * last slot.  True if so.
+ */
+static bool
+control_slot_orphaned(struct control_slot *s)
+{
+	struct control_client *cl = s->cl;
+
+	if (cl->bev != NULL)
+		return false;
+	control_slot_free(cl, s);
+	if (TAILQ_EMPTY(&cl->slots))
+		control_client_free(cl);
+	return true;
+}
+
+/*
+ * A held reply is complete: body and "END" if there is a body, else the
+ * line of n bytes; then what is ready is sent in order.
+ */
+static void
+control_slot_reply(
+    struct control_slot *s, struct evbuffer *body, const char *line, int n)
+{
+	struct control_client *cl = s->cl;
+	size_t before = evbuffer_get_length(s->buf);
+
+	if (body != NULL) {
+		evbuffer_add_buffer(s->buf, body);
+		evbuffer_add(s->buf, "END\n", 4);
+	} else if (n > 0)
+		evbuffer_add(s->buf, line, (size_t)n);
+	cl->slot_bytes += evbuffer_get_length(s->buf) - before;
+	s->done = true;
+	control_flush(cl);
+	control_maybe_close(cl);
+}
+
 /* Completion of FORCE/PUBLISH (done_fn); done_arg is the slot. */
 static void
 control_done(int code, uint64_t version, const char *msg, void *arg)
 {
 	struct control_slot *s = arg;
-	struct control_client *cl = s->cl;
 	char line[PROTO_REPLY_MAX];
 	int n;
 
-	if (cl->bev == NULL) { /* client gone: drop the reply */
-		control_slot_free(cl, s);
-		if (TAILQ_EMPTY(&cl->slots))
-			control_client_free(cl);
+	if (control_slot_orphaned(s))
 		return;
-	}
 	if (code == 0)
 		n = proto_format_version(line, sizeof line, version);
-	else {
-		if (code > 0 && code < PROTO_NERRCODES)
-			cl->ctl->stats.errors[code]++;
-		n = proto_format_error(
-		    line, sizeof line, code, msg != NULL ? msg : "failed");
-	}
-	if (n > 0) {
-		evbuffer_add(s->buf, line, (size_t)n);
-		cl->slot_bytes += (size_t)n;
-	}
-	s->done = true;
-	control_flush(cl);
-	control_maybe_close(cl);
+	else
+		n = control_error_line(
+		    s->cl->ctl, line, sizeof line, code, msg);
+	control_slot_reply(s, NULL, line, n);
 }
 
 /* Completion of a request with a body (body_fn). */
@@ -414,32 +451,27 @@ static void
 control_done_body(int code, const char *msg, struct evbuffer *body, void *arg)
 {
 	struct control_slot *s = arg;
-	struct control_client *cl = s->cl;
 	char line[PROTO_REPLY_MAX];
-	size_t before = evbuffer_get_length(s->buf);
-	int n;
+	int n = 0;
 
-	if (cl->bev == NULL) { /* client gone: drop the reply */
-		control_slot_free(cl, s);
-		if (TAILQ_EMPTY(&cl->slots))
-			control_client_free(cl);
+	if (control_slot_orphaned(s))
 		return;
+	if (code != 0 || body == NULL) {
+		n = control_error_line(
+		    s->cl->ctl, line, sizeof line, code, msg);
+		body = NULL;
 	}
-	if (code == 0 && body != NULL) {
-		evbuffer_add_buffer(s->buf, body);
-		evbuffer_add(s->buf, "END\n", 4);
-	} else {
-		if (code > 0 && code < PROTO_NERRCODES)
-			cl->ctl->stats.errors[code]++;
-		n = proto_format_error(line, sizeof line,
-		    code ? code : PROTO_EUNAVAIL, msg != NULL ? msg : "failed");
-		if (n > 0)
-			evbuffer_add(s->buf, line, (size_t)n);
-	}
-	cl->slot_bytes += evbuffer_get_length(s->buf) - before;
-	s->done = true;
-	control_flush(cl);
-	control_maybe_close(cl);
+	control_slot_reply(s, body, line, n);
+}
+
+/* Is an optional hook there?  If the daemon gave none: EUNAVAIL. */
+static bool
+control_hook(struct control_client *cl, bool present)
+{
+	if (!present)
+		control_error(
+		    cl, PROTO_EUNAVAIL, "not available in this daemon");
+	return present;
 }
 
 /* Look a dependency up or answer ENOENT. */
@@ -709,12 +741,10 @@ control_cmd_async(struct control_client *cl, const struct proto_request *req)
 
 	if ((d = control_find(cl, req->dep)) == NULL)
 		return;
-	if ((req->cmd == PROTO_FORCE && ctl->hooks.force == NULL)
-	    || (req->cmd == PROTO_PUBLISH && ctl->hooks.publish == NULL)) {
-		control_error(
-		    cl, PROTO_EUNAVAIL, "not available in this daemon");
+	if (!control_hook(cl,
+	        req->cmd == PROTO_FORCE ? ctl->hooks.force != NULL
+	                                : ctl->hooks.publish != NULL))
 		return;
-	}
 	log_info("control: %s %s %s by uid %u%s%s", proto_cmd_name(req->cmd),
 	    req->dep,
 	    req->to == BREAKER_NSTATES ? "auto" : breaker_state_name(req->to),
@@ -737,11 +767,8 @@ control_cmd_history(struct control_client *cl, const struct proto_request *req)
 
 	if ((d = control_find(cl, req->dep)) == NULL)
 		return;
-	if (ctl->hooks.history == NULL) {
-		control_error(
-		    cl, PROTO_EUNAVAIL, "not available in this daemon");
+	if (!control_hook(cl, ctl->hooks.history != NULL))
 		return;
-	}
 	ctl->hooks.history(d, req->count, control_done_body,
 	    control_slot_new(cl, false), ctl->hooks.arg);
 }
@@ -752,11 +779,8 @@ control_cmd_fleet(struct control_client *cl)
 {
 	struct control *ctl = cl->ctl;
 
-	if (ctl->hooks.fleet == NULL) {
-		control_error(
-		    cl, PROTO_EUNAVAIL, "not available in this daemon");
+	if (!control_hook(cl, ctl->hooks.fleet != NULL))
 		return;
-	}
 	ctl->hooks.fleet(
 	    control_done_body, control_slot_new(cl, false), ctl->hooks.arg);
 }
@@ -767,11 +791,8 @@ control_cmd_reload(struct control_client *cl)
 {
 	struct control *ctl = cl->ctl;
 
-	if (ctl->hooks.reload == NULL) {
-		control_error(
-		    cl, PROTO_EUNAVAIL, "not available in this daemon");
+	if (!control_hook(cl, ctl->hooks.reload != NULL))
 		return;
-	}
 	log_info("control: RELOAD by uid %u", (unsigned)cl->uid);
 	ctl->hooks.reload(
 	    control_done_body, control_slot_new(cl, false), ctl->hooks.arg);
