@@ -51,17 +51,16 @@ history_encode(const struct history_entry *e, bool with_seq)
 	return s;
 }
 
-/* An integer member in [min, HISTORY_INT_MAX]; dflt if absent. */
+/* An integer member in [-1, HISTORY_INT_MAX]; -1 (none) if absent. */
 static int
-history_int(json_t *o, const char *key, int64_t min, int64_t dflt, int64_t *out,
-    char *err, size_t errlen)
+history_int(json_t *o, const char *key, int64_t *out, char *err, size_t errlen)
 {
 	json_t *v = json_object_get(o, key);
 
-	*out = dflt;
+	*out = -1;
 	if (v == NULL)
 		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < min
+	if (!json_is_integer(v) || json_integer_value(v) < -1
 	    || json_integer_value(v) > HISTORY_INT_MAX) {
 		snprintf(err, errlen, "\"%s\" is not an integer in range", key);
 		return -1;
@@ -93,9 +92,7 @@ static int
 history_members(json_t *o, void *rec, char *err, size_t errlen)
 {
 	struct history_entry *e = rec;
-	int64_t term, at, seq;
 
-	e->seq = -1; /* the encoding without a seq */
 	if (history_state(o, "from", &e->from, err, errlen) == -1
 	    || history_state(o, "to", &e->to, err, errlen) == -1
 	    || jfield_str(o, "kind", e->kind, sizeof(e->kind), err, errlen)
@@ -107,14 +104,15 @@ history_members(json_t *o, void *rec, char *err, size_t errlen)
 	    || jfield_str(
 	           o, "leader", e->leader, sizeof(e->leader), err, errlen)
 	        == -1
-	    || history_int(o, "term", 0, 0, &term, err, errlen) == -1
-	    || history_int(o, "version", -1, -1, &e->version, err, errlen) == -1
-	    || history_int(o, "at_ms", 0, 0, &at, err, errlen) == -1
-	    || history_int(o, "seq", -1, e->seq, &seq, err, errlen) == -1)
+	    || jfield_uint(
+	           o, "term", JFIELD_INT_MAX, false, &e->term, err, errlen)
+	        == -1
+	    || history_int(o, "version", &e->version, err, errlen) == -1
+	    || jfield_uint(
+	           o, "at_ms", JFIELD_INT_MAX, false, &e->at_ms, err, errlen)
+	        == -1
+	    || history_int(o, "seq", &e->seq, err, errlen) == -1)
 		return -1;
-	e->term = (uint64_t)term;
-	e->at_ms = (uint64_t)at;
-	e->seq = seq;
 	return 0;
 }
 

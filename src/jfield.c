@@ -103,3 +103,15 @@ jfield_uint(json_t *obj, const char *key, uint64_t max, bool required,
 	*out = (uint64_t)n;
 	return 0;
 }
+
+int
+jfield_u32(json_t *obj, const char *key, uint32_t max, bool required,
+    uint32_t *out, char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (jfield_uint(obj, key, max, required, &v, err, errlen) == -1)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}

@@ -51,4 +51,8 @@ int jfield_str(json_t *obj, const char *key, char *dst, size_t size, char *err,
 int jfield_uint(json_t *obj, const char *key, uint64_t max, bool required,
     uint64_t *out, char *err, size_t errlen);
 
+/* jfield_uint for a uint32_t member (max at most UINT32_MAX). */
+int jfield_u32(json_t *obj, const char *key, uint32_t max, bool required,
+    uint32_t *out, char *err, size_t errlen);
+
 #endif

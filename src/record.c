@@ -41,8 +41,6 @@ static int
 record_state_numbers(
     json_t *root, struct state_record *r, char *err, size_t errlen)
 {
-	uint64_t v;
-
 	if (jfield_uint(
 	        root, "term", JFIELD_INT_MAX, true, &r->term, err, errlen)
 	        == -1
@@ -57,16 +55,13 @@ record_state_numbers(
 		snprintf(err, errlen, "\"term\" must be at least 1");
 		return -1;
 	}
-	if (jfield_uint(
-	        root, "open_wait_ms", UINT32_MAX, false, &v, err, errlen)
-	    == -1)
+	if (jfield_u32(root, "open_wait_ms", UINT32_MAX, false,
+	        &r->open_wait_ms, err, errlen)
+	        == -1
+	    || jfield_u32(root, "failed_recoveries", 1000000, false,
+	           &r->failed_recoveries, err, errlen)
+	        == -1)
 		return -1;
-	r->open_wait_ms = (uint32_t)v;
-	if (jfield_uint(
-	        root, "failed_recoveries", 1000000, false, &v, err, errlen)
-	    == -1)
-		return -1;
-	r->failed_recoveries = (uint32_t)v;
 	return 0;
 }
 
@@ -201,19 +196,17 @@ static int
 record_vote_members(json_t *root, void *rec, char *err, size_t errlen)
 {
 	struct vote_record *r = rec;
-	uint64_t rate, calls;
 
-	if (jfield_uint(root, "failure_rate", 100, false, &rate, err, errlen)
+	if (jfield_u32(
+	        root, "failure_rate", 100, false, &r->failure_rate, err, errlen)
 	        == -1
-	    || jfield_uint(
-	           root, "calls", UINT32_MAX, false, &calls, err, errlen)
+	    || jfield_u32(
+	           root, "calls", UINT32_MAX, false, &r->calls, err, errlen)
 	        == -1
 	    || jfield_uint(root, "since_ms", JFIELD_INT_MAX, false,
 	           &r->since_ms, err, errlen)
 	        == -1)
 		return -1;
-	r->failure_rate = (uint32_t)rate;
-	r->calls = (uint32_t)calls;
 	return 0;
 }
 

@@ -92,7 +92,6 @@ static int
 witness_members(json_t *o, void *rec, char *err, size_t errlen)
 {
 	struct witness_record *r = rec;
-	uint64_t checks, ok, failed;
 	char verdict[16];
 
 	if (jfield_str(o, "leader", r->leader, sizeof(r->leader), err, errlen)
@@ -101,22 +100,23 @@ witness_members(json_t *o, void *rec, char *err, size_t errlen)
 	        == -1
 	    || jfield_uint(o, "term", UINT64_MAX, false, &r->term, err, errlen)
 	        == -1
-	    || jfield_uint(
-	           o, "checks", WITNESS_CHECKS_MAX, true, &checks, err, errlen)
+	    || jfield_u32(o, "checks", WITNESS_CHECKS_MAX, true, &r->checks,
+	           err, errlen)
 	        == -1
 	    || jfield_str(o, "verdict", verdict, sizeof(verdict), err, errlen)
 	        == -1
-	    || jfield_uint(o, "ok", WITNESS_CHECKS_MAX, false, &ok, err, errlen)
+	    || jfield_u32(
+	           o, "ok", WITNESS_CHECKS_MAX, false, &r->ok, err, errlen)
 	        == -1
-	    || jfield_uint(
-	           o, "failed", WITNESS_CHECKS_MAX, false, &failed, err, errlen)
+	    || jfield_u32(o, "failed", WITNESS_CHECKS_MAX, false, &r->failed,
+	           err, errlen)
 	        == -1
 	    || jfield_str(o, "by", r->by, sizeof(r->by), err, errlen) == -1
 	    || jfield_str(
 	           o, "detail", r->detail, sizeof(r->detail), err, errlen)
 	        == -1)
 		return -1;
-	if (r->leader[0] == '\0' || checks == 0) {
+	if (r->leader[0] == '\0' || r->checks == 0) {
 		snprintf(err, errlen, "no \"leader\" or \"checks\" is 0");
 		return -1;
 	}
@@ -126,9 +126,6 @@ witness_members(json_t *o, void *rec, char *err, size_t errlen)
 		snprintf(err, errlen, "unknown verdict \"%s\"", verdict);
 		return -1;
 	}
-	r->checks = (uint32_t)checks;
-	r->ok = (uint32_t)ok;
-	r->failed = (uint32_t)failed;
 	return 0;
 }
 
