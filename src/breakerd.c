@@ -608,6 +608,7 @@ daemon_wait_dep(struct daemon *dm, struct dep *d)
 static void
 daemon_remove_dep(struct daemon *dm, struct dep *d)
 {
+	summary_remove_dep(dm->summary, d);
 	if (dm->fleet != NULL)
 		fleet_remove_dep(dm->fleet, d);
 	if (dm->prober != NULL)
@@ -630,6 +631,11 @@ daemon_add_dep(struct daemon *dm, const struct dep_config *c)
 	if (dm->fleet != NULL) {
 		daemon_wait_dep(dm, d);
 		fleet_add_dep(dm->fleet, d);
+		if (dm->summary == NULL) /* the first with a fleet window */
+			dm->summary = summary_new(dm->base, &dm->cfg, dm->reg,
+			    dm->fleet, dm->prober, dm->instdata);
+		else
+			summary_add_dep(dm->summary, d);
 	}
 	shm_add_dep(dm->shm, d);
 	log_info("%s: added%s", dep_name(d),

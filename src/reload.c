@@ -221,26 +221,31 @@ reload_dep(struct reload_report *r, const struct dep_config *o, size_t ci,
 }
 
 /*
- * A dependency new in b: added live, with its own election in a fleet.
- * One with a fleet window needs a restart (the instances' summaries are
- * laid out at start), as does one past the report's bounds.
+ * A dependency new in b: added live, with its own election in a fleet
+ * and, with a fleet window, its summaries published and (as its leader)
+ * read.  One past the report's bounds needs a restart.
  */
 static void
 reload_added(const struct config *a, const struct config *b, size_t i,
     struct reload_report *r)
 {
 	const struct dep_config *d = &b->deps[i];
+	const char *how;
 
-	if (d->fleet_window.enabled || r->nadd == RELOAD_LINES_MAX) {
+	if (r->nadd == RELOAD_LINES_MAX) {
 		r->nrestart++;
-		reload_line(r, "restart needed: dependency %s added%s", d->name,
-		    d->fleet_window.enabled ? " (with a fleet_window)" : "");
+		reload_line(r, "restart needed: dependency %s added", d->name);
 		return;
 	}
 	r->add_next[r->nadd++] = i;
 	/* a's mode is the running one (a change of it needs a restart) */
-	reload_line(r, "applied: dependency %s added%s", d->name,
-	    a->zk_hosts != NULL ? " (election joined)" : "");
+	if (a->zk_hosts == NULL)
+		how = "";
+	else if (d->fleet_window.enabled)
+		how = " (election joined, fleet window started)";
+	else
+		how = " (election joined)";
+	reload_line(r, "applied: dependency %s added%s", d->name, how);
 }
 
 /* A dependency gone from the file: removed live, on the same terms. */
@@ -248,17 +253,22 @@ static void
 reload_removed(const struct config *a, size_t i, struct reload_report *r)
 {
 	const struct dep_config *d = &a->deps[i];
+	const char *how;
 
-	if (d->fleet_window.enabled || r->nremove == RELOAD_LINES_MAX) {
+	if (r->nremove == RELOAD_LINES_MAX) {
 		r->nrestart++;
-		reload_line(r, "restart needed: dependency %s removed%s",
-		    d->name,
-		    d->fleet_window.enabled ? " (with a fleet_window)" : "");
+		reload_line(
+		    r, "restart needed: dependency %s removed", d->name);
 		return;
 	}
 	r->remove_cur[r->nremove++] = i;
-	reload_line(r, "applied: dependency %s removed%s", d->name,
-	    a->zk_hosts != NULL ? " (election left, vote withdrawn)" : "");
+	if (a->zk_hosts == NULL)
+		how = "";
+	else if (d->fleet_window.enabled)
+		how = " (election left, vote withdrawn, fleet window stopped)";
+	else
+		how = " (election left, vote withdrawn)";
+	reload_line(r, "applied: dependency %s removed%s", d->name, how);
 }
 
 /* Dependencies added, removed or changed. */

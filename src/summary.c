@@ -389,18 +389,20 @@ summary_tick(evutil_socket_t fd, short what, void *arg)
 	summary_sync_slots(sm, summary_roles(sm));
 }
 
-/* Does any dependency have a fleet window? */
-static size_t
-summary_count(const struct config *cfg)
+/* Does any dependency in the registry have a fleet window? */
+static bool
+summary_any(struct registry *reg)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < cfg->ndeps; i++)
-		n += cfg->deps[i].fleet_window.enabled;
-	return n;
+	for (size_t i = 0; i < registry_count(reg); i++)
+		if (dep_config(registry_at(reg, i))->fleet_window.enabled)
+			return true;
+	return false;
 }
 
-/* Set up both sides; NULL when no dependency has a fleet window. */
+/*
+ * Set up both sides; NULL when no dependency has a fleet window (the
+ * first one a reload adds has it set up then).
+ */
 struct summary *
 summary_new(struct event_base *base, const struct config *cfg,
     struct registry *reg, struct fleet *fl, struct prober *pr,
@@ -408,9 +410,8 @@ summary_new(struct event_base *base, const struct config *cfg,
 {
 	struct timeval tv = {SUMMARY_TICK_MS / 1000, 0};
 	struct summary *sm;
-	size_t n = 0;
 
-	if (fl == NULL || summary_count(cfg) == 0)
+	if (fl == NULL || !summary_any(reg))
 		return NULL;
 	sm = xcalloc(1, sizeof(*sm));
 	sm->cfg = cfg;
@@ -421,22 +422,58 @@ summary_new(struct event_base *base, const struct config *cfg,
 	sm->inst = inst;
 	xasprintf(&sm->dir, "%s/instances", fleet_root(fl));
 	sm->windows = json_object();
-	sm->deps = xcalloc(summary_count(cfg), sizeof(*sm->deps));
-	for (size_t i = 0; i < registry_count(reg); i++) {
-		struct dep *d = registry_at(reg, i);
-
-		if (!dep_config(d)->fleet_window.enabled)
-			continue;
-		sm->deps[n].dep = d;
-		sm->deps[n].fwin = fwin_new(dep_config(d));
-		n++;
-	}
-	sm->ndeps = n;
+	for (size_t i = 0; i < registry_count(reg); i++)
+		summary_add_dep(sm, registry_at(reg, i));
 	if ((sm->tick = event_new(base, -1, EV_PERSIST, summary_tick, sm))
 	    == NULL)
 		fatalx("summary_new: event_new");
 	event_add(sm->tick, &tv);
 	return sm;
+}
+
+/*
+ * A dependency with a fleet window, at start or added by a reload: its
+ * window starts empty and the next tick publishes its summary and, if
+ * this instance leads it, reads the others'.
+ */
+void
+summary_add_dep(struct summary *sm, struct dep *d)
+{
+	struct summary_dep *sd;
+
+	if (!dep_config(d)->fleet_window.enabled)
+		return;
+	sm->deps = xreallocarray(sm->deps, sm->ndeps + 1, sizeof(*sm->deps));
+	sd = &sm->deps[sm->ndeps++];
+	memset(sd, 0, sizeof(*sd));
+	sd->dep = d;
+	sd->fwin = fwin_new(dep_config(d));
+}
+
+/*
+ * A dependency a reload removes: its window goes, and so does its key in
+ * our summaries (withdrawn from the instance znode at once, so that no
+ * leader keeps reading a summary nobody updates).  Nothing ZooKeeper
+ * calls back points at a dependency (reads and watches are the
+ * instance slots'), so nothing in flight can reach the freed window.
+ */
+void
+summary_remove_dep(struct summary *sm, struct dep *d)
+{
+	size_t i;
+
+	if (sm == NULL)
+		return;
+	for (i = 0; i < sm->ndeps && sm->deps[i].dep != d; i++)
+		;
+	if (i == sm->ndeps)
+		return;
+	fwin_free(sm->deps[i].fwin);
+	memmove(&sm->deps[i], &sm->deps[i + 1],
+	    (sm->ndeps - i - 1) * sizeof(*sm->deps));
+	sm->ndeps--;
+	if (json_object_del(sm->windows, dep_name(d)) == 0)
+		instdata_set(sm->inst, "windows", json_deep_copy(sm->windows));
 }
 
 void

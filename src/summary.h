@@ -31,10 +31,14 @@ struct summary_counters {
 	uint64_t rejected; /* summaries refused (all dependencies) */
 };
 
-/* NULL when no dependency has a fleet window (nothing to do). */
+/* NULL when no dependency has a fleet window (nothing to do) yet. */
 struct summary *summary_new(struct event_base *, const struct config *,
     struct registry *, struct fleet *, struct prober *, struct instdata *);
 void summary_free(struct summary *);
+/* A reload added or removed a dependency; adding one without a fleet
+ * window, or removing one summary does not know, does nothing. */
+void summary_add_dep(struct summary *, struct dep *);
+void summary_remove_dep(struct summary *, struct dep *);
 /* The dependencies' settings moved (a reload): read them anew. */
 void summary_rebind(struct summary *);
 void summary_counters(const struct summary *, struct summary_counters *);

@@ -374,13 +374,15 @@ test_fleet_window_needs_restart(void)
 	        &b),
 	    0);
 	reload_diff(&a, &b, &r);
-	CU_ASSERT(has(
-	    &r, "restart needed: dependency q added (with a fleet_window)"));
-	CU_ASSERT(has(
-	    &r, "restart needed: dependency p removed (with a fleet_window)"));
-	CU_ASSERT_EQUAL(r.nrestart, 2);
-	CU_ASSERT_EQUAL(r.nadd, 0);
-	CU_ASSERT_EQUAL(r.nremove, 0);
+	CU_ASSERT(has(&r,
+	    "applied: dependency q added (election joined, fleet window "
+	    "started)"));
+	CU_ASSERT(has(&r,
+	    "applied: dependency p removed (election left, vote withdrawn, "
+	    "fleet window stopped)"));
+	CU_ASSERT_EQUAL(r.nrestart, 0);
+	CU_ASSERT_EQUAL(r.nadd, 1);
+	CU_ASSERT_EQUAL(r.nremove, 1);
 	config_free(&a);
 	config_free(&b);
 }
