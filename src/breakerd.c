@@ -620,6 +620,19 @@ daemon_remove_dep(struct daemon *dm, struct dep *d)
 	log_info("%s: removed", dep_name(d));
 }
 
+/* A dependency's fleet window, added live (nothing without one). */
+static void
+daemon_summary_add(struct daemon *dm, struct dep *d)
+{
+	if (dm->fleet == NULL)
+		return;
+	if (dm->summary == NULL) /* the first with a fleet window */
+		dm->summary = summary_new(dm->base, &dm->cfg, dm->reg,
+		    dm->fleet, dm->prober, dm->instdata);
+	else
+		summary_add_dep(dm->summary, d);
+}
+
 /* A dependency new in the file: in the registry, prober, fleet, table. */
 static void
 daemon_add_dep(struct daemon *dm, const struct dep_config *c)
@@ -631,11 +644,7 @@ daemon_add_dep(struct daemon *dm, const struct dep_config *c)
 	if (dm->fleet != NULL) {
 		daemon_wait_dep(dm, d);
 		fleet_add_dep(dm->fleet, d);
-		if (dm->summary == NULL) /* the first with a fleet window */
-			dm->summary = summary_new(dm->base, &dm->cfg, dm->reg,
-			    dm->fleet, dm->prober, dm->instdata);
-		else
-			summary_add_dep(dm->summary, d);
+		daemon_summary_add(dm, d);
 	}
 	shm_add_dep(dm->shm, d);
 	log_info("%s: added%s", dep_name(d),
@@ -679,6 +688,29 @@ daemon_reload_deps(
 }
 
 /*
+ * Fleet windows switched on or off (reload_apply set the dependency's
+ * settings): made or dropped as for a dependency added or removed.
+ * Before the array is rebuilt: apply_cur indexes the current one.
+ */
+static void
+daemon_reload_fwin(struct daemon *dm, const struct reload_report *r)
+{
+	struct dep *d;
+
+	for (size_t k = 0; k < r->napply; k++) {
+		if ((r->apply_what[k] & RELOAD_FWIN_ON) == 0
+		    || (d = registry_find(
+		            dm->reg, dm->cfg.deps[r->apply_cur[k]].name))
+		        == NULL)
+			continue;
+		if (dep_config(d)->fleet_window.enabled)
+			daemon_summary_add(dm, d);
+		else
+			summary_remove_dep(dm->summary, d);
+	}
+}
+
+/*
  * Re-read the configuration: validated fully first (a bad file changes
  * nothing), then what can change live is applied and every other
  * difference reported as needing a restart.  -1 and err on a bad file.
@@ -702,6 +734,7 @@ daemon_reload(struct daemon *dm, struct evbuffer *out, char *err, size_t len)
 	reload_diff(&dm->cfg, &next, &r);
 	reload_apply(&dm->cfg, &next, &r);
 	reload_carry(&r, &dm->cfg, &next, dm->reg, now_mono_ms());
+	daemon_reload_fwin(dm, &r);
 	daemon_reload_deps(dm, &next, &r);
 	if (r.log_level && !dm->debug)
 		log_setlevel((enum log_level)dm->cfg.log_level);

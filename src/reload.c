@@ -142,9 +142,10 @@ reload_breaker_line(struct reload_report *r, const char *name,
 
 /*
  * What of the fleet window changes live: its thresholds and interval,
- * read where they are used.  Switching it on or off, or a new long
- * window (the leader's budget history is bucketed by it), needs the
- * fleet window built again: a restart.
+ * read where they are used, and switching it on or off (its window made
+ * or dropped, its summaries published or withdrawn).  A new long window
+ * of one that stays on (the leader's budget history is bucketed by it)
+ * needs the fleet window built again: a restart.
  */
 static unsigned
 reload_fwin(struct reload_report *r, const char *name,
@@ -153,10 +154,12 @@ reload_fwin(struct reload_report *r, const char *name,
 	if (memcmp(a, b, sizeof(*a)) == 0)
 		return 0;
 	if (a->enabled != b->enabled) {
-		r->nrestart++;
-		reload_line(r, "restart needed: dependency %s fleet_window %s",
-		    name, b->enabled ? "added" : "removed");
-		return 0;
+		reload_line(r,
+		    "applied: dependency %s fleet_window %s (fleet window "
+		    "%s)",
+		    name, b->enabled ? "added" : "removed",
+		    b->enabled ? "started" : "stopped");
+		return RELOAD_FWIN | RELOAD_FWIN_ON;
 	}
 	if (a->long_window_ms != b->long_window_ms) {
 		r->nrestart++;

@@ -16,10 +16,11 @@
 struct registry;
 
 /* What changes live in a dependency (reload_report.apply_what). */
-#define RELOAD_HEALTH  0x1 /* health, quorum, probe */
-#define RELOAD_BREAKER 0x2 /* the local breaker's settings */
-#define RELOAD_RAMP    0x4 /* the recovery ramp */
-#define RELOAD_FWIN    0x8 /* the fleet window's thresholds */
+#define RELOAD_HEALTH  0x1  /* health, quorum, probe */
+#define RELOAD_BREAKER 0x2  /* the local breaker's settings */
+#define RELOAD_RAMP    0x4  /* the recovery ramp */
+#define RELOAD_FWIN    0x8  /* the fleet window's thresholds */
+#define RELOAD_FWIN_ON 0x10 /* with RELOAD_FWIN: switched on or off */
 
 #define RELOAD_LINES_MAX 64
 #define RELOAD_LINE_LEN  160
