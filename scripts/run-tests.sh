@@ -136,7 +136,8 @@ integration_summary() {
 SAN_FILES="test_socket.py test_breakerctl.py test_metrics_http.py test_identity.py
 test_fleet.py test_spread.py test_probes.py test_abuse.py test_partition.py
 test_joining.py test_blind.py test_shm.py test_fleet_window.py
-test_history.py test_reload_breaker.py test_reload_deps.py"
+test_history.py test_reload_breaker.py test_reload_deps.py
+test_reload_fwin.py"
 run_integration_san() {
 	local out="$LOGDIR/integration-san.log" files=()
 	for f in $SAN_FILES; do files+=("tests/integration/$f"); done

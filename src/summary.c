@@ -191,12 +191,15 @@ summary_take(struct summary *sm, const char *id, const char *data, int len)
 
 		if (!sd->leading)
 			continue;
-		if (root != NULL && w == NULL)
-			continue; /* no fleet window there (yet) */
 		v = json_is_object(w) ? json_object_get(w, dep_name(sd->dep))
 		                      : NULL;
-		if (json_is_object(w) && v == NULL)
+		if (root != NULL && v == NULL
+		    && (w == NULL || json_is_object(w))) {
+			/* none there (yet), or withdrawn (a reload removed it
+			 * there): what we held of that instance goes */
+			fwin_remove(sd->fwin, id);
 			continue;
+		}
 		if (summary_parse(v, &s) == -1) {
 			fwin_reject(sd->fwin);
 			why = "not five integers >= 0";

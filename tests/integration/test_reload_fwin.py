@@ -6,8 +6,9 @@ The daemons start with no fleet window at all (so none is set up).  Two
 dependencies with fleet windows are added on both: their summaries
 appear in the instance znodes and the fleet window trips one of them
 (30 % failures, threshold 25 %, the local breakers' 50 % never trip).
-Removed live from both: its key is withdrawn from the instance znodes
-and stays out while the other one's summaries go on being written; the
+Removed live from the non-leader first: its key is withdrawn from its
+instance znode and the leader stops counting it; then from both: it
+stays out of the instance znodes while the other one's summaries go on being written; the
 daemons stay up.  Added once more, its summaries come back.  A fleet
 window switched on for one dependency and off for another in one reload:
 the first is summarised (and its leader sums both instances), the
@@ -79,10 +80,27 @@ def test_fleet_window_added_trips_removed_withdrawn(ens):
                    0.2, msg="%s summarises both" % d.name)
         assert d.state(PLAIN)["state"] == "CLOSED"
 
-    # removed live on both: withdrawn, and not written again
-    for d in ds:
+    # removed live on the other instance first: its summary is withdrawn
+    # and the leader, which still has the dependency, stops counting it
+    lead = one_leader(ds, FW)
+    other = [d for d in ds if d is not lead][0]
+    wait_until(lambda: lead.status().get(
+        "fleet_window.%s.instances" % FW) == "2", 15, 0.2,
+        msg="the leader sums both instances")
+    set_deps(other, deps(PLAIN, KEPT))
+    assert "applied: dependency %s removed (election left, vote withdrawn, " \
+        "fleet window stopped)" % FW in reload(other)
+    wait_until(lambda: lead.status().get(
+        "fleet_window.%s.instances" % FW) == "1", 15, 0.2,
+        msg="the leader drops the withdrawn summary")
+
+    # removed from the leader too: withdrawn, and not written again
+    for d in (other, lead):
         set_deps(d, deps(PLAIN, KEPT))
         out = reload(d)
+        if d is other:
+            assert out == ["no change"], out
+            continue
         assert "applied: dependency %s removed (election left, vote " \
             "withdrawn, fleet window stopped)" % FW in out, out
         assert not [ln for ln in out if "restart" in ln], out
