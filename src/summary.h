@@ -7,7 +7,9 @@
  * writes nothing.  The leader of such a dependency reads the instance
  * znodes of the live instances (a data watch on each, re-read when it
  * fires), feeds fwin, and tells the prober when the fleet should trip.
- * A deleted instance znode takes its summary with it.  Loop thread only.
+ * A deleted instance znode takes its summary with it, and a summary
+ * withdrawn from one (a reload removed the dependency or its fleet
+ * window there) stops counting.  Loop thread only.
  */
 #ifndef BREAKERD_SUMMARY_H
 #define BREAKERD_SUMMARY_H
