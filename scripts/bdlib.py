@@ -399,10 +399,13 @@ def finish_run(name, t0, failures, rdir, keep):
 
 
 def install_signal_handlers():
-    """Clean up on SIGTERM/SIGHUP (SIGINT raises KeyboardInterrupt, which
-    unwinds to atexit)."""
+    """Clean up on SIGTERM/SIGHUP; SIGINT raises KeyboardInterrupt, which
+    unwinds to atexit.  SIGINT's handler is set explicitly: a run started
+    in the background by a shell without job control (`nohup make test &`)
+    inherits SIGINT ignored, and Python then leaves it ignored."""
     for s in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, _on_signal)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # ---------------------------------------------------------------- processes
