@@ -244,23 +244,32 @@ membership_free(struct membership *m)
 	free(m);
 }
 
-/* A new session: register, then list. */
+/* A new session: register, then list (a wait for a holder restarts). */
 void
 membership_start(struct membership *m)
 {
 	m->epoch++;
 	m->registered = false;
+	m->conflict_deadline = 0;
 	if (m->fatal)
 		return;
 	membership_create(m);
 	membership_list(m);
 }
 
-/* Back on the same session: the create may have been lost in flight. */
+/*
+ * Back on the same session: the create may have been lost in flight.  A
+ * wait for another session's node restarts: while we were cut off the
+ * ensemble may have had no leader, and a newly elected leader gives every
+ * session a fresh timeout, so the old holder (our killed predecessor) may
+ * rightly live one more timeout from now.  Only a holder that outlives two
+ * timeouts of connected time is another daemon with our id.
+ */
 void
 membership_reconnected(struct membership *m)
 {
 	m->epoch++;
+	m->conflict_deadline = 0;
 	if (!m->registered && !m->fatal)
 		membership_create(m);
 	membership_list(m);

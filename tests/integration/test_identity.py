@@ -4,7 +4,9 @@ error (after waiting long enough for a killed predecessor's session to
 expire), and the first one is not disturbed.
 """
 
-from bdlib import Daemon, MiniZk, wait_until, zk_root
+import time
+
+from bdlib import Daemon, Ensemble, MiniZk, current, wait_until, zk_root
 
 SHARED_ENSEMBLE = True
 DEPS = ["payments"]
@@ -58,3 +60,45 @@ def test_restart_with_same_id_after_kill(ens):
     wait_until(lambda: again.status().get("registered") == "1", 20,
                msg="the successor registers once the old session expired")
     assert again.alive()
+
+
+def test_restart_with_same_id_across_quorum_loss():
+    """A killed daemon's successor waits for the old session to expire;
+    if the ensemble loses its quorum meanwhile, the new leader gives every
+    session a fresh timeout, so the old one lives on after the outage.  The
+    wait must count connected time: the successor registers once the old
+    session is gone, and does not give up as if the id were another
+    daemon's (chaos once saw both restarted instances exit that way)."""
+    e = Ensemble(size=3, rdir=current().run_dir / "zk3").start()
+    try:
+        d = Daemon("inst-q", deps=DEPS, zk=e).start()
+        wait_until(lambda: d.status().get("registered") == "1", 15,
+                   msg="registered")
+        timeout_s = int(d.status()["zk_timeout_ms"]) / 1000.0
+        d.kill()
+        again = Daemon("inst-q-again", deps=DEPS, zk=e,
+                       overrides={"instance_id": "inst-q"}).start()
+        wait_until(lambda: "is held by session" in again.log_text(), 10,
+                   msg="the successor never saw the old node:\n" +
+                   again.log_text()[-2000:])
+        seen = time.monotonic()
+        # No quorum for longer than the successor's whole wait (2T + 1 s).
+        down = [n for n in (1, 2, 3) if n != 1][:2]
+        for n in down:
+            e.kill(n)
+        while time.monotonic() - seen < 2 * timeout_s + 3:
+            assert again.alive(), "successor exited during the outage:\n" \
+                + again.log_text()[-2000:]
+            time.sleep(0.2)
+        for n in down:
+            e.restart(n)
+        e.wait()
+        wait_until(lambda: not again.alive() or
+                   again.status().get("registered") == "1",
+                   4 * timeout_s + 20,
+                   msg="the successor registers after the outage")
+        log = again.log_text()
+        assert again.alive(), "successor exited:\n" + log[-3000:]
+        assert "already registered by another live session" not in log, log
+    finally:
+        e.stop()
