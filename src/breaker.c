@@ -182,18 +182,6 @@ breaker_settings_check(const struct breaker_settings *s)
 	return breaker_check_limits(s);
 }
 
-/* splitmix64: small, seedable, good enough to spread retries. */
-static uint64_t
-breaker_random(struct breaker *b)
-{
-	uint64_t z;
-
-	z = (b->rng += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 /*
  * Empty the window; a TIME window restarts at now_ms's second.  The run of
  * failures is not part of the window: callers clear it when they mean to.
@@ -360,7 +348,7 @@ breaker_jitter(struct breaker *b, uint64_t wait)
 
 	if (delta == 0)
 		return wait;
-	return wait - delta + breaker_random(b) % (2 * delta + 1);
+	return wait - delta + splitmix64(&b->rng) % (2 * delta + 1);
 }
 
 /*

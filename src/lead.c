@@ -53,17 +53,6 @@ static int lead_decide(struct lead *, enum breaker_state, bool,
     struct state_record *, const char *, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* splitmix64: small, seedable, enough to spread the fleet's retries. */
-static uint64_t
-lead_random(struct lead *l)
-{
-	uint64_t z = (l->rng += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 /* FNV-1a of the name, so that deps sharing a seed jitter differently. */
 static uint64_t
 lead_hash(const char *s)
@@ -163,7 +152,7 @@ lead_jitter(struct lead *l, uint32_t wait)
 
 	if (delta == 0)
 		return wait;
-	w = wait - delta + lead_random(l) % (2 * delta + 1);
+	w = wait - delta + splitmix64(&l->rng) % (2 * delta + 1);
 	return (uint32_t)(w > UINT32_MAX ? UINT32_MAX : w);
 }
 

@@ -98,17 +98,6 @@ struct prober {
 
 static void prober_schedule(struct prober_dep *, uint64_t);
 
-/* splitmix64 for the health check jitter. */
-static uint64_t
-prober_random(struct prober *pr)
-{
-	uint64_t z = (pr->rng += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 /* The prober's entry for dep, NULL if unknown. */
 static struct prober_dep *
 prober_find(struct prober *pr, const struct dep *dep)
@@ -149,7 +138,7 @@ static uint64_t
 prober_health_delay(struct prober_dep *pd, bool first)
 {
 	const struct health_config *hc = &dep_config(pd->dep)->health;
-	uint64_t j = prober_random(pd->pr) % ((uint64_t)hc->jitter_ms + 1);
+	uint64_t j = splitmix64(&pd->pr->rng) % ((uint64_t)hc->jitter_ms + 1);
 
 	return first ? j : hc->interval_ms + j;
 }

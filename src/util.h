@@ -37,4 +37,10 @@ uint64_t now_wall_ms(void);
  */
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/*
+ * splitmix64: advance *state and return the next pseudo-random value.
+ * Small and seedable: for the jitter of retries and checks, never secrets.
+ */
+uint64_t splitmix64(uint64_t *state);
+
 #endif

@@ -60,8 +60,12 @@ def report(d, outcome, n):
 
 
 def fleet(ens):
-    ds = [Daemon(n, deps=[{"name": "payments", "breaker": dict(BREAKER)}],
-                 zk=ens, overrides={"log_level": "info"})
+    return start_fleet(ens, {"name": "payments", "breaker": dict(BREAKER)})
+
+
+def start_fleet(ens, dep):
+    """Two instances with the one dependency `dep`, ready, and its leader."""
+    ds = [Daemon(n, deps=[dep], zk=ens, overrides={"log_level": "info"})
           for n in ("inst-a", "inst-b")]
     for d in ds:
         d.start()
@@ -172,18 +176,8 @@ def ramp_pct(d):
 
 
 def test_ramp_reload_keeps_fraction_and_off_ends_it(ens):
-    ds = [Daemon(n, deps=[{"name": "payments",
-                           "ramp": {"duration_ms": 20000, "min_pct": 10}}],
-                 zk=ens, overrides={"log_level": "info"})
-          for n in ("inst-a", "inst-b")]
-    for d in ds:
-        d.start()
-    for d in ds:
-        wait_until(lambda d=d: d.status().get("ready") == "1", 20,
-                   msg="%s ready" % d.name)
-    lead = wait_until(lambda: (lambda l: l[0] if len(l) == 1 else None)(
-        [d for d in ds if d.status().get("leader.payments") == "1"]), 20,
-        msg="one leader of payments")
+    ds, lead = start_fleet(ens, {
+        "name": "payments", "ramp": {"duration_ms": 20000, "min_pct": 10}})
     a = [d for d in ds if d is not lead][0]
     assert lead.cmd("PUBLISH payments OPEN t").startswith("OK ")
     wait_until(lambda: a.state("payments")["state"] == "OPEN", 10,
