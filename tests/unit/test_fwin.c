@@ -33,6 +33,14 @@ cfg_reset(void)
 	cfg.fleet_window.burn_rate_pct = 1440;
 }
 
+/* A fleet window on the default settings of cfg_reset. */
+static struct fwin *
+fresh_fwin(void)
+{
+	cfg_reset();
+	return fwin_new(&cfg);
+}
+
 static struct fwin_summary
 sum(uint64_t calls, uint64_t failures, uint64_t total, uint64_t tfail)
 {
@@ -49,8 +57,7 @@ test_rate_rule(void)
 	char why[160] = "";
 	char id[16];
 
-	cfg_reset();
-	f = fwin_new(&cfg);
+	f = fresh_fwin();
 	/* 12 instances at 29%: no trip; at 31% a trip, with the numbers */
 	for (int i = 0; i < 12; i++) {
 		snprintf(id, sizeof(id), "inst-%d", i);
@@ -97,8 +104,7 @@ test_minimum_and_removal(void)
 	struct fwin *f;
 	char why[160];
 
-	cfg_reset();
-	f = fwin_new(&cfg);
+	f = fresh_fwin();
 	s = sum(60, 30, 60, 30);
 	fwin_update(f, "a", &s, T0);
 	CU_ASSERT_FALSE(fwin_judge(f, T0, why, sizeof(why))); /* 60 < 100 */
@@ -125,8 +131,7 @@ test_hostile(void)
 	struct fwin *f;
 	char why[160];
 
-	cfg_reset();
-	f = fwin_new(&cfg);
+	f = fresh_fwin();
 	s = sum(100, 200, 100, 100); /* more failures than calls */
 	CU_ASSERT_EQUAL(fwin_update(f, "evil", &s, T0), -1);
 	s = sum(FWIN_CALLS_MAX + 1, 0, FWIN_CALLS_MAX + 1, 0);

@@ -26,6 +26,19 @@ linear(void)
 	return c;
 }
 
+/* Make c a curve of four steps, in percent. */
+static void
+four_steps(
+    struct ramp_config *c, uint32_t s0, uint32_t s1, uint32_t s2, uint32_t s3)
+{
+	c->curve = RAMP_STEPS;
+	c->nsteps = 4;
+	c->steps_pct[0] = s0;
+	c->steps_pct[1] = s1;
+	c->steps_pct[2] = s2;
+	c->steps_pct[3] = s3;
+}
+
 static void
 test_share_linear(void)
 {
@@ -60,12 +73,7 @@ test_share_steps(void)
 {
 	struct ramp_config c = linear();
 
-	c.curve = RAMP_STEPS;
-	c.nsteps = 4;
-	c.steps_pct[0] = 10;
-	c.steps_pct[1] = 25;
-	c.steps_pct[2] = 50;
-	c.steps_pct[3] = 75;
+	four_steps(&c, 10, 25, 50, 75);
 	CU_ASSERT_EQUAL(ramp_share(&c, 0), 100000);
 	CU_ASSERT_EQUAL(ramp_share(&c, 2499), 100000);
 	CU_ASSERT_EQUAL(ramp_share(&c, 2500), 250000);
@@ -224,12 +232,7 @@ test_reconfigure_keeps_fraction(void)
 	CU_ASSERT_EQUAL(r.n, n);
 	/* A new curve from the same fraction: three quarters into steps. */
 	c = longer;
-	longer.curve = RAMP_STEPS;
-	longer.nsteps = 4;
-	longer.steps_pct[0] = 10;
-	longer.steps_pct[1] = 20;
-	longer.steps_pct[2] = 40;
-	longer.steps_pct[3] = 80;
+	four_steps(&longer, 10, 20, 40, 80);
 	ramp_reconfigure(&r, &c, &longer, T0 + 10000);
 	CU_ASSERT_EQUAL(ramp_current(&r, &longer, T0 + 10000), 800000);
 	/* Switched off: over, and the caller stops it. */
