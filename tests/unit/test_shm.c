@@ -107,6 +107,17 @@ test_seqlock(void)
 	munmap(h, shm_table_size(NSLOTS));
 }
 
+/* A client's report counters: ok, fail, ok-but-slow and slow ms. */
+static void
+counts(uint64_t *cur, uint64_t ok, uint64_t fail, uint64_t ok_slow,
+    uint64_t slow_ms)
+{
+	cur[SHM_C_OK] = ok;
+	cur[SHM_C_FAIL] = fail;
+	cur[SHM_C_OK_SLOW] = ok_slow;
+	cur[SHM_C_SLOW_MS] = slow_ms;
+}
+
 /* Normal increments, budget, going back, jumps, wrap-around, sums. */
 static void
 test_drain_plan(void)
@@ -114,10 +125,7 @@ test_drain_plan(void)
 	uint64_t last[SHM_C_NREPORT] = {0}, cur[SHM_C_NREPORT] = {0};
 	struct shm_plan p;
 
-	cur[SHM_C_OK] = 10;
-	cur[SHM_C_FAIL] = 5;
-	cur[SHM_C_OK_SLOW] = 2;
-	cur[SHM_C_SLOW_MS] = 600;
+	counts(cur, 10, 5, 2, 600);
 	shm_drain_plan(last, cur, 1000, 100, &p);
 	CU_ASSERT_FALSE(p.rejected);
 	CU_ASSERT_EQUAL(p.feed[SHM_C_OK], 10);
@@ -125,10 +133,7 @@ test_drain_plan(void)
 	CU_ASSERT_EQUAL(p.feed[SHM_C_OK_SLOW], 2);
 	CU_ASSERT_EQUAL(p.slow_ms, 300);
 	/* Over budget: in proportion, every delta still counted. */
-	cur[SHM_C_OK] = 3000;
-	cur[SHM_C_FAIL] = 1000;
-	cur[SHM_C_OK_SLOW] = 0;
-	cur[SHM_C_SLOW_MS] = 0;
+	counts(cur, 3000, 1000, 0, 0);
 	shm_drain_plan(last, cur, 400, 100, &p);
 	CU_ASSERT_FALSE(p.rejected);
 	CU_ASSERT_EQUAL(p.delta[SHM_C_OK], 3000);
@@ -542,6 +547,14 @@ daemon_open(struct daemon_side *ds, uint64_t now)
 	CU_ASSERT_EQUAL(shm_header_check(ds->h, ds->len), 0);
 }
 
+/* One drain interval later: the daemon publishes what changed since. */
+static void
+drain_tick(struct daemon_side *ds, uint64_t *now)
+{
+	*now += 10;
+	shm_drain(ds->t, *now);
+}
+
 static void
 daemon_close(struct daemon_side *ds)
 {
@@ -585,8 +598,7 @@ test_daemon_drain_trip_permits(void)
 	atomic_fetch_add(&s->report[SHM_C_FAIL], 4);
 	atomic_fetch_add(&s->allowed, 4);
 	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_ALLOW);
-	now += 10;
-	shm_drain(ds.t, now);
+	drain_tick(&ds, &now);
 	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_DENY);
 	CU_ASSERT_EQUAL(a.state, BREAKER_OPEN);
 	CU_ASSERT_EQUAL(
@@ -596,8 +608,7 @@ test_daemon_drain_trip_permits(void)
 	/* The open wait ends on a tick: HALF_OPEN, 3 permits in the table. */
 	now += 200;
 	registry_tick(ds.reg, now);
-	now += 10;
-	shm_drain(ds.t, now);
+	drain_tick(&ds, &now);
 	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_PERMIT);
 	CU_ASSERT_EQUAL((uint32_t)atomic_load(&s->permits), 3);
 	CU_ASSERT_EQUAL(shm_stats(ds.t)->permits_lent, 3);
@@ -605,12 +616,10 @@ test_daemon_drain_trip_permits(void)
 	/* A hostile client puts permits back: the period's are forfeit (we
 	 * cannot know how many were claimed meanwhile). */
 	atomic_store(&s->permits, (uint64_t)a.permit_epoch << 32 | 50);
-	now += 10;
-	shm_drain(ds.t, now);
+	drain_tick(&ds, &now);
 	CU_ASSERT_EQUAL((uint32_t)atomic_load(&s->permits), 0);
 	atomic_store(&s->permits, (uint64_t)a.permit_epoch << 32 | 2);
-	now += 10;
-	shm_drain(ds.t, now);
+	drain_tick(&ds, &now);
 	CU_ASSERT_EQUAL((uint32_t)atomic_load(&s->permits), 0);
 	CU_ASSERT_TRUE(shm_stats(ds.t)->rejected >= 1);
 	/* The socket's ALLOW claims from the same pool. */
@@ -623,8 +632,7 @@ test_daemon_drain_trip_permits(void)
 	CU_ASSERT_EQUAL(granted, 1); /* the rest were forfeit */
 	/* Three good trial calls through the table close it again. */
 	atomic_fetch_add(&s->report[SHM_C_OK], 3);
-	now += 10;
-	shm_drain(ds.t, now);
+	drain_tick(&ds, &now);
 	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_ALLOW);
 	CU_ASSERT_EQUAL(a.state, BREAKER_CLOSED);
 	CU_ASSERT_EQUAL(slot_answer(ds.h, 1, &a), SHM_ANSWER_ALLOW);
@@ -641,21 +649,18 @@ test_daemon_held_until_synced(void)
 
 	daemon_open(&ds, now);
 	registry_set_session(ds.reg, FLEET_CONNECTED, now);
-	now += 10;
-	shm_drain(ds.t, now);
+	drain_tick(&ds, &now);
 	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_SOCKET);
 	CU_ASSERT_EQUAL(a.flags & SHM_FLAG_HELD, SHM_FLAG_HELD);
 	dep_set_synced(registry_at(ds.reg, 0), true, now);
-	now += 10;
-	shm_drain(ds.t, now);
+	drain_tick(&ds, &now);
 	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_ALLOW);
 	CU_ASSERT_EQUAL(a.authority, AUTH_AUTHORITATIVE);
 	CU_ASSERT_EQUAL(slot_answer(ds.h, 1, &a), SHM_ANSWER_SOCKET);
 	/* Lost with fail-closed policy would deny; default last-known: the
 	 * last fleet state (none: local breaker) answers, stale or local. */
 	registry_set_session(ds.reg, FLEET_SUSPENDED, now);
-	now += 10;
-	shm_drain(ds.t, now);
+	drain_tick(&ds, &now);
 	CU_ASSERT_EQUAL(slot_answer(ds.h, 0, &a), SHM_ANSWER_ALLOW);
 	daemon_close(&ds);
 }
