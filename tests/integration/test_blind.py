@@ -61,6 +61,15 @@ def _states(ds):
     return states(ds, DEP)
 
 
+def _open_everywhere(ds, f, mode):
+    """Put the service in `mode`; the seconds until all three are OPEN."""
+    t0 = time.monotonic()
+    f.set_mode(mode)
+    wait_until(lambda: _states(ds) == ["OPEN"] * 3, 30, 0.05,
+               "not OPEN everywhere: %s" % _states(ds))
+    return time.monotonic() - t0
+
+
 def _fleet(ens, f, blind_first=True, **kw):
     """inst-a (under BLIND_UID) first, so it leads; then inst-b, inst-c."""
     cfg = _dep_config(f, **kw)
@@ -158,11 +167,7 @@ def test_really_down_opens(ens):
     try:
         leader = _leader(ds)[0]
         f.reset()
-        t0 = time.monotonic()
-        f.set_mode("error")
-        wait_until(lambda: _states(ds) == ["OPEN"] * 3, 30, 0.05,
-                   "not OPEN everywhere: %s" % _states(ds))
-        took = time.monotonic() - t0
+        took = _open_everywhere(ds, f, "error")
         # The old bound (threshold x interval, with slack) + one interval.
         assert took < (THRESHOLD + 1) * HEALTH_MS / 1000.0 + 8, took
         assert _log_has(leader, r"CLOSED -> OPEN \(health check: 3 "
@@ -185,9 +190,7 @@ def test_blind_in_half_open(ens):
     ds = _fleet(ens, f, wait_ms=3000)
     a = ds[0]
     try:
-        f.set_mode("error")
-        wait_until(lambda: _states(ds) == ["OPEN"] * 3, 30, 0.05,
-                   "not OPEN everywhere: %s" % _states(ds))
+        _open_everywhere(ds, f, "error")
         assert _leader(ds) == [a]
         with UidBlock(BLIND_UID, f.port):
             f.set_mode("ok")
@@ -223,9 +226,7 @@ def test_votes_of_others_corroborate(ens):
         assert _states([d for d in ds if d is not other]) == \
             ["CLOSED", "CLOSED"]  # one vote, min_votes 2: no fleet trip
         f.reset()
-        f.set_mode("error")
-        wait_until(lambda: _states(ds) == ["OPEN"] * 3, 30, 0.05,
-                   "not OPEN everywhere: %s" % _states(ds))
+        _open_everywhere(ds, f, "error")
         assert _log_has(leader, r"CLOSED -> OPEN \(health check: 3 "
                         r"consecutive failures \(HTTP 500\); trip votes "
                         r"of 1 other\(s\) agree\) \[v\d+\]"), \
@@ -271,11 +272,7 @@ def test_witness_too_slow_opens_alone(ens):
     ds = _plain_fleet(ens, f, ("inst-a", "inst-b", "inst-c"),
                       timeout_ms=HEALTH_MS)
     a = ds[0]
-    t0 = time.monotonic()
-    f.set_mode("hang")
-    wait_until(lambda: _states(ds) == ["OPEN"] * 3, 30, 0.05,
-               "not OPEN everywhere: %s" % _states(ds))
-    took = time.monotonic() - t0
+    took = _open_everywhere(ds, f, "hang")
     assert took < (THRESHOLD + 2) * HEALTH_MS / 1000.0 + 8, took
     assert _log_has(a, r"CLOSED -> OPEN \(health check: 3 consecutive "
                     r"failures \(timeout after 1000 ms\); no witness \(no "
