@@ -262,36 +262,37 @@ def test_check_clock_guard(run_dir):
     """The guard passes on the tree and fails on a planted wall-clock read
     in a pure module, and on an unmarked one in a listed file."""
     script = ROOT / "scripts" / "check-clock.sh"
-    r = subprocess.run([str(script)], capture_output=True, text=True)
+
+    def guard(*tree):
+        return subprocess.run([str(script)] + [str(t) for t in tree],
+                              capture_output=True, text=True)
+
+    def planted(path, code):
+        """The guard's verdict on the tree with code added to path (the
+        file is restored after)."""
+        text = path.read_text()
+        path.write_text(text + code)
+        r = guard(path.parent)
+        path.write_text(text)
+        return r
+
+    r = guard()
     assert r.returncode == 0, r.stdout + r.stderr
     assert "fleet.c" in r.stdout, r.stdout
     tree = run_dir / "src"
     shutil.copytree(ROOT / "src", tree)
-    r = subprocess.run([str(script), str(tree)], capture_output=True,
-                       text=True)
+    r = guard(tree)
     assert r.returncode == 0, r.stdout
-    reg = tree / "registry.c"
-    reg.write_text(reg.read_text() +
-                   "uint64_t bad(void) { return now_wall_ms(); }\n")
-    r = subprocess.run([str(script), str(tree)], capture_output=True,
-                       text=True)
+    r = planted(tree / "registry.c",
+                "uint64_t bad(void) { return now_wall_ms(); }\n")
     assert r.returncode == 1 and "registry.c" in r.stdout, r.stdout
-    reg.write_text(reg.read_text().replace(
-        "uint64_t bad(void) { return now_wall_ms(); }\n", ""))
-    fl = tree / "fleet.c"
-    fl.write_text(fl.read_text() +
-                  "static uint64_t t2(void) { return now_wall_ms(); }\n")
-    r = subprocess.run([str(script), str(tree)], capture_output=True,
-                       text=True)
+    r = planted(tree / "fleet.c",
+                "static uint64_t t2(void) { return now_wall_ms(); }\n")
     assert r.returncode == 1 and "not marked" in r.stdout, r.stdout
-    br = tree / "breaker.c"
-    fl.write_text(fl.read_text().replace(
-        "static uint64_t t2(void) { return now_wall_ms(); }\n", ""))
-    br.write_text(br.read_text() + "/* */ static struct timespec ts; "
-                  "static int g(void) { return clock_gettime("
-                  "CLOCK_REALTIME, &ts); }\n")
-    r = subprocess.run([str(script), str(tree)], capture_output=True,
-                       text=True)
+    r = planted(tree / "breaker.c",
+                "/* */ static struct timespec ts; "
+                "static int g(void) { return clock_gettime("
+                "CLOCK_REALTIME, &ts); }\n")
     assert r.returncode == 1 and "breaker.c" in r.stdout, r.stdout
 
 
