@@ -322,6 +322,13 @@ def _leads(d, dep="payments"):
         return False
 
 
+def _first_leader(d):
+    """Start d, the first of its fleet, and wait until it leads."""
+    d.start()
+    wait_until(lambda: _leads(d), 15, msg="%s never led" % d.name)
+    return d
+
+
 def probe_intervals(recent):
     """[(t_ms, instance)] of the flaky service's request log (recent),
     witness checks left out (a leader asks for those)."""
@@ -342,8 +349,7 @@ def test_cut_leader_fences_itself(ens):
     two never overlap."""
     fl = Fleet(ens)
     try:
-        a = fl.inside("inst-a").start()
-        wait_until(lambda: _leads(a), 15, msg="inst-a never led")
+        a = _first_leader(fl.inside("inst-a"))
         b = fl.outside("inst-b").start()
         c = fl.outside("inst-c").start()
         t_ms = int(a.status()["zk_timeout_ms"])
@@ -416,8 +422,7 @@ def test_cut_instance_stale_then_converges(ens):
     meanwhile; after the heal the instance converges to it."""
     fl = Fleet(ens)
     try:
-        a = fl.outside("inst-a").start()
-        wait_until(lambda: _leads(a), 15, msg="inst-a never led")
+        a = _first_leader(fl.outside("inst-a"))
         b = fl.outside("inst-b").start()
         n = fl.inside("inst-n").start()
         wait_until(lambda: n.state("payments")["authority"] ==
@@ -482,8 +487,7 @@ def test_paused_leader_does_not_probe_on_resume(ens):
     h = {"payments": {"health": {"http": f.url("/health"),
                                  "interval_ms": HEALTH_MS, "jitter_ms": 0,
                                  "timeout_ms": 150}}}
-    a = Daemon("inst-a", zk=ens, dep_overrides=h).start()
-    wait_until(lambda: _leads(a), 15, msg="inst-a never led")
+    a = _first_leader(Daemon("inst-a", zk=ens, dep_overrides=h))
     b = Daemon("inst-b", zk=ens, dep_overrides=h).start()
     wait_until(lambda: f.stats()["by_instance"].get("inst-a", 0) >= 5, 10,
                msg="inst-a does not probe")
