@@ -9,6 +9,7 @@ clients falling back to the socket when the daemon stops, is killed or
 restarts; in a fleet, a dependency not read yet is answered by the socket.
 """
 
+import contextlib
 import mmap
 import os
 import select
@@ -101,10 +102,15 @@ class Tool:
             return ""
 
 
+@contextlib.contextmanager
 def _dir():
+    """A directory for the socket and its table, removed after the test."""
     d = tempfile.mkdtemp(prefix="bd18-")
     os.chmod(d, 0o755)
-    return d
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def _daemon(sdir, deps=DEPS, **over):
@@ -131,8 +137,7 @@ def _calls(d, dep, outcome):
 
 
 def test_table_file():
-    sdir = _dir()
-    try:
+    with _dir() as sdir:
         d = _daemon(sdir)
         sock = d.socket_path
         path = sock + ".shm"
@@ -157,13 +162,10 @@ def test_table_file():
         d = _daemon(sdir, socket={"shm_path": other})
         wait_until(lambda: os.path.exists(other), 5, msg="no table file")
         d.stop()
-    finally:
-        shutil.rmtree(sdir, ignore_errors=True)
 
 
 def test_answers_from_table():
-    sdir = _dir()
-    try:
+    with _dir() as sdir:
         d = _daemon(sdir)
         t = Tool(d.socket_path)
         assert t.allow("payments", 1000) == (1000, 0)
@@ -196,13 +198,10 @@ def test_answers_from_table():
         assert tab.allow("nosuch") is None
         d.stop()
         assert tab.stale() and tab.allow("ledger") is None
-    finally:
-        shutil.rmtree(sdir, ignore_errors=True)
 
 
 def test_stress_processes_flip():
-    sdir = _dir()
-    try:
+    with _dir() as sdir:
         d = _daemon(sdir)
         n_rep, per = 4, 20000
         readers = [Tool(d.socket_path, name="reader%d" % i) for i in range(2)]
@@ -242,13 +241,10 @@ def test_stress_processes_flip():
         # Exactly, and no more arrives later.
         assert _metric(d, "breakerd_table_reports_total") == per * n_rep
         assert _metric(d, "breakerd_table_rejected_total") == 0
-    finally:
-        shutil.rmtree(sdir, ignore_errors=True)
 
 
 def test_half_open_permits_across_processes():
-    sdir = _dir()
-    try:
+    with _dir() as sdir:
         dep = {"name": "probe", "breaker": {
             "window": "count", "window_size": 4, "minimum_calls": 4,
             "failure_rate_pct": 50, "open_wait_ms": 300,
@@ -270,13 +266,10 @@ def test_half_open_permits_across_processes():
         assert got == 3, "%d calls admitted in half-open, 3 permitted" % got
         assert d.cmd("ALLOW probe").startswith("OK DENY"), \
             "the socket found a permit past the 3"
-    finally:
-        shutil.rmtree(sdir, ignore_errors=True)
 
 
 def test_hostile_counters():
-    sdir = _dir()
-    try:
+    with _dir() as sdir:
         d = _daemon(sdir)
         t = Tool(d.socket_path)
         assert t.cmd("report payments ok 1 10") == "ok"
@@ -300,15 +293,12 @@ def test_hostile_counters():
         assert t.cmd("report payments ok 1 5") == "ok"
         wait_until(lambda: _calls(d, "payments", "ok") == 15, 5,
                    msg="counting did not resume")
-    finally:
-        shutil.rmtree(sdir, ignore_errors=True)
 
 
 def test_outside_group_cannot_map():
     if os.getuid() != 0:
         raise Skip("needs root to become uid 65534")
-    sdir = _dir()
-    try:
+    with _dir() as sdir:
         d = _daemon(sdir)
         path = d.socket_path + ".shm"
         wait_until(lambda: os.path.exists(path), 5, msg="no table file")
@@ -334,13 +324,10 @@ def test_outside_group_cannot_map():
         assert s["mapped"] == "0" and s["maps"] == "0", s
         root = Tool(d.socket_path, name="root")
         assert root.stats()["mapped"] == "1"
-    finally:
-        shutil.rmtree(sdir, ignore_errors=True)
 
 
 def test_fallback_stop_kill_restart():
-    sdir = _dir()
-    try:
+    with _dir() as sdir:
         d = _daemon(sdir)
         t = Tool(d.socket_path, fail_open=0)
         assert t.allow("payments", 100) == (100, 0)
@@ -369,16 +356,13 @@ def test_fallback_stop_kill_restart():
         wait_until(lambda: t.allow("payments", 1) == (1, 0)
                    and t.stats()["maps"] == "3", 10,
                    msg="the restarted daemon's table was not mapped")
-    finally:
-        shutil.rmtree(sdir, ignore_errors=True)
 
 
 def test_fleet_unsynced_asks_socket_synced_from_table(ens):
     """In a fleet a dependency whose state this instance has not read in
     its session is answered by the socket (which may hold it), never by
     the table; once read, the table answers, authoritative."""
-    sdir = _dir()
-    try:
+    with _dir() as sdir:
         # ZooKeeper that never answers: connecting for ever, never synced.
         dead = "127.0.0.1:%d" % free_port()
         d = _daemon(sdir, zookeeper={"hosts": dead,
@@ -410,5 +394,3 @@ def test_fleet_unsynced_asks_socket_synced_from_table(ens):
         assert t.allow("payments", 100) == (100, 0)
         assert int(t.stats()["fallbacks"]) == before, \
             "a synced dependency was not answered from the table"
-    finally:
-        shutil.rmtree(sdir, ignore_errors=True)
