@@ -810,32 +810,34 @@ test_shipped_configs(void)
 		config_free(&other[i]);
 }
 
+/* text must parse with this table path (NULL: "off") and drain interval. */
+static void
+expect_shm(const char *text, const char *path, uint32_t drain_ms)
+{
+	struct config cfg;
+
+	if (expect_ok(text, &cfg) != 0)
+		return;
+	if (path == NULL) {
+		CU_ASSERT_PTR_NULL(cfg.shm_path);
+	} else {
+		CU_ASSERT_STRING_EQUAL(cfg.shm_path, path);
+	}
+	CU_ASSERT_EQUAL(cfg.shm_drain_ms, drain_ms);
+	config_free(&cfg);
+}
+
 /* socket.shm_path: beside the socket by default, "off", or a path. */
 static void
 test_shm(void)
 {
-	struct config cfg;
-
-	if (expect_ok(MINIMAL, &cfg) != 0)
-		return;
-	CU_ASSERT_STRING_EQUAL(cfg.shm_path, "/run/breakerd/breakerd.sock.shm");
-	CU_ASSERT_EQUAL(cfg.shm_drain_ms, 10);
-	config_free(&cfg);
-	if (expect_ok("{\"socket\": {\"path\": \"/tmp/s\", \"shm_drain_ms\": "
-	              "250}, \"dependencies\": [{\"name\": \"a\"}]}",
-	        &cfg)
-	    != 0)
-		return;
-	CU_ASSERT_STRING_EQUAL(cfg.shm_path, "/tmp/s.shm");
-	CU_ASSERT_EQUAL(cfg.shm_drain_ms, 250);
-	config_free(&cfg);
-	if (expect_ok("{\"socket\": {\"shm_path\": \"off\"}, "
-	              "\"dependencies\": [{\"name\": \"a\"}]}",
-	        &cfg)
-	    != 0)
-		return;
-	CU_ASSERT_PTR_NULL(cfg.shm_path);
-	config_free(&cfg);
+	expect_shm(MINIMAL, "/run/breakerd/breakerd.sock.shm", 10);
+	expect_shm("{\"socket\": {\"path\": \"/tmp/s\", \"shm_drain_ms\": "
+	           "250}, \"dependencies\": [{\"name\": \"a\"}]}",
+	    "/tmp/s.shm", 250);
+	expect_shm("{\"socket\": {\"shm_path\": \"off\"}, "
+	           "\"dependencies\": [{\"name\": \"a\"}]}",
+	    NULL, 10);
 	expect_error("{\"socket\": {\"shm_path\": \"rel/x\"}, "
 	             "\"dependencies\": [{\"name\": \"a\"}]}",
 	    "1:25", "must be an absolute path");
