@@ -40,8 +40,8 @@ hook_vote(
 	last_tripped = tripped;
 }
 
-/* A registry of two dependencies with a small count window. */
-static void
+/* A registry of two dependencies with a small count window; payments. */
+static struct dep *
 setup(enum unreachable_policy policy, bool fleet)
 {
 	static const struct registry_hooks hooks = {
@@ -67,6 +67,7 @@ setup(enum unreachable_policy policy, bool fleet)
 	reg = registry_new(&cfg, 42, 1000);
 	registry_set_hooks(reg, &hooks);
 	nchanged = nvotes = 0;
+	return registry_find(reg, "payments");
 }
 
 static void
@@ -105,6 +106,38 @@ connect_all(void)
 	registry_set_session(reg, FLEET_CONNECTED, 1000);
 }
 
+/* A fleet registry with every dependency read; payments. */
+static struct dep *
+setup_connected(enum unreachable_policy policy)
+{
+	setup(policy, true);
+	connect_all();
+	return registry_find(reg, "payments");
+}
+
+/* Connected; payments ramps linearly over 10 s from 20%.  Payments. */
+static struct dep *
+setup_ramped(void)
+{
+	setup(POLICY_LAST_KNOWN, true);
+	depcfg[0].ramp.duration_ms = 10000;
+	depcfg[0].ramp.curve = RAMP_LINEAR;
+	depcfg[0].ramp.min_pct = 20;
+	connect_all();
+	return registry_find(reg, "payments");
+}
+
+/* Read a fleet record: state s in znode version (czxid, mzxid, v). */
+static int
+apply(struct dep *d, enum breaker_state s, int64_t czxid, int64_t mzxid,
+    int32_t v, uint64_t now)
+{
+	struct state_record r = rec(s);
+	struct znode_ver zv = ver(czxid, mzxid, v);
+
+	return dep_apply_state(d, &r, &zv, now, 0);
+}
+
 static void
 test_find(void)
 {
@@ -123,8 +156,7 @@ test_standalone_local(void)
 	struct dep_view v;
 	struct dep *d;
 
-	setup(POLICY_LAST_KNOWN, false);
-	d = registry_find(reg, "payments");
+	d = setup(POLICY_LAST_KNOWN, false);
 	CU_ASSERT_TRUE(registry_ready(reg));
 	dep_view(d, 1000, &v);
 	CU_ASSERT_EQUAL(v.state, BREAKER_CLOSED);
@@ -140,8 +172,7 @@ test_local_trip_votes(void)
 	struct dep_view v;
 	struct dep *d;
 
-	setup(POLICY_LAST_KNOWN, false);
-	d = registry_find(reg, "payments");
+	d = setup(POLICY_LAST_KNOWN, false);
 	for (int i = 0; i < 4; i++)
 		dep_report(d, 1000 + i, BREAKER_FAIL, 10);
 	dep_view(d, 1010, &v);
@@ -165,28 +196,23 @@ test_local_trip_votes(void)
 static void
 test_fleet_overrides_local(void)
 {
-	struct state_record r = rec(BREAKER_OPEN);
-	struct znode_ver zv = ver(5, 9, 3);
 	struct dep_view v;
 	struct dep *d;
 
-	setup(POLICY_LAST_KNOWN, true);
-	d = registry_find(reg, "payments");
+	d = setup(POLICY_LAST_KNOWN, true);
 	dep_view(d, 1000, &v);
 	CU_ASSERT_EQUAL(v.authority, AUTH_LOCAL);
 	CU_ASSERT_FALSE(registry_ready(reg));
 	connect_all();
 	CU_ASSERT_TRUE(registry_ready(reg));
-	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 1);
+	CU_ASSERT_EQUAL(apply(d, BREAKER_OPEN, 5, 9, 3, 1000), 1);
 	dep_view(d, 1000, &v);
 	CU_ASSERT_EQUAL(v.state, BREAKER_OPEN);
 	CU_ASSERT_EQUAL(v.version, 3);
 	CU_ASSERT_EQUAL(v.authority, AUTH_AUTHORITATIVE);
 	CU_ASSERT_FALSE(dep_allow(d, 1000, &v));
 	/* HALF_OPEN fleet-wide denies app calls everywhere. */
-	r = rec(BREAKER_HALF_OPEN);
-	zv = ver(5, 10, 4);
-	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 1);
+	CU_ASSERT_EQUAL(apply(d, BREAKER_HALF_OPEN, 5, 10, 4, 1000), 1);
 	CU_ASSERT_FALSE(dep_allow(d, 1000, &v));
 	CU_ASSERT_EQUAL(v.state, BREAKER_HALF_OPEN);
 	teardown();
@@ -195,52 +221,37 @@ test_fleet_overrides_local(void)
 static void
 test_ordering(void)
 {
-	struct state_record r = rec(BREAKER_OPEN);
-	struct znode_ver zv = ver(5, 20, 7);
 	struct dep_view v;
 	struct dep *d;
 
-	setup(POLICY_LAST_KNOWN, true);
-	connect_all();
-	d = registry_find(reg, "payments");
-	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 1);
+	d = setup_connected(POLICY_LAST_KNOWN);
+	CU_ASSERT_EQUAL(apply(d, BREAKER_OPEN, 5, 20, 7, 1000), 1);
 	/* Same znode, same or lower version: ignored however it looks. */
-	r = rec(BREAKER_CLOSED);
-	zv = ver(5, 25, 7);
-	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 0);
-	zv = ver(5, 30, 6);
-	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 0);
+	CU_ASSERT_EQUAL(apply(d, BREAKER_CLOSED, 5, 25, 7, 1000), 0);
+	CU_ASSERT_EQUAL(apply(d, BREAKER_CLOSED, 5, 30, 6, 1000), 0);
 	CU_ASSERT_EQUAL(dep_counters(d)->records_stale, 2);
 	dep_view(d, 1000, &v);
 	CU_ASSERT_EQUAL(v.state, BREAKER_OPEN);
 	/* A recreated znode (new czxid) counts by mzxid. */
-	zv = ver(40, 41, 0);
-	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 1);
+	CU_ASSERT_EQUAL(apply(d, BREAKER_CLOSED, 40, 41, 0, 1000), 1);
 	dep_view(d, 1000, &v);
 	CU_ASSERT_EQUAL(v.state, BREAKER_CLOSED);
-	zv = ver(3, 4, 99);
-	CU_ASSERT_EQUAL(dep_apply_state(d, &r, &zv, 1000, 0), 0);
+	CU_ASSERT_EQUAL(apply(d, BREAKER_CLOSED, 3, 4, 99, 1000), 0);
 	teardown();
 }
 
 static void
 test_fleet_close_resets_and_withdraws(void)
 {
-	struct state_record r = rec(BREAKER_OPEN);
-	struct znode_ver zv = ver(5, 9, 1);
 	struct dep_view v;
 	struct dep *d;
 
-	setup(POLICY_LAST_KNOWN, true);
-	connect_all();
-	d = registry_find(reg, "payments");
+	d = setup_connected(POLICY_LAST_KNOWN);
 	for (int i = 0; i < 4; i++)
 		dep_report(d, 1000, BREAKER_FAIL, 10);
 	CU_ASSERT_TRUE(last_tripped);
-	dep_apply_state(d, &r, &zv, 1000, 0);
-	r = rec(BREAKER_CLOSED);
-	zv = ver(5, 10, 2);
-	dep_apply_state(d, &r, &zv, 1000, 0);
+	apply(d, BREAKER_OPEN, 5, 9, 1, 1000);
+	apply(d, BREAKER_CLOSED, 5, 10, 2, 1000);
 	CU_ASSERT_FALSE(last_tripped);
 	CU_ASSERT_EQUAL(nvotes, 2);
 	dep_view(d, 1000, &v);
@@ -257,8 +268,7 @@ test_override_and_expiry(void)
 	struct dep *d;
 	uint64_t left;
 
-	setup(POLICY_LAST_KNOWN, false);
-	d = registry_find(reg, "payments");
+	d = setup(POLICY_LAST_KNOWN, false);
 	memset(&o, 0, sizeof(o));
 	o.state = BREAKER_FORCED_OPEN;
 	o.ttl_ms = 40000;
@@ -314,9 +324,7 @@ test_override_fleet_no_local_expiry(void)
 	struct dep *d;
 	uint64_t left;
 
-	setup(POLICY_LAST_KNOWN, true);
-	connect_all();
-	d = registry_find(reg, "payments");
+	d = setup_connected(POLICY_LAST_KNOWN);
 	memset(&o, 0, sizeof(o));
 	o.state = BREAKER_FORCED_OPEN;
 	o.ttl_ms = 1000;
@@ -347,16 +355,13 @@ test_override_fleet_no_local_expiry(void)
 static void
 test_hold_until_synced(void)
 {
-	struct state_record r = rec(BREAKER_OPEN);
-	struct znode_ver zv = ver(5, 9, 1);
 	struct dep_view v;
 	struct dep *d;
 
-	setup(POLICY_LAST_KNOWN, true);
-	d = registry_find(reg, "payments");
+	d = setup(POLICY_LAST_KNOWN, true);
 	CU_ASSERT_TRUE(dep_must_hold(d));
 	CU_ASSERT_TRUE(registry_waiting(reg));
-	dep_apply_state(d, &r, &zv, 1000, 0);
+	apply(d, BREAKER_OPEN, 5, 9, 1, 1000);
 	dep_set_synced(d, true, 1000);
 	CU_ASSERT_FALSE(dep_must_hold(d));
 	CU_ASSERT_TRUE(dep_must_hold(registry_find(reg, "ledger")));
@@ -387,15 +392,11 @@ test_hold_until_synced(void)
 static void
 test_suspended_last_known(void)
 {
-	struct state_record r = rec(BREAKER_OPEN);
-	struct znode_ver zv = ver(5, 9, 1);
 	struct dep_view v;
 	struct dep *d;
 
-	setup(POLICY_LAST_KNOWN, true);
-	connect_all();
-	d = registry_find(reg, "payments");
-	dep_apply_state(d, &r, &zv, 1000, 0);
+	d = setup_connected(POLICY_LAST_KNOWN);
+	apply(d, BREAKER_OPEN, 5, 9, 1, 1000);
 	nchanged = 0;
 	registry_set_session(reg, FLEET_SUSPENDED, 1000);
 	CU_ASSERT_EQUAL(nchanged, 2); /* both deps change authority */
@@ -416,22 +417,17 @@ test_suspended_last_known(void)
 static void
 test_policies(void)
 {
-	struct state_record r = rec(BREAKER_OPEN);
-	struct znode_ver zv = ver(5, 9, 1);
 	struct dep_view v;
 	struct dep *d;
 
-	setup(POLICY_FAIL_OPEN, true);
-	connect_all();
-	d = registry_find(reg, "payments");
-	dep_apply_state(d, &r, &zv, 1000, 0);
+	d = setup_connected(POLICY_FAIL_OPEN);
+	apply(d, BREAKER_OPEN, 5, 9, 1, 1000);
 	registry_set_session(reg, FLEET_SUSPENDED, 1000);
 	CU_ASSERT_TRUE(dep_allow(d, 1000, &v));
 	CU_ASSERT_EQUAL(v.state, BREAKER_CLOSED);
 	teardown();
 
-	setup(POLICY_FAIL_CLOSED, true);
-	connect_all();
+	setup_connected(POLICY_FAIL_CLOSED);
 	d = registry_find(reg, "ledger");
 	registry_set_session(reg, FLEET_LOST, 1000);
 	CU_ASSERT_FALSE(dep_allow(d, 1000, &v));
@@ -439,10 +435,8 @@ test_policies(void)
 	CU_ASSERT_EQUAL(v.authority, AUTH_STALE);
 	teardown();
 
-	setup(POLICY_LOCAL, true);
-	connect_all();
-	d = registry_find(reg, "payments");
-	dep_apply_state(d, &r, &zv, 1000, 0);
+	d = setup_connected(POLICY_LOCAL);
+	apply(d, BREAKER_OPEN, 5, 9, 1, 1000);
 	registry_set_session(reg, FLEET_SUSPENDED, 1000);
 	CU_ASSERT_TRUE(dep_allow(d, 1000, &v));
 	CU_ASSERT_EQUAL(v.state, BREAKER_CLOSED);
@@ -468,27 +462,18 @@ test_ramp_after_close(void)
 {
 	struct dep_view v;
 	struct dep *d;
-	struct state_record r;
 	int admitted = 0, held = 0;
 
-	setup(POLICY_LAST_KNOWN, true);
-	depcfg[0].ramp.duration_ms = 10000;
-	depcfg[0].ramp.curve = RAMP_LINEAR;
-	depcfg[0].ramp.min_pct = 20;
-	connect_all();
-	d = registry_find(reg, "payments");
+	d = setup_ramped();
 	/* a first CLOSED read (no OPEN before it) does not ramp */
-	r = rec(BREAKER_CLOSED);
-	dep_apply_state(d, &r, &(struct znode_ver){1, 1, 0}, 1000, 0);
+	apply(d, BREAKER_CLOSED, 1, 1, 0, 1000);
 	dep_view(d, 1000, &v);
 	CU_ASSERT_EQUAL(v.ramp_ppm, 0);
-	r = rec(BREAKER_OPEN);
-	dep_apply_state(d, &r, &(struct znode_ver){1, 2, 1}, 2000, 0);
+	apply(d, BREAKER_OPEN, 1, 2, 1, 2000);
 	CU_ASSERT_FALSE(dep_allow(d, 2000, &v));
 	CU_ASSERT_FALSE(v.ramp_held);
-	r = rec(BREAKER_CLOSED);
 	nchanged = 0;
-	dep_apply_state(d, &r, &(struct znode_ver){1, 3, 2}, 3000, 0);
+	apply(d, BREAKER_CLOSED, 1, 3, 2, 3000);
 	CU_ASSERT_EQUAL(nchanged, 1);
 	CU_ASSERT_EQUAL(last_new.ramp_ppm, 200000);
 	for (int i = 0; i < 1000; i++) {
@@ -515,18 +500,14 @@ test_ramp_after_close(void)
 	for (int i = 0; i < 100; i++)
 		CU_ASSERT_TRUE(dep_allow(d, 13000, &v));
 	/* a new OPEN stops a running ramp at once */
-	r = rec(BREAKER_OPEN);
-	dep_apply_state(d, &r, &(struct znode_ver){1, 4, 3}, 14000, 0);
-	r = rec(BREAKER_CLOSED);
-	dep_apply_state(d, &r, &(struct znode_ver){1, 5, 4}, 15000, 0);
+	apply(d, BREAKER_OPEN, 1, 4, 3, 14000);
+	apply(d, BREAKER_CLOSED, 1, 5, 4, 15000);
 	CU_ASSERT_EQUAL(dep_ramp_share(d, 15000), 200000);
-	r = rec(BREAKER_OPEN);
-	dep_apply_state(d, &r, &(struct znode_ver){1, 6, 5}, 16000, 0);
+	apply(d, BREAKER_OPEN, 1, 6, 5, 16000);
 	CU_ASSERT_EQUAL(dep_ramp_share(d, 16000), 0);
 	/* an override stops a ramp; removing a FORCED_OPEN on a closed
 	 * fleet ramps, removing a forced CLOSED does not */
-	r = rec(BREAKER_CLOSED);
-	dep_apply_state(d, &r, &(struct znode_ver){1, 7, 6}, 17000, 0);
+	apply(d, BREAKER_CLOSED, 1, 7, 6, 17000);
 	CU_ASSERT_EQUAL(dep_ramp_share(d, 17000), 200000);
 	{
 		struct override_record o;
@@ -560,20 +541,12 @@ test_reconfigure(void)
 	struct ramp_config old;
 	struct breaker_carry c;
 	struct breaker_stats st;
-	struct state_record r;
 	struct dep_view v;
 	struct dep *d;
 
-	setup(POLICY_LAST_KNOWN, true);
-	depcfg[0].ramp.duration_ms = 10000;
-	depcfg[0].ramp.curve = RAMP_LINEAR;
-	depcfg[0].ramp.min_pct = 20;
-	connect_all();
-	d = registry_find(reg, "payments");
-	r = rec(BREAKER_OPEN);
-	dep_apply_state(d, &r, &(struct znode_ver){1, 2, 1}, 2000, 0);
-	r = rec(BREAKER_CLOSED);
-	dep_apply_state(d, &r, &(struct znode_ver){1, 3, 2}, 3000, 0);
+	d = setup_ramped();
+	apply(d, BREAKER_OPEN, 1, 2, 1, 2000);
+	apply(d, BREAKER_CLOSED, 1, 3, 2, 3000);
 	dep_report(d, 3000, BREAKER_OK, 1);
 	dep_report(d, 3000, BREAKER_FAIL, 1);
 	CU_ASSERT_EQUAL(dep_ramp_share(d, 8000), 600000);
