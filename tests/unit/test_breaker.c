@@ -33,6 +33,19 @@ small_settings(void)
 	return s;
 }
 
+/* A TIME window of the given seconds that trips at 100% from one call. */
+static struct breaker_settings
+time_settings(uint32_t seconds)
+{
+	struct breaker_settings s = small_settings();
+
+	s.window_type = BREAKER_WINDOW_TIME;
+	s.window_size = seconds;
+	s.minimum_calls = 1;
+	s.failure_rate_pct = 100;
+	return s;
+}
+
 /* A breaker with the given settings; fails the test if it cannot. */
 static struct breaker *
 make(const struct breaker_settings *s, uint64_t now_ms)
@@ -53,6 +66,17 @@ record_n(struct breaker *b, uint64_t now_ms, enum breaker_outcome o,
 	for (int i = 0; i < n; i++)
 		moved += breaker_record(b, now_ms, o, duration_ms, NULL);
 	return moved;
+}
+
+/* The window at now_ms holds calls calls, failures of them failed. */
+static void
+window_is(struct breaker *b, uint64_t now_ms, uint32_t calls, uint32_t failures)
+{
+	struct breaker_stats st;
+
+	breaker_stats(b, now_ms, &st);
+	CU_ASSERT_EQUAL(st.calls, calls);
+	CU_ASSERT_EQUAL(st.failures, failures);
 }
 
 /* Trip a small breaker (10 failures) at now_ms. */
@@ -385,15 +409,11 @@ test_count_window_wraps(void)
 	CU_ASSERT_EQUAL(st.failures, 5);
 	/* Three successes push three failures out. */
 	CU_ASSERT_EQUAL(record_n(b, T0, BREAKER_OK, 1, 3), 0);
-	breaker_stats(b, T0, &st);
-	CU_ASSERT_EQUAL(st.calls, 10);
-	CU_ASSERT_EQUAL(st.failures, 2);
+	window_is(b, T0, 10, 2);
 	/* Many laps later only the last ten count. */
 	CU_ASSERT_EQUAL(record_n(b, T0, BREAKER_OK, 1, 1234), 0);
 	CU_ASSERT_EQUAL(record_n(b, T0, BREAKER_FAIL, 1, 5), 0);
-	breaker_stats(b, T0, &st);
-	CU_ASSERT_EQUAL(st.calls, 10);
-	CU_ASSERT_EQUAL(st.failures, 5);
+	window_is(b, T0, 10, 5);
 	CU_ASSERT_EQUAL(record_n(b, T0, BREAKER_FAIL, 1, 1), 1);
 	breaker_free(b);
 }
@@ -402,15 +422,11 @@ test_count_window_wraps(void)
 static void
 test_time_window_expiry(void)
 {
-	struct breaker_settings s = small_settings();
+	struct breaker_settings s = time_settings(10);
 	struct breaker *b;
 	struct breaker_stats st;
 	uint64_t t = 7000000; /* on a second boundary */
 
-	s.window_type = BREAKER_WINDOW_TIME;
-	s.window_size = 10;
-	s.minimum_calls = 1;
-	s.failure_rate_pct = 100;
 	b = make(&s, t);
 	record_n(b, t + 500, BREAKER_OK, 1, 1);
 	record_n(b, t + 500, BREAKER_FAIL, 1, 1);
@@ -420,9 +436,7 @@ test_time_window_expiry(void)
 	CU_ASSERT_EQUAL(st.calls, 4);
 	CU_ASSERT_EQUAL(st.failures, 1);
 	CU_ASSERT_EQUAL(st.failure_rate_pct, 25);
-	breaker_stats(b, t + 10000, &st);
-	CU_ASSERT_EQUAL(st.calls, 2);
-	CU_ASSERT_EQUAL(st.failures, 0);
+	window_is(b, t + 10000, 2, 0);
 	breaker_stats(b, t + 15000, &st);
 	CU_ASSERT_EQUAL(st.calls, 0);
 	CU_ASSERT_EQUAL(st.failure_rate_pct, -1);
@@ -431,9 +445,7 @@ test_time_window_expiry(void)
 	CU_ASSERT_EQUAL(st.calls, 4);
 	/* Recording ages it for real. */
 	record_n(b, t + 12000, BREAKER_OK, 1, 1);
-	breaker_stats(b, t + 12000, &st);
-	CU_ASSERT_EQUAL(st.calls, 3);
-	CU_ASSERT_EQUAL(st.failures, 0);
+	window_is(b, t + 12000, 3, 0);
 	breaker_free(b);
 }
 
@@ -467,15 +479,11 @@ test_time_window_trips(void)
 static void
 test_time_jump(void)
 {
-	struct breaker_settings s = small_settings();
+	struct breaker_settings s = time_settings(3600);
 	struct breaker *b;
 	struct breaker_stats st;
 	uint64_t t = T0, far = 1ULL << 60;
 
-	s.window_type = BREAKER_WINDOW_TIME;
-	s.window_size = 3600;
-	s.minimum_calls = 1;
-	s.failure_rate_pct = 100;
 	b = make(&s, t);
 	for (int i = 0; i < 3600; i++)
 		record_n(b, t + i * 1000ULL, BREAKER_OK, 1, 2);
@@ -495,9 +503,7 @@ test_time_jump(void)
 	CU_ASSERT_EQUAL(st.calls, 0);
 	record_n(b, far, BREAKER_FAIL, 1, 1);
 	CU_ASSERT_EQUAL(breaker_state(b), BREAKER_OPEN);
-	breaker_stats(b, far, &st);
-	CU_ASSERT_EQUAL(st.calls, 1);
-	CU_ASSERT_EQUAL(st.failures, 1);
+	window_is(b, far, 1, 1);
 	breaker_free(b);
 }
 
@@ -1146,6 +1152,18 @@ reconf(struct breaker *b, const struct breaker_settings *s, uint64_t now_ms)
 	return c;
 }
 
+/* Reconfigure; the window held before calls and kept kept of them. */
+static struct breaker_carry
+reconf_kept(struct breaker *b, const struct breaker_settings *s,
+    uint64_t now_ms, uint32_t before, uint32_t kept)
+{
+	struct breaker_carry c = reconf(b, s, now_ms);
+
+	CU_ASSERT_EQUAL(c.before, before);
+	CU_ASSERT_EQUAL(c.kept, kept);
+	return c;
+}
+
 /* New thresholds keep the whole window and never trip at reload time:
  * the lowered threshold decides at the next recorded call. */
 static void
@@ -1214,9 +1232,7 @@ test_reconf_count_smaller(void)
 	record_n(b, T0, BREAKER_OK, 1, 7);
 	record_n(b, T0, BREAKER_FAIL, 1, 3);
 	s.window_size = 5;
-	c = reconf(b, &s, T0);
-	CU_ASSERT_EQUAL(c.before, 10);
-	CU_ASSERT_EQUAL(c.kept, 5);
+	c = reconf_kept(b, &s, T0, 10, 5);
 	breaker_carry_text(&c, text, sizeof(text));
 	CU_ASSERT_STRING_EQUAL(text, "window kept: 5 of 10 calls");
 	/* o o f f f */
@@ -1227,9 +1243,7 @@ test_reconf_count_smaller(void)
 	CU_ASSERT_EQUAL(st.failure_rate_pct, 60);
 	/* The next call pushes out the oldest kept one, an ok. */
 	record_n(b, T0, BREAKER_FAIL, 1, 1);
-	breaker_stats(b, T0, &st);
-	CU_ASSERT_EQUAL(st.calls, 5);
-	CU_ASSERT_EQUAL(st.failures, 4);
+	window_is(b, T0, 5, 4);
 	/* then the second ok: 5/5 trips at 100% */
 	CU_ASSERT_EQUAL(record_n(b, T0, BREAKER_FAIL, 1, 1), 1);
 	breaker_free(b);
@@ -1242,7 +1256,6 @@ test_reconf_count_larger(void)
 	struct breaker_settings s = small_settings();
 	struct breaker *b;
 	struct breaker_stats st;
-	struct breaker_carry c;
 
 	s.failure_rate_pct = 100;
 	b = make(&s, T0);
@@ -1251,9 +1264,7 @@ test_reconf_count_larger(void)
 	record_n(b, T0, BREAKER_FAIL, 1, 3);
 	s.window_size = 20;
 	s.minimum_calls = 20;
-	c = reconf(b, &s, T0);
-	CU_ASSERT_EQUAL(c.before, 10);
-	CU_ASSERT_EQUAL(c.kept, 10);
+	reconf_kept(b, &s, T0, 10, 10);
 	breaker_stats(b, T0, &st);
 	CU_ASSERT_EQUAL(st.calls, 10);
 	CU_ASSERT_EQUAL(st.failures, 3);
@@ -1277,16 +1288,12 @@ test_reconf_count_larger(void)
 static void
 test_reconf_time_shorter(void)
 {
-	struct breaker_settings s = small_settings();
+	struct breaker_settings s = time_settings(10);
 	struct breaker *b;
 	struct breaker_stats st;
 	struct breaker_carry c;
 	uint64_t t = 7000000; /* on a second boundary */
 
-	s.window_type = BREAKER_WINDOW_TIME;
-	s.window_size = 10;
-	s.minimum_calls = 1;
-	s.failure_rate_pct = 100;
 	b = make(&s, t);
 	/* One call a second for 10 s, a failure every odd second. */
 	for (int i = 0; i < 10; i++)
@@ -1297,25 +1304,17 @@ test_reconf_time_shorter(void)
 	c = reconf(b, &s, t + 9900);
 	CU_ASSERT_EQUAL(c.before, 10);
 	CU_ASSERT_EQUAL(c.kept, 4); /* seconds 6, 7, 8, 9 */
-	breaker_stats(b, t + 9900, &st);
-	CU_ASSERT_EQUAL(st.calls, 4);
-	CU_ASSERT_EQUAL(st.failures, 2);
+	window_is(b, t + 9900, 4, 2);
 	/* They age out on the new length: second 6 goes at 10. */
-	breaker_stats(b, t + 10000, &st);
-	CU_ASSERT_EQUAL(st.calls, 3);
-	CU_ASSERT_EQUAL(st.failures, 2);
+	window_is(b, t + 10000, 3, 2);
 	record_n(b, t + 12000, BREAKER_OK, 1, 1);
 	breaker_stats(b, t + 12000, &st);
 	CU_ASSERT_EQUAL(st.calls, 2); /* seconds 9 and 12 */
 	CU_ASSERT_EQUAL(st.failures, 1);
 	/* A reload long after the last call keeps nothing of it. */
 	s.window_size = 2;
-	c = reconf(b, &s, t + 13500);
-	CU_ASSERT_EQUAL(c.before, 1);
-	CU_ASSERT_EQUAL(c.kept, 1);
-	c = reconf(b, &s, t + 20000);
-	CU_ASSERT_EQUAL(c.before, 0);
-	CU_ASSERT_EQUAL(c.kept, 0);
+	c = reconf_kept(b, &s, t + 13500, 1, 1);
+	c = reconf_kept(b, &s, t + 20000, 0, 0);
 	breaker_free(b);
 }
 
@@ -1323,23 +1322,16 @@ test_reconf_time_shorter(void)
 static void
 test_reconf_time_longer(void)
 {
-	struct breaker_settings s = small_settings();
+	struct breaker_settings s = time_settings(5);
 	struct breaker *b;
 	struct breaker_stats st;
-	struct breaker_carry c;
 	uint64_t t = 7000000;
 
-	s.window_type = BREAKER_WINDOW_TIME;
-	s.window_size = 5;
-	s.minimum_calls = 1;
-	s.failure_rate_pct = 100;
 	b = make(&s, t);
 	for (int i = 0; i < 5; i++)
 		record_n(b, t + i * 1000, BREAKER_OK, 1, 2);
 	s.window_size = 30;
-	c = reconf(b, &s, t + 4000);
-	CU_ASSERT_EQUAL(c.before, 10);
-	CU_ASSERT_EQUAL(c.kept, 10);
+	reconf_kept(b, &s, t + 4000, 10, 10);
 	/* Under the old length second 0 would be gone at 5 s. */
 	breaker_stats(b, t + 29999, &st);
 	CU_ASSERT_EQUAL(st.calls, 10);
