@@ -190,24 +190,15 @@ def self_lease(ch):
                              leader=False, lease=0)]
         c.h.quorum_lost = [[100, 5000]]
 
-    def inject(c):
-        c.h.writes.append(_write("PUBLISH", "p", "OPEN", 70, 80, "OK 2",
-                                 lease=0))
-    _clean_then_caught(ch, "lease", build, inject)
-
-    def inject_force(c):
-        c.h.writes.append(_write("FORCE", "p", "FORCED_OPEN", 70, 80, "OK 2",
-                                 connected=False))
-    _clean_then_caught(ch, "lease", build, inject_force)
-
-    def inject_no_quorum(c):
-        c.h.writes.append(_write("PUBLISH", "p", "OPEN", 200, 300, "OK 9"))
-    _clean_then_caught(ch, "lease", build, inject_no_quorum)
-
-    def inject_not_leader(c):
-        c.h.writes.append(_write("PUBLISH", "p", "OPEN", 70, 80, "OK 4",
-                                 leader=False))
-    _clean_then_caught(ch, "lease", build, inject_not_leader)
+    # Each of these writes breaks the rule on its own: no lease, not
+    # connected, quorum lost, not the leader.
+    for w in (_write("PUBLISH", "p", "OPEN", 70, 80, "OK 2", lease=0),
+              _write("FORCE", "p", "FORCED_OPEN", 70, 80, "OK 2",
+                     connected=False),
+              _write("PUBLISH", "p", "OPEN", 200, 300, "OK 9"),
+              _write("PUBLISH", "p", "OPEN", 70, 80, "OK 4", leader=False)):
+        _clean_then_caught(ch, "lease", build,
+                           lambda c, w=w: c.h.writes.append(w))
 
 
 def self_liveness(ch):
