@@ -20,6 +20,27 @@ dec_state(const char *s, struct state_record *r, char *err, size_t errlen)
 	return record_state_decode(s, strlen(s), r, err, errlen);
 }
 
+/* Decode a C string as an override record. */
+static int
+dec_override(const char *s, struct override_record *o)
+{
+	char err[128];
+
+	return record_override_decode(s, strlen(s), o, err, sizeof(err));
+}
+
+/* s is no override; the error names phrase. */
+static void
+override_refused(const char *s, const char *phrase)
+{
+	struct override_record o;
+	char err[128] = "";
+
+	CU_ASSERT_EQUAL(
+	    record_override_decode(s, strlen(s), &o, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, phrase));
+}
+
 /* A full record survives encode + decode. */
 static void
 test_state_roundtrip(void)
@@ -150,34 +171,26 @@ static void
 test_override(void)
 {
 	struct override_record o, in;
-	char err[128], *s;
 	const char *j;
+	char *s;
 
 	/* An older version's timed override: only a wall clock could judge. */
-	j = "{\"state\":\"OPEN\",\"until_ms\":1764250060000,\"by\":\"ops\"}";
-	CU_ASSERT_EQUAL(
-	    record_override_decode(j, strlen(j), &o, err, sizeof(err)), -1);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "without \"ttl_ms\""));
+	override_refused(
+	    "{\"state\":\"OPEN\",\"until_ms\":1764250060000,\"by\":\"ops\"}",
+	    "without \"ttl_ms\"");
 	/* Its untimed override keeps its meaning. */
 	j = "{\"state\":\"OPEN\",\"until_ms\":0,\"by\":\"ops\"}";
-	CU_ASSERT_EQUAL(
-	    record_override_decode(j, strlen(j), &o, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(dec_override(j, &o), 0);
 	CU_ASSERT_EQUAL(o.state, BREAKER_FORCED_OPEN);
 	CU_ASSERT_EQUAL(o.ttl_ms, 0);
 	CU_ASSERT_STRING_EQUAL(o.by, "ops");
-	j = "{\"state\":\"HALF_OPEN\"}";
-	CU_ASSERT_EQUAL(
-	    record_override_decode(j, strlen(j), &o, err, sizeof(err)), -1);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "OPEN or CLOSED"));
-	j = "{\"state\":\"CLOSED\",\"ttl_ms\":2592000001}";
-	CU_ASSERT_EQUAL(
-	    record_override_decode(j, strlen(j), &o, err, sizeof(err)), -1);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "ttl_ms"));
+	override_refused("{\"state\":\"HALF_OPEN\"}", "OPEN or CLOSED");
+	override_refused(
+	    "{\"state\":\"CLOSED\",\"ttl_ms\":2592000001}", "ttl_ms");
 	/* A wall-clock expiry years ahead is display only: accepted. */
 	j = "{\"state\":\"CLOSED\",\"ttl_ms\":1000,"
 	    "\"until_ms\":1921930000000}";
-	CU_ASSERT_EQUAL(
-	    record_override_decode(j, strlen(j), &o, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(dec_override(j, &o), 0);
 	CU_ASSERT_EQUAL(o.ttl_ms, 1000);
 	memset(&in, 0, sizeof(in));
 	in.state = BREAKER_FORCED_OPEN;
@@ -189,8 +202,7 @@ test_override(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"state\":\"OPEN\""));
 	CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"ttl_ms\":300000"));
-	CU_ASSERT_EQUAL(
-	    record_override_decode(s, strlen(s), &o, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(dec_override(s, &o), 0);
 	CU_ASSERT_EQUAL(o.state, BREAKER_FORCED_OPEN);
 	CU_ASSERT_EQUAL(o.ttl_ms, 300000);
 	CU_ASSERT_EQUAL(o.set_ms, NOW_WALL);
