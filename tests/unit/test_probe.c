@@ -151,6 +151,14 @@ run_probe(const struct health_config *hc)
 	return dones;
 }
 
+/* One probe runs to its one answer, healthy or not as ok says. */
+static void
+expect_probe(const struct health_config *hc, bool ok)
+{
+	CU_ASSERT_EQUAL(run_probe(hc), 1);
+	CU_ASSERT_EQUAL(result.ok, ok);
+}
+
 static void
 test_http_ok(void)
 {
@@ -160,8 +168,7 @@ test_http_ok(void)
 	hc = hc_make(HEALTH_HTTP, http_port, "/healthz?deep=1");
 	answer_status = 200;
 	requests = 0;
-	CU_ASSERT_EQUAL(run_probe(&hc), 1);
-	CU_ASSERT_TRUE(result.ok);
+	expect_probe(&hc, true);
 	CU_ASSERT_EQUAL(result.http_status, 200);
 	CU_ASSERT_STRING_EQUAL(result.detail, "HTTP 200");
 	CU_ASSERT_EQUAL(requests, 1);
@@ -178,20 +185,16 @@ test_http_status_range(void)
 	setup();
 	hc = hc_make(HEALTH_HTTP, http_port, "");
 	answer_status = 500;
-	CU_ASSERT_EQUAL(run_probe(&hc), 1);
-	CU_ASSERT_FALSE(result.ok);
+	expect_probe(&hc, false);
 	CU_ASSERT_EQUAL(result.http_status, 500);
 	CU_ASSERT_STRING_EQUAL(result.detail, "HTTP 500");
 	CU_ASSERT_STRING_EQUAL(seen_uri, "/");
 	answer_status = 204;
-	CU_ASSERT_EQUAL(run_probe(&hc), 1);
-	CU_ASSERT_TRUE(result.ok);
+	expect_probe(&hc, true);
 	answer_status = 301;
-	CU_ASSERT_EQUAL(run_probe(&hc), 1);
-	CU_ASSERT_FALSE(result.ok);
+	expect_probe(&hc, false);
 	hc.status_max = 399;
-	CU_ASSERT_EQUAL(run_probe(&hc), 1);
-	CU_ASSERT_TRUE(result.ok);
+	expect_probe(&hc, true);
 }
 
 static void
@@ -203,13 +206,11 @@ test_refused(void)
 
 	setup();
 	hc = hc_make(HEALTH_HTTP, port, "/");
-	CU_ASSERT_EQUAL(run_probe(&hc), 1);
-	CU_ASSERT_FALSE(result.ok);
+	expect_probe(&hc, false);
 	CU_ASSERT_EQUAL(result.http_status, 0);
 	CU_ASSERT_STRING_EQUAL(result.detail, "connect refused");
 	hc.kind = HEALTH_TCP;
-	CU_ASSERT_EQUAL(run_probe(&hc), 1);
-	CU_ASSERT_FALSE(result.ok);
+	expect_probe(&hc, false);
 	CU_ASSERT_STRING_EQUAL(result.detail, "connect refused");
 	close(fd);
 }
@@ -223,8 +224,7 @@ test_timeout(void)
 
 	setup();
 	hc = hc_make(HEALTH_HTTP, port, "/");
-	CU_ASSERT_EQUAL(run_probe(&hc), 1);
-	CU_ASSERT_FALSE(result.ok);
+	expect_probe(&hc, false);
 	CU_ASSERT_STRING_EQUAL(result.detail, "timeout after 300 ms");
 	CU_ASSERT_TRUE(result.elapsed_ms >= 250 && result.elapsed_ms < 4000);
 	close(fd);
@@ -239,8 +239,7 @@ test_tcp_ok(void)
 
 	setup();
 	hc = hc_make(HEALTH_TCP, port, "");
-	CU_ASSERT_EQUAL(run_probe(&hc), 1);
-	CU_ASSERT_TRUE(result.ok);
+	expect_probe(&hc, true);
 	CU_ASSERT_STRING_EQUAL(result.detail, "connected");
 	CU_ASSERT_TRUE(result.elapsed_ms < 4000);
 	close(fd);
