@@ -17,12 +17,12 @@ static const char *live[8];
 static struct spread_view view;
 static const char *names[NDEPS] = {
     "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11"};
+static const char *ids[] = {"a", "b", "c", "d", "e", "f", "g", "h"};
 
 /* ndeps dependencies, none with a record; nlive instances a, b, c, ... */
 static void
 view_reset(size_t ndeps, size_t nlive)
 {
-	static const char *ids[] = {"a", "b", "c", "d", "e", "f", "g", "h"};
 	size_t i;
 
 	memset(deps, 0, sizeof(deps));
@@ -47,6 +47,22 @@ led(size_t i, const char *id)
 	deps[i].leading = strcmp(id, "a") == 0;
 }
 
+/*
+ * One dependency per letter of leaders, led by the instance of that
+ * letter ('-': no record); nlive instances.  "aab" is d0 and d1 led by
+ * us, d2 by b.
+ */
+static void
+layout(const char *leaders, size_t nlive)
+{
+	size_t i;
+
+	view_reset(strlen(leaders), nlive);
+	for (i = 0; leaders[i] != '\0'; i++)
+		if (leaders[i] != '-')
+			led(i, ids[leaders[i] - 'a']);
+}
+
 static void
 test_fair_share(void)
 {
@@ -61,10 +77,7 @@ test_fair_share(void)
 static void
 test_counts(void)
 {
-	view_reset(6, 3);
-	led(0, "a");
-	led(1, "a");
-	led(2, "b");
+	layout("aab---", 3);
 	deps[3].leading = true; /* a takeover of ours not yet read back */
 	CU_ASSERT_EQUAL(spread_leading(&view), 3);
 	CU_ASSERT_EQUAL(spread_led_by(&view, "a"), 2);
@@ -76,20 +89,9 @@ test_counts(void)
 static void
 test_overloaded_hard(void)
 {
-	size_t i;
-
-	view_reset(6, 3); /* fair share 2 */
-	for (i = 0; i < 4; i++)
-		led(i, "a");
-	led(4, "b");
-	led(5, "c");
+	layout("aaaabc", 3); /* fair share 2 */
 	CU_ASSERT_TRUE(spread_overloaded(&view));
-	view_reset(6, 3);
-	for (i = 0; i < 3; i++)
-		led(i, "a");
-	led(3, "b");
-	led(4, "c");
-	led(5, "c");
+	layout("aaabcc", 3);
 	CU_ASSERT_FALSE(spread_overloaded(&view)); /* 3 = fair + 1, min 1 */
 }
 
@@ -97,26 +99,15 @@ test_overloaded_hard(void)
 static void
 test_overloaded_hysteresis(void)
 {
-	size_t i;
-
-	view_reset(9, 3); /* fair share 3 */
-	for (i = 0; i < 4; i++)
-		led(i, "a");
-	for (i = 4; i < 8; i++)
-		led(i, "b");
-	led(8, "c"); /* c leads 1 < fair - 1 */
+	layout("aaaabbbbc", 3); /* fair share 3; c leads 1 < fair - 1 */
 	CU_ASSERT_TRUE(spread_overloaded(&view));
 	led(7, "c"); /* now b 3, c 2: min + 1 == fair */
 	CU_ASSERT_FALSE(spread_overloaded(&view));
 	/* At fair share: never. */
-	view_reset(9, 3);
-	for (i = 0; i < 3; i++)
-		led(i, "a");
+	layout("aaa------", 3);
 	CU_ASSERT_FALSE(spread_overloaded(&view));
 	/* Alone: fair share is everything. */
-	view_reset(4, 1);
-	for (i = 0; i < 4; i++)
-		led(i, "a");
+	layout("aaaa", 1);
 	CU_ASSERT_FALSE(spread_overloaded(&view));
 }
 
@@ -124,41 +115,18 @@ test_overloaded_hysteresis(void)
 static void
 test_successor(void)
 {
-	size_t i;
-
-	view_reset(6, 3); /* fair share 2 */
-	for (i = 0; i < 3; i++)
-		led(i, "a");
-	led(3, "b");
-	led(4, "b");
-	led(5, "c");
+	layout("aaabbc", 3);                              /* fair share 2 */
 	CU_ASSERT_TRUE(spread_successor_ok(&view, "c"));  /* 1 + 1 <= 3 */
 	CU_ASSERT_TRUE(spread_successor_ok(&view, "b"));  /* 2 + 1 <= 3 */
 	CU_ASSERT_TRUE(spread_successor_ok(&view, "zz")); /* unknown: 0 */
-	view_reset(6, 3);
-	for (i = 0; i < 3; i++)
-		led(i, "a");
-	for (i = 3; i < 6; i++)
-		led(i, "b");
+	layout("aaabbb", 3);
 	CU_ASSERT_FALSE(spread_successor_ok(&view, "b")); /* as loaded, 3 */
-	view_reset(8, 3);                                 /* fair share 3 */
-	for (i = 0; i < 5; i++)
-		led(i, "a");
-	for (i = 5; i < 8; i++)
-		led(i, "b");
-	CU_ASSERT_TRUE(spread_successor_ok(&view, "b")); /* 3 + 1 <= 5 */
-	view_reset(10, 3);                               /* fair share 4 */
-	for (i = 0; i < 5; i++)
-		led(i, "a");
-	for (i = 5; i < 10; i++)
-		led(i, "b");
+	layout("aaaaabbb", 3);                            /* fair share 3 */
+	CU_ASSERT_TRUE(spread_successor_ok(&view, "b"));  /* 3 + 1 <= 5 */
+	layout("aaaaabbbbb", 3);                          /* fair share 4 */
 	/* 5 = fair + 1: within the bound, b (5) may not take a sixth. */
 	CU_ASSERT_FALSE(spread_successor_ok(&view, "b"));
-	view_reset(12, 4); /* fair share 3 */
-	for (i = 0; i < 6; i++)
-		led(i, "a");
-	for (i = 6; i < 12; i++)
-		led(i, "b");
+	layout("aaaaaabbbbbb", 4); /* fair share 3 */
 	/* 6 > fair + 1: it may go to one as loaded (passed on later)... */
 	CU_ASSERT_TRUE(spread_successor_ok(&view, "b"));
 	/* ...but never to one more loaded than we are. */
@@ -174,9 +142,7 @@ test_pick(void)
 	size_t i, best = NDEPS;
 	uint64_t low = UINT64_MAX;
 
-	view_reset(4, 2);
-	for (i = 0; i < 4; i++)
-		led(i, "a");
+	layout("aaaa", 2);
 	for (i = 0; i < 4; i++)
 		if (spread_score("a", names[i]) < low) {
 			low = spread_score("a", names[i]);
@@ -194,12 +160,9 @@ test_pick(void)
 static void
 test_pick_eligible(void)
 {
-	size_t i;
-
-	view_reset(3, 2);
+	layout("---", 2);
 	CU_ASSERT_EQUAL(spread_pick(&view, 1000), 3); /* none led */
-	for (i = 0; i < 3; i++)
-		led(i, "a");
+	layout("aaa", 2);
 	deps[0].busy = true;
 	deps[1].state = BREAKER_HALF_OPEN;
 	deps[2].leader = NULL; /* no record */
