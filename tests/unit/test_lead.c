@@ -67,6 +67,14 @@ lead_at(const struct state_record *r, uint64_t now)
 	return l;
 }
 
+/* A lead on the default settings of cfg_reset, taken over at T0. */
+static struct lead *
+fresh_lead(const struct state_record *r)
+{
+	cfg_reset();
+	return lead_at(r, T0);
+}
+
 /* Publish a decision as the fleet layer would. */
 static void
 publish(struct lead *l, const struct state_record *next, uint64_t now)
@@ -91,8 +99,7 @@ test_health_threshold_exact(void)
 	struct state_record next;
 	struct lead *l;
 
-	cfg_reset();
-	l = lead_at(NULL, T0);
+	l = fresh_lead(NULL);
 	CU_ASSERT_TRUE(lead_wants_health(l));
 	CU_ASSERT_EQUAL(fail_n(l, 4, &next), 0);
 	CU_ASSERT_EQUAL(lead_health(l, false, "connect refused", T0, &next), 1);
@@ -201,8 +208,7 @@ test_votes_trip(void)
 	struct state_record next;
 	struct lead *l;
 
-	cfg_reset();
-	l = lead_at(NULL, T0);
+	l = fresh_lead(NULL);
 	CU_ASSERT_EQUAL(lead_votes(l, 1, 3, T0, &next), 0); /* one below */
 	CU_ASSERT_EQUAL(lead_votes(l, 2, 3, T0, &next), 1); /* at quorum */
 	CU_ASSERT_EQUAL(next.state, BREAKER_OPEN);
@@ -224,8 +230,7 @@ test_votes_linger(void)
 	struct state_record next, ho = rec_make(BREAKER_HALF_OPEN, 30000, 0);
 	struct lead *l;
 
-	cfg_reset();
-	l = lead_at(&ho, T0);
+	l = fresh_lead(&ho);
 	lead_votes(l, 2, 3, T0, &next); /* ignored: not CLOSED */
 	for (int i = 0; i < 3; i++) {
 		CU_ASSERT_TRUE(lead_probe_due(l, T0 + i * 500));
@@ -289,8 +294,7 @@ test_probes_close(void)
 	struct lead *l;
 	uint64_t t = T0;
 
-	cfg_reset();
-	l = lead_at(&ho, T0);
+	l = fresh_lead(&ho);
 	CU_ASSERT_EQUAL(lead_deadline(l), T0); /* first probe at once */
 	CU_ASSERT_EQUAL(probes_ok(l, 1, &t, &next), 0);
 	/* Spacing: the second is due one interval after the first. */
@@ -314,8 +318,7 @@ test_probe_fails(void)
 	struct lead *l;
 	uint64_t t = T0;
 
-	cfg_reset();
-	l = lead_at(&ho, T0);
+	l = fresh_lead(&ho);
 	probes_ok(l, 1, &t, &next);
 	lead_probe_sent(l, t);
 	CU_ASSERT_EQUAL(lead_probe_result(l, false, "HTTP 500", t, &next), 1);
@@ -480,8 +483,7 @@ test_pending(void)
 	struct state_record next, again, open = rec_make(BREAKER_OPEN, 1000, 0);
 	struct lead *l;
 
-	cfg_reset();
-	l = lead_at(&open, T0);
+	l = fresh_lead(&open);
 	CU_ASSERT_EQUAL(lead_tick(l, T0 + 1000, &next), 1);
 	/* In flight: no second decision, no deadline. */
 	CU_ASSERT_EQUAL(lead_tick(l, T0 + 2000, &again), 0);
@@ -503,8 +505,7 @@ test_fleet_adopt(void)
 	struct state_record next, r;
 	struct lead *l;
 
-	cfg_reset();
-	l = lead_at(NULL, T0);
+	l = fresh_lead(NULL);
 	fail_n(l, 4, &next);
 	/* Someone else's OPEN (e.g. a stale leader's) is taken as it is. */
 	r = rec_make(BREAKER_OPEN, 10000, 1);
@@ -530,8 +531,7 @@ test_pause(void)
 	struct lead *l;
 	struct lead_info info;
 
-	cfg_reset();
-	l = lead_at(&ho, T0);
+	l = fresh_lead(&ho);
 	lead_probe_sent(l, T0);
 	lead_pause(l, true, T0 + 1);
 	CU_ASSERT_FALSE(lead_probe_due(l, T0 + 100000));
@@ -584,8 +584,7 @@ test_info(void)
 	struct lead *l;
 	struct lead_info info;
 
-	cfg_reset();
-	l = lead_at(NULL, T0);
+	l = fresh_lead(NULL);
 	fail_n(l, 3, &next);
 	lead_votes(l, 1, 4, T0, &next);
 	lead_info(l, &info);
