@@ -344,6 +344,26 @@ expect(struct client *c, const char *req, const char *want)
 		    req ? req : "(none)", want, line);
 }
 
+/* Pipelined reply number i is want; a failure (and false) if not. */
+static bool
+reply_is(struct client *c, int i, const char *want)
+{
+	char line[512];
+
+	if (client_line(c, line, sizeof line) < 0) {
+		fprintf(stderr, "\n  reply %d missing\n", i);
+		CU_FAIL("reply missing");
+		return false;
+	}
+	if (strcmp(line, want) != 0) {
+		fprintf(stderr, "\n  reply %d: want '%s' got '%s'\n", i, want,
+		    line);
+		CU_FAIL("reply out of order");
+		return false;
+	}
+	return true;
+}
+
 /* The server closed: EOF, not a timeout. */
 static void
 expect_eof(struct client *c)
@@ -421,7 +441,7 @@ static void
 test_pipelining(void)
 {
 	static char big[1000 * 32];
-	char line[512], want[128];
+	char want[128];
 	size_t off = 0;
 	struct client c;
 
@@ -447,16 +467,8 @@ test_pipelining(void)
 			snprintf(want, sizeof want, "OK PONG");
 		else
 			snprintf(want, sizeof want, "OK %d", (i + 1) / 3);
-		if (client_line(&c, line, sizeof line) < 0) {
-			CU_FAIL("reply missing");
+		if (!reply_is(&c, i, want))
 			break;
-		}
-		if (strcmp(line, want) != 0) {
-			fprintf(stderr, "\n  reply %d: want '%s' got '%s'\n", i,
-			    want, line);
-			CU_FAIL("pipelined reply out of order");
-			break;
-		}
 	}
 	client_close(&c);
 	teardown();
@@ -498,7 +510,7 @@ test_pipelining_backpressure(void)
 	struct burst b;
 	struct client c;
 	pthread_t th;
-	char line[512], want[128];
+	char want[128];
 	size_t cap = (size_t)BURST_N * 32, off = 0;
 	int i;
 
@@ -518,17 +530,8 @@ test_pipelining_backpressure(void)
 			snprintf(want, sizeof want, "OK 1");
 		else
 			snprintf(want, sizeof want, "OK ledger CLOSED 0 local");
-		if (client_line(&c, line, sizeof line) < 0) {
-			fprintf(stderr, "\n  reply %d missing\n", i);
-			CU_FAIL("reply missing");
+		if (!reply_is(&c, i, want))
 			break;
-		}
-		if (strcmp(line, want) != 0) {
-			fprintf(stderr, "\n  reply %d: want '%s' got '%s'\n", i,
-			    want, line);
-			CU_FAIL("reply out of order");
-			break;
-		}
 	}
 	CU_ASSERT_EQUAL(i, BURST_N);
 	pthread_join(th, NULL);
