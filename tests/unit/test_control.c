@@ -546,26 +546,39 @@ set_defer_fn(void *arg)
 	T.hs.defer = *(bool *)arg;
 }
 
+/* How the fleet finishes a held FORCE: done's arguments. */
+struct completion {
+	int code;
+	uint64_t version;
+	const char *msg;
+};
+
+static struct completion done_ok = {0, 41, NULL};
+static struct completion done_err = {PROTO_EUNAVAIL, 0, "no\nquorum"};
+
+/* On the loop: finish the held FORCE, once. */
 static void
 complete_fn(void *arg)
 {
+	const struct completion *cp = arg;
 	done_fn done = T.hs.done;
 
-	(void)arg;
 	T.hs.done = NULL;
 	if (done != NULL)
-		done(0, 41, NULL, T.hs.done_arg);
+		done(cp->code, cp->version, cp->msg, T.hs.done_arg);
 }
 
-static void
-complete_err_fn(void *arg)
+/* Wait (up to 2 s) until the hooks saw n FORCEs; what they saw. */
+static struct hook_state
+wait_forces(int n)
 {
-	done_fn done = T.hs.done;
+	struct hook_state hs = get_hooks();
 
-	(void)arg;
-	T.hs.done = NULL;
-	if (done != NULL)
-		done(PROTO_EUNAVAIL, 0, "no\nquorum", T.hs.done_arg);
+	for (int i = 0; i < 200 && hs.forces < n; i++) {
+		usleep(10000);
+		hs = get_hooks();
+	}
+	return hs;
 }
 
 /* Replies behind an unfinished FORCE wait for it, events included. */
@@ -581,24 +594,18 @@ test_async_order(void)
 	loop_call(set_defer_fn, &yes);
 	CU_ASSERT_EQUAL_FATAL(client_connect(&c), 0);
 	client_puts(&c, "FORCE payments closed\nPING\nGET ledger\n");
-	for (int i = 0; i < 200; i++) {
-		hs = get_hooks();
-		if (hs.forces == 1)
-			break;
-		usleep(10000);
-	}
+	hs = wait_forces(1);
 	CU_ASSERT_EQUAL(hs.forces, 1);
 	/* nothing may overtake the FORCE's reply */
 	CU_ASSERT_EQUAL(client_line_t(&c, line, sizeof line, 300), -2);
-	loop_call(complete_fn, NULL);
+	loop_call(complete_fn, &done_ok);
 	expect(&c, NULL, "OK 41");
 	expect(&c, NULL, "OK PONG");
 	expect(&c, NULL, "OK ledger CLOSED 0 local");
 	/* an error completion, with its message made one line */
 	client_puts(&c, "FORCE payments open\nPING\n");
-	for (int i = 0; i < 200 && get_hooks().forces < 2; i++)
-		usleep(10000);
-	loop_call(complete_err_fn, NULL);
+	wait_forces(2);
+	loop_call(complete_fn, &done_err);
 	expect(&c, NULL, "ERR EUNAVAIL no?quorum");
 	expect(&c, NULL, "OK PONG");
 	client_close(&c);
@@ -616,25 +623,24 @@ test_done_after_disconnect(void)
 	loop_call(set_defer_fn, &yes);
 	CU_ASSERT_EQUAL_FATAL(client_connect(&c), 0);
 	client_puts(&c, "FORCE payments open 10 gone\nPING\nPING\n");
-	for (int i = 0; i < 200 && get_hooks().forces < 1; i++)
-		usleep(10000);
+	wait_forces(1);
 	CU_ASSERT_EQUAL(get_hooks().forces, 1);
 	client_close(&c);
 	for (int i = 0; i < 500 && get_stats().clients != 0; i++)
 		usleep(10000);
 	CU_ASSERT_EQUAL(get_stats().clients, 0);
-	loop_call(complete_fn, NULL); /* ASan would catch a use after free */
+	loop_call(
+	    complete_fn, &done_ok); /* ASan would catch a use after free */
 	CU_ASSERT_EQUAL_FATAL(client_connect(&c), 0);
 	expect(&c, "PING\n", "OK PONG");
 	client_close(&c);
 	/* and after control_free too */
 	CU_ASSERT_EQUAL_FATAL(client_connect(&c), 0);
 	client_puts(&c, "FORCE ledger open\n");
-	for (int i = 0; i < 200 && get_hooks().forces < 2; i++)
-		usleep(10000);
+	wait_forces(2);
 	loop_call(free_fn, NULL);
 	expect_eof(&c);
-	loop_call(complete_fn, NULL);
+	loop_call(complete_fn, &done_ok);
 	client_close(&c);
 	teardown();
 }
