@@ -235,6 +235,15 @@ free_fn(void *arg)
 	T.ctl = NULL;
 }
 
+/* The usual set-up as a fleet member: dependencies held until read. */
+static void
+setup_member(void)
+{
+	setup_fleet = true;
+	setup(16, 30000, 65536);
+	setup_fleet = false;
+}
+
 static void
 teardown(void)
 {
@@ -362,6 +371,15 @@ reply_is(struct client *c, int i, const char *want)
 		return false;
 	}
 	return true;
+}
+
+/* No line comes on c within ms: the answer is held. */
+static void
+expect_nothing(struct client *c, int ms)
+{
+	char line[512];
+
+	CU_ASSERT_EQUAL(client_line_t(c, line, sizeof line, ms), -2);
 }
 
 /* The server closed: EOF, not a timeout. */
@@ -587,7 +605,6 @@ test_async_order(void)
 {
 	struct client c;
 	bool yes = true;
-	char line[512];
 	struct hook_state hs;
 
 	setup(16, 30000, 65536);
@@ -597,7 +614,7 @@ test_async_order(void)
 	hs = wait_forces(1);
 	CU_ASSERT_EQUAL(hs.forces, 1);
 	/* nothing may overtake the FORCE's reply */
-	CU_ASSERT_EQUAL(client_line_t(&c, line, sizeof line, 300), -2);
+	expect_nothing(&c, 300);
 	loop_call(complete_fn, &done_ok);
 	expect(&c, NULL, "OK 41");
 	expect(&c, NULL, "OK PONG");
@@ -990,11 +1007,8 @@ test_held_until_synced(void)
 {
 	struct client a, b, c;
 	struct control_stats st;
-	char line[512];
 
-	setup_fleet = true;
-	setup(16, 30000, 65536);
-	setup_fleet = false;
+	setup_member();
 	CU_ASSERT_EQUAL_FATAL(client_connect(&a), 0);
 	CU_ASSERT_EQUAL_FATAL(client_connect(&b), 0);
 	CU_ASSERT_EQUAL_FATAL(client_connect(&c), 0);
@@ -1003,14 +1017,14 @@ test_held_until_synced(void)
 	    "ALLOW payments\nPING\nGET payments\nLIST\n"
 	    "ALLOW ledger\nPING\n");
 	expect(&b, "PING\n", "OK PONG");
-	CU_ASSERT_EQUAL(client_line_t(&a, line, sizeof line, 200), -2);
+	expect_nothing(&a, 200);
 	close(c.fd); /* leaves with a held answer */
 	loop_call(sync_payments_fn, NULL);
 	expect(&a, NULL, "OK DENY OPEN");
 	expect(&a, NULL, "OK PONG");
 	expect(&a, NULL, "OK payments OPEN 1 authoritative");
 	/* LIST still waits: ledger and search are unread. */
-	CU_ASSERT_EQUAL(client_line_t(&a, line, sizeof line, 200), -2);
+	expect_nothing(&a, 200);
 	loop_call(wait_over_fn, NULL);
 	expect(&a, NULL, "OK 3");
 	expect(&a, NULL, "payments OPEN 1 authoritative");
@@ -1049,16 +1063,13 @@ static void
 test_held_then_removed(void)
 {
 	struct client a, w;
-	char line[512];
 
-	setup_fleet = true;
-	setup(16, 30000, 65536);
-	setup_fleet = false;
+	setup_member();
 	CU_ASSERT_EQUAL_FATAL(client_connect(&a), 0);
 	CU_ASSERT_EQUAL_FATAL(client_connect(&w), 0);
 	client_puts(
 	    &a, "GET ledger\nPING\nWATCH ledger payments\nGET search\n");
-	CU_ASSERT_EQUAL(client_line_t(&a, line, sizeof line, 200), -2);
+	expect_nothing(&a, 200);
 	loop_call(sync_payments_fn, NULL);
 	client_puts(&w, "WATCH payments\n");
 	expect(&w, NULL, "OK");
@@ -1068,7 +1079,7 @@ test_held_then_removed(void)
 	expect(&a, NULL, "OK PONG");
 	expect(&a, NULL, "ERR ENOENT no such dependency 'ledger' (removed)");
 	/* search is still unread: held */
-	CU_ASSERT_EQUAL(client_line_t(&a, line, sizeof line, 200), -2);
+	expect_nothing(&a, 200);
 	loop_call(wait_over_fn, NULL);
 	expect(&a, NULL, "OK search CLOSED 0 local");
 	expect(&a, "GET ledger\n", "ERR ENOENT no such dependency 'ledger'");
