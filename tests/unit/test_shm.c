@@ -118,6 +118,15 @@ counts(uint64_t *cur, uint64_t ok, uint64_t fail, uint64_t ok_slow,
 	cur[SHM_C_SLOW_MS] = slow_ms;
 }
 
+/* Plan one drain with a slow threshold of 100 ms; refused or not. */
+static void
+plan(const uint64_t *last, const uint64_t *cur, uint32_t budget,
+    struct shm_plan *p, bool rejected)
+{
+	shm_drain_plan(last, cur, budget, 100, p);
+	CU_ASSERT_EQUAL(p->rejected, rejected);
+}
+
 /* Normal increments, budget, going back, jumps, wrap-around, sums. */
 static void
 test_drain_plan(void)
@@ -126,47 +135,40 @@ test_drain_plan(void)
 	struct shm_plan p;
 
 	counts(cur, 10, 5, 2, 600);
-	shm_drain_plan(last, cur, 1000, 100, &p);
-	CU_ASSERT_FALSE(p.rejected);
+	plan(last, cur, 1000, &p, false);
 	CU_ASSERT_EQUAL(p.feed[SHM_C_OK], 10);
 	CU_ASSERT_EQUAL(p.feed[SHM_C_FAIL], 5);
 	CU_ASSERT_EQUAL(p.feed[SHM_C_OK_SLOW], 2);
 	CU_ASSERT_EQUAL(p.slow_ms, 300);
 	/* Over budget: in proportion, every delta still counted. */
 	counts(cur, 3000, 1000, 0, 0);
-	shm_drain_plan(last, cur, 400, 100, &p);
-	CU_ASSERT_FALSE(p.rejected);
+	plan(last, cur, 400, &p, false);
 	CU_ASSERT_EQUAL(p.delta[SHM_C_OK], 3000);
 	CU_ASSERT_EQUAL(p.feed[SHM_C_OK], 300);
 	CU_ASSERT_EQUAL(p.feed[SHM_C_FAIL], 100);
 	/* A counter that went back is refused. */
 	last[SHM_C_OK] = 5000;
-	shm_drain_plan(last, cur, 400, 100, &p);
-	CU_ASSERT_TRUE(p.rejected);
+	plan(last, cur, 400, &p, true);
 	CU_ASSERT_EQUAL(p.feed[SHM_C_FAIL], 0);
 	/* An absurd jump is refused. */
 	memset(last, 0, sizeof last);
 	cur[SHM_C_OK] = (uint64_t)SHM_DRAIN_ABSURD + 1;
-	shm_drain_plan(last, cur, 400, 100, &p);
-	CU_ASSERT_TRUE(p.rejected);
+	plan(last, cur, 400, &p, true);
 	/* Wrap-around of a 64-bit counter is an ordinary step. */
 	memset(cur, 0, sizeof cur);
 	last[SHM_C_OK] = UINT64_MAX - 1;
 	cur[SHM_C_OK] = 3;
-	shm_drain_plan(last, cur, 400, 100, &p);
-	CU_ASSERT_FALSE(p.rejected);
+	plan(last, cur, 400, &p, false);
 	CU_ASSERT_EQUAL(p.delta[SHM_C_OK], 5);
 	/* A duration sum no slow call explains is refused. */
 	memset(last, 0, sizeof last);
 	memset(cur, 0, sizeof cur);
 	cur[SHM_C_SLOW_MS] = 1;
-	shm_drain_plan(last, cur, 400, 100, &p);
-	CU_ASSERT_TRUE(p.rejected);
+	plan(last, cur, 400, &p, true);
 	/* An average below slow_call_ms is raised to it. */
 	cur[SHM_C_SLOW] = 4;
 	cur[SHM_C_SLOW_MS] = 8;
-	shm_drain_plan(last, cur, 400, 100, &p);
-	CU_ASSERT_FALSE(p.rejected);
+	plan(last, cur, 400, &p, false);
 	CU_ASSERT_EQUAL(p.slow_ms, 100);
 }
 
