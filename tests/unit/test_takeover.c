@@ -41,6 +41,19 @@ in_reset(enum takeover_found f)
 	held = rec_make(BREAKER_HALF_OPEN, 3, "older");
 }
 
+/* With f found and a record held, the plan is step, made from the held
+ * record (HALF_OPEN, term 3). */
+static void
+from_held(
+    enum takeover_found f, enum takeover_step step, struct state_record *base)
+{
+	in_reset(f);
+	in.held = &held;
+	CU_ASSERT_EQUAL(takeover_plan(&in, base), step);
+	CU_ASSERT_EQUAL(base->state, BREAKER_HALF_OPEN);
+	CU_ASSERT_EQUAL(base->term, 3);
+}
+
 /* No znode and nothing held: a new dependency, CLOSED, created. */
 static void
 test_none_new(void)
@@ -65,11 +78,7 @@ test_none_held(void)
 {
 	struct state_record base;
 
-	in_reset(TAKEOVER_FOUND_NONE);
-	in.held = &held;
-	CU_ASSERT_EQUAL(takeover_plan(&in, &base), TAKEOVER_CREATE);
-	CU_ASSERT_EQUAL(base.state, BREAKER_HALF_OPEN);
-	CU_ASSERT_EQUAL(base.term, 3);
+	from_held(TAKEOVER_FOUND_NONE, TAKEOVER_CREATE, &base);
 	CU_ASSERT_EQUAL(base.failed_recoveries, 2);
 }
 
@@ -100,11 +109,7 @@ test_bad(void)
 {
 	struct state_record base;
 
-	in_reset(TAKEOVER_FOUND_BAD);
-	in.held = &held;
-	CU_ASSERT_EQUAL(takeover_plan(&in, &base), TAKEOVER_SET);
-	CU_ASSERT_EQUAL(base.state, BREAKER_HALF_OPEN);
-	CU_ASSERT_EQUAL(base.term, 3);
+	from_held(TAKEOVER_FOUND_BAD, TAKEOVER_SET, &base);
 	in.held = NULL; /* nothing good held: CLOSED, term 0 */
 	CU_ASSERT_EQUAL(takeover_plan(&in, &base), TAKEOVER_SET);
 	CU_ASSERT_EQUAL(base.state, BREAKER_CLOSED);
