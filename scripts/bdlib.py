@@ -1204,7 +1204,7 @@ def _build_flaky():
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libevent"],
                            capture_output=True, text=True).stdout.split()
     r = subprocess.run(["cc", "-std=c11", "-O1", "-g", "-D_GNU_SOURCE",
-                        "-I", str(ROOT / "include"),
+                        "-I", str(ROOT / "src"), "-I", str(ROOT / "include"),
                         "-o", str(out) + ".tmp", str(src),
                         str(ROOT / "src" / "util.c"),
                         str(ROOT / "src" / "log.c")] + flags,
