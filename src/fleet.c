@@ -214,6 +214,35 @@ fleet_has_child(const struct zk_result *r, const char *name)
 	return false;
 }
 
+/*
+ * A dependency's parent create.  One cut off by a connection loss may or
+ * may not have been applied: the dependency's directory is listed again
+ * at the next connect before it is used (fleet_connected_go), or its
+ * election would wait forever for a directory nobody creates.
+ */
+static void
+fleet_mkdir_dep_done(const struct zk_result *r, void *arg)
+{
+	struct fdep *fd = arg;
+
+	if (!zk_rc_answered(r->rc)) {
+		if (!fd->removed && !fd->needs_dirs)
+			log_info("fleet: %s: a parent create was cut off; "
+			         "checked again on reconnect",
+			    dep_name(fd->dep));
+		fd->needs_dirs = fd->dirs_lost = !fd->removed;
+		return;
+	}
+	fleet_mkdir_done(r, fd->fl);
+}
+
+/* One of a dependency's parents. */
+static void
+fleet_mkdir_of(struct fdep *fd, const char *path)
+{
+	zk_create(fd->fl->zk, path, "", 0, 0, fleet_mkdir_dep_done, fd, 0);
+}
+
 /* Create what a dependency's directory lacks (all of it if r is NULL). */
 static void
 fleet_mkdir_dep(struct fdep *fd, const struct zk_result *r)
@@ -221,21 +250,21 @@ fleet_mkdir_dep(struct fdep *fd, const struct zk_result *r)
 	char path[1024];
 
 	if (r == NULL)
-		fleet_mkdir(fd->fl, fd->dir);
+		fleet_mkdir_of(fd, fd->dir);
 	if (r == NULL || !fleet_has_child(r, "election")) {
 		snprintf(path, sizeof(path), "%s/election", fd->dir);
-		fleet_mkdir(fd->fl, path);
+		fleet_mkdir_of(fd, path);
 	}
 	if (r == NULL || !fleet_has_child(r, "votes")) {
 		snprintf(path, sizeof(path), "%s/votes", fd->dir);
-		fleet_mkdir(fd->fl, path);
+		fleet_mkdir_of(fd, path);
 	}
 	if (r == NULL || !fleet_has_child(r, "witness")) {
 		snprintf(path, sizeof(path), "%s/witness", fd->dir);
-		fleet_mkdir(fd->fl, path);
+		fleet_mkdir_of(fd, path);
 	}
 	if (r == NULL || !fleet_has_child(r, "history"))
-		fleet_mkdir(fd->fl, fd->history_dir);
+		fleet_mkdir_of(fd, fd->history_dir);
 }
 
 static void fleet_connected_go(struct fleet *, bool is_new);
@@ -270,7 +299,7 @@ fleet_dep_dir_done(const struct zk_result *r, void *arg)
 		fleet_mkdir_dep(fd, NULL);
 	} else
 		return; /* the reconnect checks again */
-	fd->needs_dirs = false;
+	fd->needs_dirs = fd->dirs_lost = false;
 	fleet_dirs_step(fd->fl, r->tag);
 }
 
@@ -324,8 +353,8 @@ fleet_root_done(const struct zk_result *r, void *arg)
 		struct fdep *fd = fl->deps[i];
 
 		if (fresh) {
+			fd->needs_dirs = fd->dirs_lost = false;
 			fleet_mkdir_dep(fd, NULL);
-			fd->needs_dirs = false;
 		} else if (zk_children(fl->zk, fd->dir, NULL,
 		               fleet_dep_dir_done, fd, r->tag)
 		    == 0)
@@ -397,7 +426,8 @@ fleet_registered(void *arg)
 		return;
 	fleet_phase_set(fl, FLEET_PHASE_UP, "registered; joining elections");
 	for (size_t i = 0; i < fl->ndeps; i++)
-		election_join(fl->deps[i]->el);
+		if (!fl->deps[i]->needs_dirs) /* fleet_add_go joins those */
+			election_join(fl->deps[i]->el);
 }
 
 /*
@@ -1095,6 +1125,21 @@ fleet_witness_answered(const struct fleet *fl, const struct dep *dep)
 
 /* ---- dependencies added or removed by a reload ------------------------ */
 
+/*
+ * A dependency whose parents were re-checked after a cut-off create: what
+ * a reconnect does for every other one (read, re-check the candidacy,
+ * vote).  Its candidacy is found again by uuid, never joined twice.
+ */
+static void
+fleet_dep_resume(struct fdep *fd)
+{
+	fleet_read_override(fd);
+	fleet_read_state(fd, fd->fl->conn_epoch);
+	if (fd->fl->phase == FLEET_PHASE_UP)
+		election_reconnected(fd->el);
+	votes_sync(fd->votes);
+}
+
 /* An added dependency's parents exist: read, join, vote, as at start. */
 static void
 fleet_add_go(struct fdep *fd)
@@ -1126,7 +1171,12 @@ fleet_add_dir_done(const struct zk_result *r, void *arg)
 		return; /* the reconnect's set-up covers it */
 	fd->needs_dirs = false;
 	/* The creates went first: the session keeps their order. */
-	if (fleet_phase_dirs_known(fd->fl))
+	if (!fleet_phase_dirs_known(fd->fl))
+		return;
+	if (fd->dirs_lost) {
+		fd->dirs_lost = false;
+		fleet_dep_resume(fd);
+	} else
 		fleet_add_go(fd);
 }
 

@@ -70,6 +70,7 @@ struct fdep {
 	bool ovr_known;           /* ovr_mzxid holds a read of the override */
 	bool removed;    /* a reload removed it: inert, see fleet_remove_dep */
 	bool needs_dirs; /* added live: its parents not checked yet */
+	bool dirs_lost;  /* a create of its parents was cut off: re-check */
 	int64_t ovr_mzxid; /* its mzxid; 0 when there is none */
 };
 
